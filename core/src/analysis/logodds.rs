@@ -1,0 +1,35 @@
+//! Preference and utility log-odds (Xu et al., "Why Steering Works", §3.2).
+//!
+//! For a polarity pair with losses `L_p` (concept-positive completion) and `L_n` (negative):
+//! `PrefOdds = L_n − L_p` and `UtilOdds = log[(e^−L_p + e^−L_n) / (1 − e^−L_p − e^−L_n)]`.
+//! Utility is undefined when `e^−L_p + e^−L_n ≥ 1` (possible with length-normalised losses):
+//! that is `None`, never a NaN.
+
+pub fn pref_odds(lp: f32, ln: f32) -> f32 {
+    ln - lp
+}
+
+pub fn util_odds(lp: f32, ln: f32) -> Option<f32> {
+    let (lp, ln) = (lp as f64, ln as f64);
+    let mass = libm::exp(-lp) + libm::exp(-ln);
+    if !(mass < 1.0) || !mass.is_finite() {
+        return None;
+    }
+    Some((libm::log(mass) - libm::log1p(-mass)) as f32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formulas() {
+        assert_eq!(pref_odds(2.0, 5.0), 3.0);
+        // e^-1 + e^-2 = 0.5032: log(0.5032/0.4968)
+        let u = util_odds(1.0, 2.0).unwrap();
+        let m = (-1f64).exp() + (-2f64).exp();
+        assert!((u as f64 - (m / (1.0 - m)).ln()).abs() < 1e-6);
+        assert_eq!(util_odds(0.1, 0.2), None);
+        assert_eq!(util_odds(f32::NAN, 1.0), None);
+    }
+}

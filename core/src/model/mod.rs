@@ -1,0 +1,41 @@
+//! The real language model: a llama-architecture forward pass on candle's quantized tensors,
+//! with named intervention sites, its tokenizer and chat template, all built from one GGUF file.
+//!
+//! Data flow: GGUF bytes ─[`gguf`](crate::gguf)─▶ [`Config`] + weights ─▶ [`Llama`];
+//! token ids + [`Steering`] ─[`Llama::forward`]─▶ hidden states (+ recorded activations)
+//! ─[`Llama::logits`]─▶ logits. [`Model`] bundles the network with its [`Tokenizer`] and
+//! [`ChatTemplate`]; [`generate`] and [`score`] are the two things callers do with it.
+pub mod chat;
+pub mod config;
+pub mod generate;
+pub mod linear;
+pub mod llama;
+pub mod score;
+pub mod sites;
+pub mod tokenizer;
+
+pub use chat::ChatTemplate;
+pub use config::Config;
+pub use llama::{Cache, Forward, Llama};
+pub use sites::{Edit, Intervention, Site, Steering};
+pub use tokenizer::Tokenizer;
+
+use crate::{error::Result, gguf::Gguf};
+
+/// A runnable model: network, tokenizer and chat template from one GGUF file.
+pub struct Model {
+    pub llama: Llama,
+    pub tokenizer: Tokenizer,
+    pub chat: ChatTemplate,
+}
+
+impl Model {
+    /// Parses and loads a GGUF file held in memory. Every problem with the file is an `Err`.
+    pub fn load(bytes: &[u8]) -> Result<Self> {
+        let gguf = Gguf::parse(bytes)?;
+        let llama = Llama::load(&gguf)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf)?;
+        let chat = ChatTemplate::from_gguf(&gguf);
+        Ok(Model { llama, tokenizer, chat })
+    }
+}

@@ -1,0 +1,70 @@
+//! Teacher-forced scoring of completions: `L = −Σ log p(completion token | everything before)`.
+//! The prompt is run once into a [`Prefix`] and shared by every completion scored after it.
+use crate::error::{Error, Result};
+use crate::model::llama::target_logprobs;
+use crate::model::{Cache, Llama, Steering};
+use candle_core::{IndexOp, Tensor};
+
+/// A prompt already run through the model: its cache and its last hidden state.
+#[derive(Clone)]
+pub struct Prefix {
+    pub cache: Cache,
+    /// `(1, hidden)`: predicts the first completion token.
+    pub last_hidden: Tensor,
+}
+
+/// Negative log-likelihood of a completion: its sum and token count.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Nll {
+    pub sum: f32,
+    pub tokens: usize,
+}
+
+impl Nll {
+    /// Length-normalised (per-token mean) loss.
+    pub fn mean(&self) -> f32 {
+        self.sum / self.tokens as f32
+    }
+}
+
+pub fn prefix(llama: &Llama, prompt: &[u32], steering: &Steering) -> Result<Prefix> {
+    let mut cache = Cache::new();
+    let fwd = llama.forward(prompt, &mut cache, steering)?;
+    let n = fwd.hidden.dim(0)?;
+    Ok(Prefix { cache, last_hidden: fwd.hidden.i(n - 1..n)? })
+}
+
+/// Scores `completion` after `prefix`, with the same steering on the completion positions.
+pub fn completion_nll(llama: &Llama, prefix: &Prefix, completion: &[u32], steering: &Steering) -> Result<Nll> {
+    if completion.is_empty() {
+        return Err(Error::Invalid("cannot score an empty completion".into()));
+    }
+    let mut cache = prefix.cache.clone();
+    // Hidden states that predict each completion token: the prompt's last, then all but the
+    // completion's own last.
+    let rows = match completion.len() {
+        1 => prefix.last_hidden.clone(),
+        n => Tensor::cat(&[&prefix.last_hidden, &llama.forward(&completion[..n - 1], &mut cache, steering)?.hidden], 0)?,
+    };
+    let lp = target_logprobs(&llama.logits(&rows)?, completion)?;
+    Ok(Nll { sum: -lp.iter().sum::<f32>(), tokens: completion.len() })
+}
+
+/// A polarity pair as token ids: the chat-formatted prompt and the two completions.
+#[derive(Debug, Clone)]
+pub struct PairTokens {
+    pub prompt: alloc::vec::Vec<u32>,
+    pub positive: alloc::vec::Vec<u32>,
+    pub negative: alloc::vec::Vec<u32>,
+}
+
+impl PairTokens {
+    pub fn new(model: &crate::model::Model, pair: &crate::data::Pair) -> Result<Self> {
+        let tok = &model.tokenizer;
+        Ok(PairTokens {
+            prompt: tok.encode(&model.chat.prompt(None, &pair.prompt))?,
+            positive: tok.encode_continuation(&pair.positive)?,
+            negative: tok.encode_continuation(&pair.negative)?,
+        })
+    }
+}

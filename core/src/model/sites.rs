@@ -1,0 +1,165 @@
+//! Intervention sites: the named seams of the forward pass where steering acts.
+//!
+//! Every layer has four sites. Each holds an activation `h` and has a *source* `u`, the input of
+//! the sublayer that writes `h`:
+//!
+//! | site       | `h`                                   | `u` (input of the writer)  |
+//! |------------|---------------------------------------|----------------------------|
+//! | `residual` | block output (the residual stream)    | block input                |
+//! | `attn_out` | attention output `W_o·ctx`            | attention context `ctx`    |
+//! | `mlp_mid`  | `silu(W_gate x)·(W_up x)`             | normed block-MLP input `x` |
+//! | `mlp_out`  | MLP output `W_down·mid`               | MLP intermediate `mid`     |
+//!
+//! An [`Edit`] with strength `m` adds `Δh = m·(ΔW·u + Δb)` at the site: a vector is `ΔW = 0`,
+//! LoRA is `ΔW = B·A`, a local weight update is a dense `ΔW` (the paper's unified view: a control
+//! signal `m` induces a weight update of the sublayer that writes the site). A weight delta at
+//! `mlp_out` reads the MLP intermediate — EasyEdit's LoRA / local-weight placement for SPLIT.
+use crate::error::{Error, Result};
+use crate::model::Config;
+use alloc::vec::Vec;
+use candle_core::Tensor;
+use core::{fmt, str::FromStr};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Site {
+    Residual,
+    AttnOut,
+    MlpMid,
+    MlpOut,
+}
+
+impl Site {
+    pub const ALL: [Site; 4] = [Site::Residual, Site::AttnOut, Site::MlpMid, Site::MlpOut];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Site::Residual => "residual",
+            Site::AttnOut => "attn_out",
+            Site::MlpMid => "mlp_mid",
+            Site::MlpOut => "mlp_out",
+        }
+    }
+    /// Width of the activation at the site.
+    pub fn width(self, c: &Config) -> usize {
+        match self {
+            Site::MlpMid => c.ffn,
+            _ => c.hidden,
+        }
+    }
+    /// Width of the site's source `u`.
+    pub fn source_width(self, c: &Config) -> usize {
+        match self {
+            Site::MlpOut => c.ffn,
+            _ => c.hidden,
+        }
+    }
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Site {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Site::ALL.into_iter().find(|site| site.name() == s).ok_or_else(|| Error::UnknownSite(s.into()))
+    }
+}
+
+/// What an intervention adds at its site (before scaling by the strength).
+#[derive(Debug, Clone)]
+pub enum Edit {
+    /// `Δh = v` (shape `(width,)`).
+    AddVector(Tensor),
+    /// `Δh = B·A·u`: `a` is `(rank, source_width)`, `b` is `(width, rank)`.
+    LowRank { a: Tensor, b: Tensor },
+    /// `Δh = ΔW·u + Δb`: `w` is `(width, source_width)`, `bias` `(width,)`.
+    Dense { w: Tensor, bias: Option<Tensor> },
+}
+
+#[derive(Debug, Clone)]
+pub struct Intervention {
+    pub layer: usize,
+    pub site: Site,
+    pub edit: Edit,
+    pub strength: f32,
+}
+
+impl Intervention {
+    /// Checks the layer, the strength and every tensor's shape against the model.
+    pub fn new(config: &Config, layer: usize, site: Site, edit: Edit, strength: f32) -> Result<Self> {
+        config.check_layer(layer)?;
+        if !strength.is_finite() {
+            return Err(Error::BadStrength(strength));
+        }
+        let (width, src) = (site.width(config), site.source_width(config));
+        let check = |t: &Tensor, rows: Option<usize>, cols: usize| -> Result<()> {
+            let dims = t.dims();
+            let ok = match rows {
+                None => dims == [cols],
+                Some(r) => dims.len() == 2 && (r == usize::MAX || dims[0] == r) && dims[1] == cols,
+            };
+            if ok { Ok(()) } else { Err(Error::VectorDim { expected: cols, found: *dims.last().unwrap_or(&0) }) }
+        };
+        match &edit {
+            Edit::AddVector(v) => check(v, None, width)?,
+            Edit::LowRank { a, b } => {
+                check(a, Some(usize::MAX), src)?;
+                check(b, Some(width), a.dims()[0])?;
+            }
+            Edit::Dense { w, bias } => {
+                check(w, Some(width), src)?;
+                if let Some(b) = bias {
+                    check(b, None, width)?;
+                }
+            }
+        }
+        Ok(Intervention { layer, site, edit, strength })
+    }
+
+    /// `Δh` for source activations `u` of shape `(…, source_width)`.
+    pub(crate) fn delta(&self, u: &Tensor) -> Result<Tensor> {
+        let m = self.strength as f64;
+        let d = match &self.edit {
+            Edit::AddVector(v) => (v * m)?,
+            Edit::LowRank { a, b } => (u.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)? * m)?,
+            Edit::Dense { w, bias } => {
+                let y = u.broadcast_matmul(&w.t()?)?;
+                let y = match bias {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                };
+                (y * m)?
+            }
+        };
+        Ok(d)
+    }
+}
+
+/// The interventions and recordings for one forward pass. Empty = the plain model.
+#[derive(Debug, Clone, Default)]
+pub struct Steering {
+    pub interventions: Vec<Intervention>,
+    /// Sites whose activations the forward pass returns.
+    pub record: Vec<(usize, Site)>,
+}
+
+impl Steering {
+    pub fn none() -> Self {
+        Self::default()
+    }
+    pub fn with(mut self, i: Intervention) -> Self {
+        self.interventions.push(i);
+        self
+    }
+    pub fn recording(mut self, layer: usize, site: Site) -> Self {
+        self.record.push((layer, site));
+        self
+    }
+    pub(crate) fn at(&self, layer: usize, site: Site) -> impl Iterator<Item = &Intervention> {
+        self.interventions.iter().filter(move |i| i.layer == layer && i.site == site)
+    }
+}

@@ -1,0 +1,114 @@
+//! The tokenizer, built from the GGUF's own metadata with the `tokenizers` crate (no
+//! tokenizer.json download): BPE from `tokenizer.ggml.tokens` + `tokenizer.ggml.merges`, the
+//! pre-tokenizer named by `tokenizer.ggml.pre`, a byte-level decoder, and the control tokens
+//! (`token_type == 3`) as special tokens. Checked token-for-token against llama.cpp.
+use crate::error::{Error, Result};
+use crate::gguf::Gguf;
+use alloc::{format, string::String, vec::Vec};
+use tokenizers::models::bpe::BPE;
+use tokenizers::pre_tokenizers::{byte_level::ByteLevel, digits::Digits, sequence::Sequence, split::{Split, SplitPattern}};
+use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
+
+/// Llama-3's pre-tokenizer regex (`tokenizer.ggml.pre = llama-bpe`), as in llama.cpp.
+const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    pub eos: u32,
+    pub bos: Option<u32>,
+    pub add_bos: bool,
+}
+
+impl Tokenizer {
+    pub fn from_gguf(g: &Gguf) -> Result<Self> {
+        let model = g.require_str("tokenizer.ggml.model")?;
+        if model != "gpt2" {
+            return Err(Error::UnsupportedModel(format!(
+                "tokenizer model `{model}`: only byte-level BPE (`gpt2`) tokenizers are supported"
+            )));
+        }
+        let strings = |key: &str| -> Result<Vec<String>> {
+            g.require(key)?
+                .as_array()
+                .and_then(|a| a.iter().map(|v| v.as_str().map(String::from)).collect::<Option<Vec<_>>>())
+                .ok_or_else(|| Error::Tokenizer(format!("`{key}` is not an array of strings")))
+        };
+        let tokens = strings("tokenizer.ggml.tokens")?;
+        let merges = strings("tokenizer.ggml.merges")?
+            .into_iter()
+            .map(|m| match m.split_once(' ') {
+                Some((a, b)) => Ok((a.into(), b.into())),
+                None => Err(Error::Tokenizer(format!("merge `{m}` has no space"))),
+            })
+            .collect::<Result<Vec<(String, String)>>>()?;
+        let vocab: tokenizers::models::bpe::Vocab =
+            tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(|e| Error::Tokenizer(format!("{e}")))?;
+        let mut inner = tokenizers::Tokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(pre_tokenizer(g.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default"))?));
+        inner.with_decoder(Some(ByteLevel::default()));
+        let types = g.get("tokenizer.ggml.token_type").and_then(|v| v.as_array());
+        let control: Vec<AddedToken> = types
+            .map(|types| {
+                types
+                    .iter()
+                    .zip(&tokens)
+                    .filter(|(t, _)| t.as_u64() == Some(3))
+                    .map(|(_, s)| AddedToken::from(s.clone(), true))
+                    .collect()
+            })
+            .unwrap_or_default();
+        inner.add_special_tokens(&control);
+        let id = |k: &str| g.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
+        let eos = id("tokenizer.ggml.eos_token_id").ok_or_else(|| Error::MissingMetadata("tokenizer.ggml.eos_token_id".into()))?;
+        if eos as usize >= tokens.len() {
+            return Err(Error::Tokenizer(format!("eos token id {eos} is outside the vocabulary")));
+        }
+        let add_bos = g.get("tokenizer.ggml.add_bos_token").map(|v| *v == crate::gguf::Value::Bool(true)).unwrap_or(false);
+        Ok(Tokenizer { inner, eos, bos: id("tokenizer.ggml.bos_token_id"), add_bos })
+    }
+
+    /// Token ids of `text`; control tokens written in the text (`<|im_start|>`) are recognised.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode_fast(text, false).map_err(|e| Error::Tokenizer(format!("{e}")))?;
+        let mut ids = Vec::with_capacity(enc.len() + 1);
+        if self.add_bos {
+            ids.extend(self.bos);
+        }
+        ids.extend_from_slice(enc.get_ids());
+        Ok(ids)
+    }
+
+    /// Token ids of a continuation (never a BOS in front).
+    pub fn encode_continuation(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self.inner.encode_fast(text, false).map_err(|e| Error::Tokenizer(format!("{e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner.decode(ids, true).map_err(|e| Error::Tokenizer(format!("{e}")))
+    }
+}
+
+fn pre_tokenizer(pre: &str) -> Result<Sequence> {
+    let byte_level = |regex| PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, regex));
+    let steps = match pre {
+        // SmolLM2: every digit its own pre-token, then GPT-2's byte-level split.
+        "smollm" => alloc::vec![PreTokenizerWrapper::Digits(Digits::new(true)), byte_level(true)],
+        "default" | "gpt2" | "gpt-2" => alloc::vec![byte_level(true)],
+        "llama-bpe" | "llama3" => alloc::vec![
+            PreTokenizerWrapper::Split(
+                Split::new(SplitPattern::Regex(LLAMA3_PATTERN.into()), SplitDelimiterBehavior::Isolated, false)
+                    .map_err(|e| Error::Tokenizer(format!("{e}")))?,
+            ),
+            byte_level(false),
+        ],
+        other => {
+            return Err(Error::UnsupportedModel(format!("pre-tokenizer `{other}` (supported: smollm, default/gpt2, llama-bpe)")))
+        }
+    };
+    Ok(Sequence::new(steps))
+}

@@ -1,0 +1,4 @@
+//! Steering methods: each turns polarity pairs into something to add at an intervention site.
+#[cfg(feature = "model")]
+pub mod diffmean;
+pub mod vector;

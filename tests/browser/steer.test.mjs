@@ -1,0 +1,292 @@
+// End-to-end test of the web demo in headless Chromium: the real model, loaded from
+// web/serve.mjs, steered with the page's own slider.
+//
+//   (cd web && npm install) && bash tests/build-wasm.sh && node --test tests/browser/
+//
+// The steering test needs the wasm package (web/pkg/) and the model file; without them it is
+// skipped with the reason, unless STEERSCOPE_REQUIRE_BROWSER=1 makes a missing piece a failure.
+// Nothing here asserts timings: the model may run at a few tokens per second on a shared core.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir, homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const REPO = resolve(HERE, '..', '..');
+const WEB = join(REPO, 'web');
+const OUT = join(HERE, 'out');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const MODEL = join(process.env.STEERSCOPE_HOME || join(homedir(), '.cache', 'steerscope'),
+  'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+const STEP = 10 * 60_000; // per-step ceiling: a slow, shared CPU must not make this flaky
+const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  '--enable-unsafe-webgpu'];
+
+/** Why the browser cannot run here, or null. */
+function missing(needModel) {
+  let playwright = null;
+  try {
+    playwright = createRequire(join(WEB, 'package.json'))('playwright-core');
+  } catch {
+    return { reason: 'playwright-core not installed: run `npm install` in web/' };
+  }
+  if (!existsSync(CHROMIUM)) return { reason: `no chromium at ${CHROMIUM}` };
+  if (!existsSync(join(WEB, 'vendor', 'uPlot.esm.js')) && !existsSync(join(WEB, 'node_modules', 'uplot'))) {
+    return { reason: 'uPlot not installed: run `npm install` in web/' };
+  }
+  if (needModel && !existsSync(join(WEB, 'pkg', 'steerscope_wasm.js'))) {
+    return { reason: 'web/pkg/ missing: run `bash tests/build-wasm.sh`' };
+  }
+  if (needModel && !existsSync(MODEL)) return { reason: `model file missing: ${MODEL}` };
+  return { playwright };
+}
+
+function skipOrFail(t, reason) {
+  if (process.env.STEERSCOPE_REQUIRE_BROWSER === '1') assert.fail(reason);
+  t.skip(reason);
+}
+
+// ---- shared server + browser ------------------------------------------------------------------
+let server = null;
+let baseUrl = null;
+let context = null;
+let userDir = null;
+
+/** Start web/serve.mjs on a free port and resolve with the URL it prints. */
+function startServer() {
+  return new Promise((ok, fail) => {
+    const child = spawn(process.execPath, [join(WEB, 'serve.mjs'), '--port', '0', '--host', '127.0.0.1'],
+      { stdio: ['ignore', 'pipe', 'pipe'] });
+    server = child;
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail(new Error(`serve.mjs did not start: ${err}`)), 30_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/steerscope demo: (http:\/\/\S+)/);
+      if (m) { clearTimeout(timer); ok(m[1]); }
+    });
+    child.stderr.on('data', (d) => { err += d; });
+    child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`serve.mjs exited (${code}): ${err}`)); });
+  });
+}
+
+async function browser(playwright) {
+  if (context) return context;
+  if (!baseUrl) baseUrl = await startServer();
+  userDir = mkdtempSync(join(tmpdir(), 'steerscope-chromium-'));
+  context = await playwright.chromium.launchPersistentContext(userDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1200, height: 900 },
+  });
+  return context;
+}
+
+/** A fresh page that records console errors and uncaught exceptions. */
+async function openPage(ctx, hash) {
+  const page = await ctx.newPage();
+  const errors = [];
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(`${baseUrl}${hash}`, { waitUntil: 'load' });
+  return { page, errors };
+}
+
+/** Wait until `predicate` (run in the page, returning truthy when done) holds, failing early
+ *  with the page's own message if the #error box appears first. */
+async function waitFor(page, what, predicate, arg) {
+  const handle = await page.waitForFunction(([src, a]) => {
+    const err = document.querySelector('#error');
+    if (err && !err.hidden) return { error: err.innerText };
+    // eslint-disable-next-line no-new-func
+    return new Function('a', `return (${src})(a)`)(a) ? { ok: true } : null;
+  }, [predicate.toString(), arg], { timeout: STEP, polling: 250 });
+  const r = await handle.jsonValue();
+  if (r.error) assert.fail(`page showed an error while waiting for ${what}: ${r.error}`);
+}
+
+async function rows(page) {
+  return page.$$eval('#points tbody tr', (trs) => trs.map((tr) => ({
+    strength: Number(tr.dataset.strength),
+    pref: Number(tr.dataset.pref),
+    util: tr.dataset.util === '' ? null : Number(tr.dataset.util),
+  })));
+}
+
+async function steeredAt(page, s) {
+  await waitFor(page, `steered text at strength ${s}`, (want) => {
+    const el = document.querySelector('#steered');
+    return el.dataset.strength === want && el.dataset.done === 'true';
+  }, String(s));
+  return page.textContent('#steered');
+}
+
+before(() => mkdirSync(OUT, { recursive: true }));
+
+after(async () => {
+  // Everything we started, by its own handle: the browser, then the server by its pid.
+  if (context) await context.close().catch(() => {});
+  if (server && server.exitCode === null) server.kill('SIGTERM');
+  if (userDir) rmSync(userDir, { recursive: true, force: true });
+});
+process.on('exit', () => { if (server && server.exitCode === null) server.kill('SIGKILL'); });
+
+// ---- tests --------------------------------------------------------------------------------------
+test('a model URL that is not GGUF shows a GGUF error in the page', { timeout: 2 * STEP }, async (t) => {
+  const { playwright, reason } = missing(false);
+  if (!playwright) return skipOrFail(t, reason);
+  const ctx = await browser(playwright);
+  // index.html served as "the model": HTML bytes where a GGUF header should be.
+  const { page } = await openPage(ctx, '#model=index.html');
+  await page.waitForSelector('#error:not([hidden])', { timeout: STEP });
+  const text = await page.textContent('#error');
+  assert.match(text, /GGUF/, `error box: ${text}`);
+  assert.equal(await page.getAttribute('#steerscope', 'data-model'), 'error');
+  await page.screenshot({ path: join(OUT, 'bad-model.png'), fullPage: true });
+  await page.close();
+});
+
+// The wiring without the real model: a stand-in for the wasm glue with the contract's API,
+// whose calls block for a while like the real ones. It checks that points arrive, that a burst
+// of slider moves computes only the last strength, and that a reload reuses the Cache API copy.
+const MOCK_GLUE = `
+const spin = (ms) => { const end = Date.now() + ms; while (Date.now() < end); };
+export default async function init() {}
+export class Session {
+  constructor(bytes) { if (bytes.length < 16) throw new Error('GGUF header truncated'); }
+  info() { return { architecture: 'mock', n_layers: 30, hidden_size: 576, vocab_size: 49152, context_length: 8192 }; }
+  set_pairs(train, test) { return { n_train: train.split('\\n').filter(Boolean).length, n_test: test.split('\\n').filter(Boolean).length }; }
+  fit_diffmean(layer, progress) { for (let i = 1; i <= 4; i++) { spin(50); progress(i, 4); } return { layer, norm: 1.5, mean_hidden_norm: 10 }; }
+  score(s, progress) {
+    console.log('mock score ' + s);
+    for (let i = 1; i <= 4; i++) { spin(150); progress(i, 4); }
+    return { strength: s, pref_odds: Math.tanh(s / 4), util_odds: s === 0 ? null : -Math.abs(s) / 8, lp: 0, ln: 0, n_pairs: 2 };
+  }
+  generate(prompt, n, s, onToken) {
+    console.log('mock generate ' + s);
+    let out = '';
+    for (let i = 0; i < 4; i++) { spin(100); const t = ' s' + s + 't' + i; out += t; onToken(t); }
+    return out;
+  }
+  free() {}
+}`;
+
+async function mockRoutes(page) {
+  const fake = Buffer.concat([Buffer.from('GGUF'), Buffer.alloc(3 << 20)]); // 3 MiB "model"
+  const pair = JSON.stringify({ prompt: 'p', positive: ' good', negative: ' bad' });
+  await page.route('**/pkg/steerscope_wasm.js', (r) => r.fulfill({ contentType: 'text/javascript', body: MOCK_GLUE }));
+  await page.route('**/data/concepts/mock.*.jsonl', (r) => r.fulfill({ contentType: 'text/plain', body: `${pair}\n${pair}\n` }));
+  await page.route('**/models/fake.gguf', (r) => r.fulfill({
+    body: fake,
+    headers: { 'Content-Type': 'application/octet-stream', 'Last-Modified': 'Mon, 01 Jan 2024 00:00:00 GMT' },
+  }));
+}
+
+test('page wiring with a stand-in wasm: points, superseded strengths, model cache', { timeout: 2 * STEP }, async (t) => {
+  const { playwright, reason } = missing(false);
+  if (!playwright) return skipOrFail(t, reason);
+  const ctx = await browser(playwright);
+  const page = await ctx.newPage();
+  const calls = [];
+  const errors = [];
+  page.on('console', (m) => {
+    if (m.text().startsWith('mock ')) calls.push(m.text());
+    else if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await mockRoutes(page);
+  await page.goto(`${baseUrl}#model=models/fake.gguf&concept=mock&max_tokens=4`);
+
+  await waitFor(page, 'the model to load', () => document.querySelector('#steerscope').dataset.model === 'ready');
+  assert.doesNotMatch(await page.textContent('#model-info'), /from cache/);
+  await waitFor(page, 'the sweep to start', () => document.querySelectorAll('#points tbody tr').length >= 2);
+
+  // A burst of slider moves in one task while the worker is blocked in a call: only the last
+  // one may be computed.
+  await page.evaluate(() => {
+    const el = document.querySelector('#strength');
+    for (const v of ['0.5', '1', '1.5', '2.5']) {
+      el.value = v;
+      el.dispatchEvent(new Event('input', { bubbles: true }));
+      el.dispatchEvent(new Event('change', { bubbles: true }));
+    }
+  });
+  await steeredAt(page, 2.5);
+  assert.match(await page.textContent('#steered'), /s2\.5t3/);
+  await waitFor(page, 'the whole sweep', () => document.querySelectorAll('#points tbody tr').length >= 8);
+  const superseded = calls.filter((c) => / (0\.5|1|1\.5)$/.test(c));
+  assert.deepEqual(superseded, [], `superseded strengths were computed: ${calls.join(', ')}`);
+  assert.ok(calls.includes('mock score 2.5') && calls.includes('mock generate 2.5'), calls.join(', '));
+  const pts = await rows(page);
+  assert.deepEqual(pts.map((p) => p.strength), [-8, -4, -2, 0, 2, 2.5, 4, 8]);
+  assert.equal(pts.find((p) => p.strength === 0).util, null);
+
+  await page.screenshot({ path: join(OUT, 'wiring.png'), fullPage: true });
+
+  // Second visit: the model comes from the Cache API, not the network.
+  await page.reload();
+  await waitFor(page, 'the cached model', () => document.querySelector('#steerscope').dataset.model === 'ready');
+  assert.match(await page.textContent('#model-info'), /from cache/);
+  assert.deepEqual(errors, [], 'console errors on the page');
+
+  // The local-file path reports a bad file the same way as a bad URL.
+  await page.setInputFiles('#model-file', { name: 'notes.gguf', mimeType: 'application/octet-stream', buffer: Buffer.from('hello, not a model') });
+  await page.waitForSelector('#error:not([hidden])', { timeout: STEP });
+  assert.match(await page.textContent('#error'), /GGUF/);
+  t.diagnostic(`wasm calls: ${calls.join(', ')}`);
+  await page.close();
+});
+
+test('steering changes the plotted log-odds and the generated text', { timeout: 3 * STEP }, async (t) => {
+  const { playwright, reason } = missing(true);
+  if (!playwright) return skipOrFail(t, reason);
+  const ctx = await browser(playwright);
+  const { page, errors } = await openPage(ctx, '#max_tokens=24');
+
+  await waitFor(page, 'the model to load', () => document.querySelector('#steerscope').dataset.model === 'ready');
+  const info = await page.textContent('#model-info');
+  assert.match(info, /layers/);
+  await waitFor(page, 'the base text', () => document.querySelector('#base').dataset.done === 'true');
+  const base = await page.textContent('#base');
+  assert.ok(base.length > 0, 'base text is empty');
+
+  // Real input/change events on the range input, as a user dragging it would fire.
+  const slider = page.locator('#strength');
+  await slider.fill('8');
+  assert.match(page.url(), /strength=8(&|$)/, 'strength should round-trip to the URL hash');
+  const plus = await steeredAt(page, 8);
+  await slider.fill('-8');
+  const minus = await steeredAt(page, -8);
+
+  await waitFor(page, 'scores at both strengths', () => {
+    const have = new Set([...document.querySelectorAll('#points tbody tr')].map((r) => r.dataset.strength));
+    return have.has('8') && have.has('-8');
+  });
+  const pts = await rows(page);
+  for (const p of pts) {
+    assert.ok(Number.isFinite(p.strength) && Number.isFinite(p.pref), `non-finite point ${JSON.stringify(p)}`);
+    assert.ok(p.util === null || Number.isFinite(p.util), `bad utility ${JSON.stringify(p)}`);
+  }
+  assert.ok(new Set(pts.map((p) => p.strength)).size >= 2, `need two strengths: ${JSON.stringify(pts)}`);
+  assert.ok(new Set(pts.map((p) => p.pref)).size >= 2, `preference did not change: ${JSON.stringify(pts)}`);
+  const at = (s) => pts.find((p) => p.strength === s).pref;
+  assert.notEqual(at(8), at(-8));
+
+  assert.notEqual(plus, minus, 'steered text should differ between strengths +8 and -8');
+  assert.notEqual(plus, base, 'steered text at +8 should differ from the base text');
+
+  await page.screenshot({ path: join(OUT, 'steer.png'), fullPage: true });
+  assert.deepEqual(errors, [], 'console errors on the page');
+  t.diagnostic(`base: ${JSON.stringify(base)}`);
+  t.diagnostic(`+8: ${JSON.stringify(plus)}`);
+  t.diagnostic(`-8: ${JSON.stringify(minus)}`);
+  t.diagnostic(`points: ${JSON.stringify(pts)}`);
+  await page.close();
+});

@@ -1,0 +1,156 @@
+// Rendering only: each function takes data and draws it inside the demo's root element. No
+// compute, no state, no worker here — main.js decides what to show and when.
+import uPlot from './vendor/uPlot.esm.js';
+
+const fmt = (x, d = 3) => (x == null || !Number.isFinite(x) ? '—' : x.toFixed(d));
+const signed = (s) => (s > 0 ? `+${s}` : String(s));
+const MB = (n) => (n / 1e6).toFixed(1);
+
+export function createViews(root) {
+  const $ = (sel) => root.querySelector(sel);
+  const plotBox = $('#plot');
+  let marker = 0; // the slider's strength, drawn as a dashed vertical line
+
+  // Preference and utility log-odds against strength; points arrive one at a time.
+  const plot = new uPlot({
+    width: Math.max(300, plotBox.clientWidth || 560),
+    height: 260,
+    scales: { x: { time: false, range: [-8.5, 8.5] } },
+    axes: [{ label: 'strength (× DiffMean vector)' }, { label: 'log-odds' }],
+    series: [
+      { label: 'strength' },
+      { label: 'preference', stroke: '#1f6fd1', width: 2, points: { size: 7 } },
+      { label: 'utility', stroke: '#d1691f', width: 2, dash: [6, 4], points: { size: 7 } },
+    ],
+    hooks: {
+      draw: [(u) => {
+        const x = u.valToPos(marker, 'x', true);
+        const { ctx, bbox } = u;
+        ctx.save();
+        ctx.strokeStyle = '#888';
+        ctx.setLineDash([3, 3]);
+        ctx.beginPath();
+        ctx.moveTo(x, bbox.top);
+        ctx.lineTo(x, bbox.top + bbox.height);
+        ctx.stroke();
+        ctx.restore();
+      }],
+    },
+  }, [[], [], []], plotBox);
+  new ResizeObserver(() => {
+    const w = plotBox.clientWidth;
+    if (w > 0 && w !== plot.width) plot.setSize({ width: w, height: 260 });
+  }).observe(plotBox);
+
+  const views = {
+    /** `points`: score results ({strength, pref_odds, util_odds, ...}) in any order. */
+    points(points) {
+      const pts = [...points].sort((a, b) => a.strength - b.strength);
+      plot.setData([
+        pts.map((p) => p.strength),
+        pts.map((p) => (Number.isFinite(p.pref_odds) ? p.pref_odds : null)),
+        pts.map((p) => (Number.isFinite(p.util_odds) ? p.util_odds : null)),
+      ]);
+      // The same numbers as a table: readable without the canvas, and what the browser test reads.
+      const body = $('#points tbody');
+      body.replaceChildren(...pts.map((p) => {
+        const tr = document.createElement('tr');
+        tr.dataset.strength = String(p.strength);
+        tr.dataset.pref = String(p.pref_odds);
+        tr.dataset.util = p.util_odds == null ? '' : String(p.util_odds);
+        for (const t of [signed(p.strength), fmt(p.pref_odds), fmt(p.util_odds)]) {
+          const td = document.createElement('td');
+          td.textContent = t;
+          tr.append(td);
+        }
+        return tr;
+      }));
+    },
+
+    strength(s) {
+      marker = s;
+      $('#strength-value').textContent = signed(s);
+      plot.redraw(false);
+      views.markStale();
+    },
+
+    layer(l, nLayers) {
+      $('#layer-value').textContent = nLayers ? `${l} / ${nLayers - 1}` : String(l);
+    },
+
+    /** Start a fresh generation in the `base` or `steered` pane. */
+    textStart(which, strength) {
+      const el = $(`#${which}`);
+      el.textContent = '';
+      el.dataset.done = 'false';
+      el.dataset.strength = String(strength);
+      $(`#${which}-label`).textContent = which === 'base' ? 'base (strength 0)' : `steered (strength ${signed(strength)})`;
+      views.markStale();
+    },
+    textAppend(which, piece) {
+      $(`#${which}`).append(piece);
+    },
+    textDone(which, text, strength) {
+      const el = $(`#${which}`);
+      el.textContent = text;
+      el.dataset.done = 'true';
+      el.dataset.strength = String(strength);
+      views.markStale();
+    },
+    /** Dim the steered pane while it shows another strength than the slider's. */
+    markStale() {
+      const el = $('#steered');
+      el.classList.toggle('stale', el.dataset.strength !== String(marker));
+    },
+
+    /** `total` 0 means unknown: an indeterminate bar. */
+    progress(label, done, total) {
+      const bar = $('#progress');
+      if (total > 0) {
+        bar.max = total;
+        bar.value = Math.min(done, total);
+      } else bar.removeAttribute('value');
+      const frac = total > 0 && total > 1e6 ? ` ${MB(done)} / ${MB(total)} MB` : total > 0 ? ` ${done} / ${total}` : '';
+      $('#progress-label').textContent = label + frac;
+      $('#progress-box').hidden = false;
+    },
+    progressDone() {
+      $('#progress-box').hidden = true;
+    },
+
+    status(text) {
+      $('#status').textContent = text;
+    },
+
+    modelInfo(info, cached) {
+      const i = info || {};
+      $('#model-info').textContent = `${i.architecture} · ${i.n_layers} layers · width ${i.hidden_size}` +
+        ` · vocab ${i.vocab_size} · context ${i.context_length}${cached ? ' · from cache' : ''}`;
+    },
+
+    fitInfo(r) {
+      $('#fit-info').textContent = `vector at layer ${r.layer}: norm ${fmt(r.norm, 2)}` +
+        ` (mean hidden-state norm ${fmt(r.mean_hidden_norm, 2)})`;
+    },
+
+    concepts(names, selected) {
+      const sel = $('#concept');
+      sel.replaceChildren(...names.map((n) => new Option(n, n, false, n === selected)));
+    },
+
+    /** Errors stay on screen (never only in the console) until dismissed. */
+    error(message) {
+      const box = $('#error');
+      const p = document.createElement('p');
+      p.textContent = message;
+      $('#error-list').append(p);
+      while ($('#error-list').children.length > 5) $('#error-list').firstChild.remove();
+      box.hidden = false;
+    },
+    clearErrors() {
+      $('#error-list').replaceChildren();
+      $('#error').hidden = true;
+    },
+  };
+  return views;
+}

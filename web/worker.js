@@ -1,0 +1,272 @@
+// All compute for the demo runs here: wasm init, model download + cache, fitting, scoring and
+// generation. The page only posts what it *wants* and renders what comes back.
+//
+// Why a "want" object instead of a queue of requests: every wasm call is synchronous and blocks
+// this worker, so messages pile up while it runs. Queuing them would replay every slider step.
+// Instead each message overwrites `want`, and after every unit of work the loop yields to the
+// event loop (so all pending messages land) and then picks the next unit from the *latest* want:
+// superseded strengths are never computed.
+//
+// Messages in:  {type:'load', url} | {type:'load', file: ArrayBuffer, name}
+//               {type:'want', want: {concept, layer, strength, prompt, max_tokens, n_train, n_test}}
+// Messages out: progress, loaded, busy, idle, points-reset, fit, point, gen, token, text, error.
+
+import { SWEEP } from './state.js'; // the sweep is configuration; state.js has no DOM in it
+
+const CACHE_NAME = 'steerscope-models';
+
+let wasm = null; // the wasm-bindgen module, once initialised
+let session = null; // wasm Session for the loaded model
+let sessionGen = 0; // bumped on every load, so stale async work can tell it lost
+let want = {};
+let have = { pairs: null, fit: null, base: null }; // keys of what the session holds now
+let done = new Set(); // keys of units already run (or failed) for this session
+let pumping = false;
+
+const post = (msg) => self.postMessage(msg);
+const errText = (e) => String((e && e.message) || e);
+const plain = (x) => (x instanceof Map ? Object.fromEntries(x) : x);
+
+self.onmessage = (ev) => {
+  const m = ev.data;
+  if (m.type === 'load') load(m);
+  else if (m.type === 'want') {
+    want = { ...want, ...m.want };
+    pump();
+  }
+};
+
+async function ensureWasm() {
+  if (wasm) return wasm;
+  let mod;
+  try {
+    mod = await import('./pkg/steerscope_wasm.js');
+  } catch (e) {
+    throw new Error(`wasm package missing or broken (web/pkg/steerscope_wasm.js); build it with ` +
+      `\`bash tests/build-wasm.sh\` (${errText(e)})`);
+  }
+  await mod.default(); // fetches and compiles steerscope_wasm_bg.wasm next to the glue
+  return (wasm = mod);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Loading: download with progress, reuse the Cache API copy, cache only what parsed.
+
+async function load(m) {
+  const gen = ++sessionGen;
+  if (session) session.free?.();
+  session = null;
+  have = { pairs: null, fit: null, base: null };
+  done = new Set();
+  try {
+    // Download and wasm compile overlap; a bad model file is reported before a wasm problem
+    // because it is the one the user can fix from the page.
+    const [w, g] = await Promise.allSettled([
+      ensureWasm(),
+      m.file ? { bytes: new Uint8Array(m.file), save: null, cached: false } : fetchModel(m.url, gen),
+    ]);
+    if (gen !== sessionGen) return;
+    if (g.status === 'rejected') throw g.reason;
+    const got = g.value;
+    checkMagic(got.bytes);
+    if (w.status === 'rejected') throw w.reason;
+    post({ type: 'progress', phase: 'parse', done: 0, total: 0, label: 'parsing model…' });
+    const s = new wasm.Session(got.bytes); // blocks while it parses and prepares the weights
+    if (gen !== sessionGen) return s.free?.();
+    session = s;
+    const info = plain(s.info());
+    post({ type: 'loaded', info, cached: got.cached, source: m.url || m.name });
+    if (got.save) await got.save().catch(() => {}); // a full disk must not break the demo
+    got.bytes = null;
+    pump();
+  } catch (e) {
+    if (gen === sessionGen) post({ type: 'error', where: 'loading model', message: errText(e) });
+  }
+}
+
+/** A GGUF file starts with the ASCII magic "GGUF"; check it here so a wrong URL (an HTML page,
+ *  a 404 body) gets a plain answer before the wasm parser sees it. */
+function checkMagic(bytes) {
+  const head = String.fromCharCode(...bytes.subarray(0, 4));
+  if (head !== 'GGUF') {
+    const shown = JSON.stringify(String.fromCharCode(...bytes.subarray(0, 16)));
+    throw new Error(`not a GGUF model file: it starts with ${shown}, a GGUF file starts ` +
+      `with "GGUF" (${bytes.length} bytes; is the model URL right?)`);
+  }
+}
+
+async function openCache() {
+  try {
+    return self.caches ? await caches.open(CACHE_NAME) : null; // absent on insecure origins
+  } catch {
+    return null;
+  }
+}
+
+/** The cached copy is reused if a HEAD request says the file on the server is unchanged (size
+ *  and date), or if the server cannot be asked at all (offline). */
+async function isFresh(url, cached) {
+  try {
+    const head = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+    if (!head.ok) return true;
+    const same = (k, ck) => !head.headers.get(k) || head.headers.get(k) === cached.headers.get(ck);
+    return same('Content-Length', 'X-Source-Length') && same('Last-Modified', 'X-Source-Modified');
+  } catch {
+    return true;
+  }
+}
+
+async function fetchModel(url, gen) {
+  const cache = await openCache();
+  let res = cache && (await cache.match(url));
+  const cached = !!res && (await isFresh(url, res));
+  if (!cached) {
+    res = await fetch(url, { cache: 'no-store' });
+    if (!res.ok) {
+      const body = (await res.text().catch(() => '')).slice(0, 200).trim();
+      throw new Error(`could not fetch model from ${url}: HTTP ${res.status}${body ? ` (${body})` : ''}`);
+    }
+  }
+  const total = Number(res.headers.get('Content-Length')) || 0;
+  const label = cached ? 'reading cached model' : 'downloading model';
+  const reader = res.body.getReader();
+  const chunks = [];
+  let got = 0;
+  let lastPost = 0;
+  for (;;) {
+    const { done: end, value } = await reader.read();
+    if (end) break;
+    if (gen !== sessionGen) {
+      reader.cancel();
+      throw new Error('superseded by another load');
+    }
+    chunks.push(value);
+    got += value.length;
+    if (got - lastPost > 1 << 20) { // about one progress message per MiB
+      lastPost = got;
+      post({ type: 'progress', phase: 'download', done: got, total, label });
+    }
+  }
+  post({ type: 'progress', phase: 'download', done: got, total: total || got, label });
+  const bytes = new Uint8Array(got);
+  let at = 0;
+  for (const c of chunks) { bytes.set(c, at); at += c.length; }
+  const save = cached || !cache ? null : () => cache.put(url, new Response(bytes, {
+    headers: {
+      'Content-Type': 'application/octet-stream',
+      'X-Source-Length': res.headers.get('Content-Length') || String(got),
+      'X-Source-Modified': res.headers.get('Last-Modified') || '',
+    },
+  }));
+  return { bytes, save, cached };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The work loop: pick the most useful unit for the latest want, run it, yield, repeat.
+
+async function pump() {
+  if (pumping) return;
+  pumping = true;
+  let ran = false;
+  try {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 0)); // let queued 'want' messages land first
+      const job = session && nextJob();
+      if (!job) break;
+      done.add(job.key); // a failed unit is not retried until its inputs change
+      ran = true;
+      const gen = sessionGen;
+      post({ type: 'busy', what: job.what });
+      try {
+        await job.run();
+      } catch (e) {
+        if (gen === sessionGen) post({ type: 'error', where: job.what, message: errText(e) });
+      }
+    }
+  } finally {
+    pumping = false;
+    if (ran) post({ type: 'idle' });
+  }
+}
+
+/** Units in priority order: base text (cheap, shows the model works), data, vector, the
+ *  strength the user is looking at (its point, then its text), then the rest of the sweep. */
+function nextJob() {
+  const w = want;
+  if (!w.concept) return null;
+  const jobs = [];
+  const baseKey = `base|${w.max_tokens}|${w.prompt}`;
+  jobs.push({ key: baseKey, what: 'generating base text', run: () => generate('base', 0, baseKey) });
+  const pairsKey = `pairs|${w.concept}|${w.n_train}|${w.n_test}`;
+  const fitKey = `${pairsKey}|layer ${w.layer}`;
+  if (have.pairs !== pairsKey) {
+    jobs.push({ key: pairsKey, what: `loading ${w.concept} pairs`, run: () => setPairs(w, pairsKey) });
+  } else if (have.fit !== fitKey) {
+    jobs.push({ key: 'fit|' + fitKey, what: `fitting vector at layer ${w.layer}`, run: () => fit(w.layer, fitKey) });
+  } else {
+    const score = (s) => ({ key: `score|${fitKey}|${s}`, what: `scoring strength ${s}`, run: () => scoreAt(s, fitKey) });
+    const steerKey = `steer|${fitKey}|${w.strength}|${baseKey}`;
+    jobs.push(score(w.strength));
+    jobs.push({ key: steerKey, what: `generating at strength ${w.strength}`, run: () => generate('steered', w.strength, baseKey) });
+    for (const s of SWEEP) jobs.push(score(s));
+  }
+  return jobs.find((j) => !done.has(j.key)) || null;
+}
+
+/** Fetch a concept's JSONL and keep the first n pair lines; blank lines are kept so that a line
+ *  number in a parse error still matches the file. */
+async function fetchPairs(concept, split, n) {
+  const url = new URL(`data/concepts/${encodeURIComponent(concept)}.${split}.jsonl`, self.location.href);
+  const res = await fetch(url, { cache: 'no-cache' });
+  if (!res.ok) throw new Error(`no ${split} data for concept "${concept}" (${url.pathname}: HTTP ${res.status})`);
+  const out = [];
+  let kept = 0;
+  for (const line of (await res.text()).split('\n')) {
+    if (kept >= n) break;
+    out.push(line);
+    if (line.trim()) kept++;
+  }
+  return out.join('\n');
+}
+
+async function setPairs(w, key) {
+  const s = session;
+  post({ type: 'points-reset' });
+  const [train, test] = await Promise.all([
+    fetchPairs(w.concept, 'train', w.n_train),
+    fetchPairs(w.concept, 'test', w.n_test),
+  ]);
+  if (s !== session) return; // a new model arrived while we fetched
+  const r = plain(s.set_pairs(train, test));
+  have.pairs = key;
+  have.fit = null;
+  post({ type: 'pairs', concept: w.concept, ...r });
+}
+
+function fit(layer, key) {
+  post({ type: 'points-reset' });
+  const onProgress = (d, t) => post({ type: 'progress', phase: 'fit', done: d, total: t, label: `fitting vector at layer ${layer}` });
+  const r = plain(session.fit_diffmean(layer, onProgress));
+  have.fit = key;
+  post({ type: 'fit', ...r });
+}
+
+function scoreAt(strength, fitKey) {
+  const onProgress = (d, t) => post({ type: 'progress', phase: 'score', done: d, total: t, label: `scoring strength ${strength}` });
+  const r = plain(session.score(strength, onProgress));
+  post({ type: 'point', fit: fitKey, ...r, strength });
+}
+
+function generate(which, strength, baseKey) {
+  const { prompt, max_tokens } = want;
+  post({ type: 'gen', which, strength });
+  // Strength 0 is the base model by contract: reuse the base text instead of recomputing it.
+  if (which === 'steered' && strength === 0 && have.base && have.base.key === baseKey) {
+    post({ type: 'text', which, strength, text: have.base.text });
+    return;
+  }
+  const onToken = (piece) => post({ type: 'token', which, strength, piece });
+  const text = session.generate(prompt, max_tokens, strength, onToken);
+  if (which === 'base') have.base = { key: baseKey, text };
+  post({ type: 'text', which, strength, text });
+}
