@@ -40,6 +40,7 @@ function syncControls() {
   $('#n-train').value = state.n_train;
   $('#n-test').value = state.n_test;
   if ([...$('#concept').options].some((o) => o.value === state.concept)) $('#concept').value = state.concept;
+  views.conceptInfo();
   views.layer(state.layer, nLayers);
   views.strength(state.strength);
 }
@@ -178,21 +179,23 @@ worker.onmessage = ({ data: m }) => {
 };
 
 // ---- start -------------------------------------------------------------------------------------
-/** The concept list comes from core/data/concepts/index.json when it exists: either a list of
- *  names or of objects with a `name`. Without it, the one concept we know exists. */
+/** The concept list comes from core/data/concepts/index.json (serve.mjs lists the data files
+ *  when there is none): names, or objects with a `name` and a `description`. */
 async function loadConcepts() {
-  let names = ['sentiment'];
+  let list = [];
   try {
     const res = await fetch(new URL('data/concepts/index.json', import.meta.url));
     if (res.ok) {
       const j = await res.json();
-      const list = Array.isArray(j) ? j : j.concepts || [];
-      const got = list.map((c) => (typeof c === 'string' ? c : c.name || c.concept || c.id)).filter(Boolean);
-      if (got.length) names = got;
+      list = (Array.isArray(j) ? j : j.concepts || [])
+        .map((c) => (typeof c === 'string' ? { name: c } : c))
+        .filter((c) => c && c.name);
     }
-  } catch { /* no index: keep the default */ }
-  if (!names.includes(state.concept)) names.push(state.concept); // a linked concept stays selectable
-  views.concepts(names, state.concept);
+  } catch { /* no index: fall back below */ }
+  if (!list.length) list = [{ name: 'sentiment' }];
+  // A concept named in a shared link stays selectable even if the index does not list it.
+  if (!list.some((c) => c.name === state.concept)) list.push({ name: state.concept });
+  views.concepts(list, state.concept);
 }
 
 writeHash();

@@ -8,7 +8,7 @@ export const PROPS = [
   { name: 'concept', kind: 'string', def: 'sentiment' },
   { name: 'layer', kind: 'int', def: 15, min: 0, max: 1023 },
   { name: 'strength', kind: 'number', def: 0, min: -8, max: 8 },
-  { name: 'prompt', kind: 'string', def: 'I watched the new movie last night, and honestly' },
+  { name: 'prompt', kind: 'string', def: 'Tell me about the town where you grew up.' }, // wrapped in the chat template by core
   { name: 'max_tokens', kind: 'int', def: 32, min: 1, max: 512 },
   // Few pairs keep the browser quick: fitting and scoring cost one forward pass per text.
   { name: 'n_train', kind: 'int', def: 16, min: 1, max: 10000 },

@@ -133,9 +133,18 @@ export function createViews(root) {
         ` (mean hidden-state norm ${fmt(r.mean_hidden_norm, 2)})`;
     },
 
-    concepts(names, selected) {
-      const sel = $('#concept');
-      sel.replaceChildren(...names.map((n) => new Option(n, n, false, n === selected)));
+    /** `list`: [{name, description?}]; the description shows under the controls. */
+    concepts(list, selected) {
+      $('#concept').replaceChildren(...list.map((c) => {
+        const o = new Option(c.name, c.name, false, c.name === selected);
+        o.title = c.description || '';
+        return o;
+      }));
+      views.conceptInfo();
+    },
+    conceptInfo() {
+      const o = $('#concept').selectedOptions[0];
+      $('#concept-info').textContent = o ? o.title : '';
     },
 
     /** Errors stay on screen (never only in the console) until dismissed. */

@@ -248,3 +248,88 @@ fn precision_limits_warn() {
     assert_eq!(r.warnings.len(), 1);
     assert!(construct(&task, Some(f32::NAN)).is_err());
 }
+
+// ---------------------------------------------------------------- experiment plan
+
+#[test]
+fn experiment_plan_covers_every_architecture_with_matched_params() {
+    use steerscope::attention::experiment::{param_count, plan, PlanOptions};
+    let quick = plan(&PlanOptions::quick()).unwrap();
+    let mut kinds: Vec<MixerKind> = quick.runs.iter().flat_map(|r| parse_spec(&r.model.spec).unwrap()).collect();
+    kinds.sort();
+    kinds.dedup();
+    assert_eq!(kinds, MixerKind::ALL.to_vec(), "quick runs every mixer");
+    let full = plan(&PlanOptions::full()).unwrap();
+    for r in &full.runs {
+        let p = param_count(&r.task, &r.model).unwrap();
+        // The analytic count agrees with the built stack.
+        let enc = r.task.encoding();
+        let shape = StackShape {
+            d_in: enc.dim(),
+            d_model: r.model.d_model,
+            heads: r.model.heads,
+            head_dim: r.model.head_dim,
+            mlp_hidden: r.model.mlp_hidden,
+            classes: r.task.num_classes(),
+        };
+        assert_eq!(Stack::random(&r.model.spec, shape, &mut Rng::new(0)).unwrap().num_params(), p);
+        assert!(r.model.d_model <= 128);
+    }
+    for l in [2, 3] {
+        let seeds = full.runs.iter().filter(|r| r.task.steps() == l && r.model.spec == "F*".to_string() + &(l + 1).to_string()).count();
+        assert!(seeds >= 3 * 2, "L = {l}: reference runs at ≥ 2 lengths × 3 seeds");
+    }
+}
+
+// ---------------------------------------------------------------- training (candle)
+
+#[cfg(feature = "model")]
+mod training {
+    use super::*;
+    use steerscope::attention::experiment::{model_of, TrainConfig};
+    use steerscope::attention::train::{batch, init_stack, train, Model};
+
+    #[test]
+    fn candle_forward_equals_plain_stack() {
+        let task = TaskSpec::composition_uniform(2, 3).unwrap();
+        let n = task.prompt_len();
+        let m = model_of("F,L:linear,L:retnet,L:gla,L:mamba2,L:deltanet,L:gdn", 32);
+        let stack = init_stack(&task, &m, 5).unwrap();
+        let model = Model::from_stack(&stack).unwrap();
+        let (x, _) = batch(&task, &mut Rng::new(1), 3);
+        let logits = model.logits(&x, 3, n).unwrap();
+        let f = task.encoding().dim();
+        let c = task.num_classes();
+        for i in 0..3 {
+            let h = stack.forward(&x[i * n * f..(i + 1) * n * f], n, Form::Recurrent).unwrap();
+            let (_, l) = stack.read(&h[(n - 1) * 32..]).unwrap();
+            assert!(max_abs_diff(&l, &logits[i * c..(i + 1) * c]) < 1e-4);
+        }
+        // Export round-trips.
+        assert_eq!(model.to_stack().unwrap(), stack);
+    }
+
+    #[test]
+    fn training_reduces_loss_and_nan_is_an_error() {
+        let task = TaskSpec::lookup(1, 4).unwrap();
+        let cfg = TrainConfig {
+            task: task.clone(),
+            model: model_of("F,F", 32),
+            steps: 60,
+            batch: 32,
+            lr: 1e-2,
+            weight_decay: 0.0,
+            seed: 3,
+            eval_instances: 100,
+        };
+        let (r, trained) = train(&cfg, |_, _| true).unwrap();
+        assert!(r.loss_curve[0] > r.final_loss as f32, "{:?}", r.loss_curve);
+        assert_eq!(trained.blocks.len(), 2);
+        let bad = TrainConfig { lr: 1e30, steps: 20, ..cfg.clone() };
+        match train(&bad, |_, _| true) {
+            Err(AttnError::NonFinite { step: Some(_), .. }) => {}
+            other => panic!("expected a NaN error, got {:?}", other.map(|r| r.0.accuracy)),
+        }
+        assert!(matches!(train(&TrainConfig { lr: f64::NAN, ..cfg }, |_, _| true), Err(AttnError::Config(_))));
+    }
+}

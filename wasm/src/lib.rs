@@ -1,1 +1,117 @@
+//! The browser surface of steerscope: one [`Session`] object, bytes in, plain JS objects out,
+//! errors as JS `Error`s whose message names the problem. It runs inside a Web Worker
+//! (`web/worker.js`); every call is synchronous there and reports progress through callbacks.
+//! All the work is `steerscope` core code — this file only converts types.
+use candle_core::{Device, IndexOp, Tensor};
+use js_sys::Function;
+use steerscope::analysis::measure::{score_pairs, summarize};
+use steerscope::data::parse_jsonl;
+use steerscope::model::generate::{generate, Sampling};
+use steerscope::model::score::PairTokens;
+use steerscope::model::{Edit, Intervention, Model, Site, Steering};
+use steerscope::steer::diffmean::{self, DiffMean};
+use wasm_bindgen::prelude::*;
 
+#[wasm_bindgen]
+pub struct Session {
+    model: Model,
+    train: Vec<PairTokens>,
+    test: Vec<PairTokens>,
+    vector: Option<DiffMean>,
+}
+
+fn js_err(e: impl std::fmt::Display) -> JsError {
+    JsError::new(&e.to_string())
+}
+
+fn to_js<T: serde::Serialize>(v: &T) -> Result<JsValue, JsError> {
+    let json = serde_json::to_string(v).map_err(js_err)?;
+    js_sys::JSON::parse(&json).map_err(|_| JsError::new("internal: JSON round trip failed"))
+}
+
+/// Calls a JS progress callback; a throwing callback must not abort the computation.
+fn report(cb: &Function, done: usize, total: usize) {
+    let _ = cb.call2(&JsValue::NULL, &JsValue::from(done as u32), &JsValue::from(total as u32));
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Parses and loads a GGUF model from its bytes.
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8]) -> Result<Session, JsError> {
+        let model = Model::load(bytes).map_err(js_err)?;
+        Ok(Session { model, train: Vec::new(), test: Vec::new(), vector: None })
+    }
+
+    pub fn info(&self) -> Result<JsValue, JsError> {
+        let c = &self.model.llama.config;
+        to_js(&serde_json::json!({
+            "architecture": "llama", "name": c.name, "n_layers": c.n_layers, "hidden_size": c.hidden,
+            "vocab_size": c.vocab, "context_length": c.context,
+        }))
+    }
+
+    /// Polarity pairs (JSONL) for fitting (`train`) and measuring (`test`).
+    pub fn set_pairs(&mut self, train_jsonl: &str, test_jsonl: &str) -> Result<JsValue, JsError> {
+        let tokenize = |text: &str, which: &str| -> Result<Vec<PairTokens>, JsError> {
+            let pairs = parse_jsonl(text).map_err(|e| JsError::new(&format!("{which} pairs: {e}")))?;
+            pairs.iter().map(|p| PairTokens::new(&self.model, p)).collect::<Result<_, _>>().map_err(js_err)
+        };
+        self.train = tokenize(train_jsonl, "train")?;
+        self.test = tokenize(test_jsonl, "test")?;
+        self.vector = None;
+        to_js(&serde_json::json!({"n_train": self.train.len(), "n_test": self.test.len()}))
+    }
+
+    /// Fits the DiffMean vector at `layer`'s residual stream from the train pairs.
+    pub fn fit_diffmean(&mut self, layer: usize, on_progress: &Function) -> Result<JsValue, JsError> {
+        let dm = diffmean::fit(&self.model.llama, &self.train, layer, Site::Residual, |d, t| report(on_progress, d, t))
+            .map_err(js_err)?;
+        let out = serde_json::json!({"layer": dm.layer, "norm": dm.norm, "mean_hidden_norm": dm.mean_activation_norm});
+        self.vector = Some(dm);
+        to_js(&out)
+    }
+
+    /// Preference and utility log-odds on the test pairs with `strength` × the vector added.
+    pub fn score(&self, strength: f32, on_progress: &Function) -> Result<JsValue, JsError> {
+        let steering = self.steering(strength)?;
+        let scores = score_pairs(&self.model.llama, &self.test, &steering, |d, t| report(on_progress, d, t)).map_err(js_err)?;
+        to_js(&summarize(strength, &scores))
+    }
+
+    /// Greedy continuation of a chat prompt, steered at `strength` (0 = base model).
+    pub fn generate(&self, prompt: &str, max_tokens: usize, strength: f32, on_token: &Function) -> Result<String, JsError> {
+        if prompt.trim().is_empty() {
+            return Err(js_err(steerscope::Error::EmptyPrompt));
+        }
+        let steering = if strength == 0.0 { Steering::none() } else { self.steering(strength)? };
+        let ids = self.model.tokenizer.encode(&self.model.chat.prompt(None, prompt)).map_err(js_err)?;
+        let out = generate(&self.model, &ids, max_tokens, Sampling::GREEDY, &steering, |piece| {
+            let _ = on_token.call1(&JsValue::NULL, &JsValue::from_str(piece));
+        })
+        .map_err(js_err)?;
+        Ok(out.text)
+    }
+
+    /// Next-token logits of a raw token sequence (for checks against other runtimes).
+    pub fn last_logits(&self, ids: &[u32]) -> Result<Vec<f32>, JsError> {
+        let llama = &self.model.llama;
+        let fwd = llama.forward(ids, &mut steerscope::model::Cache::new(), &Steering::none()).map_err(js_err)?;
+        let n = fwd.hidden.dim(0).map_err(js_err)?;
+        let logits = llama.logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?).map_err(js_err)?;
+        logits.squeeze(0).and_then(|l| l.to_vec1()).map_err(js_err)
+    }
+
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsError> {
+        self.model.tokenizer.encode(text).map_err(js_err)
+    }
+}
+
+impl Session {
+    fn steering(&self, strength: f32) -> Result<Steering, JsError> {
+        let dm = self.vector.as_ref().ok_or_else(|| JsError::new("no steering vector yet: fit one first"))?;
+        let v = Tensor::from_slice(&dm.vector, dm.vector.len(), &Device::Cpu).map_err(js_err)?;
+        let iv = Intervention::new(&self.model.llama.config, dm.layer, dm.site, Edit::AddVector(v), strength).map_err(js_err)?;
+        Ok(Steering::none().with(iv))
+    }
+}

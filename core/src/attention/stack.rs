@@ -275,19 +275,17 @@ impl Stack {
                 return Err(AttnError::Config("predict_last needs softmax blocks".into()));
             };
             let wo = &m.heads.wo;
-            for i in 0..wo.d_in {
-                for j in 0..d {
-                    if wo.w[i * d + j] != 0.0 {
-                        written[j] = true;
-                    }
+            for row in wo.w.chunks(d) {
+                for (w, &z) in written.iter_mut().zip(row) {
+                    *w |= z != 0.0;
                 }
             }
         }
         for b in &self.blocks {
             let AnyMixer::Softmax(m) = &b.mixer else { unreachable!() };
             for w in [&m.heads.wk, &m.heads.wv] {
-                for i in 0..d {
-                    if written[i] && w.w[i * w.d_out..(i + 1) * w.d_out].iter().any(|&z| z != 0.0) {
+                for (i, _) in written.iter().enumerate().filter(|(_, &w)| w) {
+                    if w.w[i * w.d_out..(i + 1) * w.d_out].iter().any(|&z| z != 0.0) {
                         return Err(AttnError::Config(
                             "predict_last: a key or value reads a residual dim that a block writes".into(),
                         ));

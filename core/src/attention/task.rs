@@ -37,7 +37,7 @@ impl Rng {
     }
     /// Uniform in `0..n` (`n > 0`; multiply-shift, bias below 2⁻³²·n).
     pub fn below(&mut self, n: usize) -> usize {
-        ((self.next_u64() >> 32) * n as u64 >> 32) as usize
+        (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f32 {
@@ -156,8 +156,8 @@ impl TaskSpec {
                 let mut nl = *m;
                 for l in 0..steps {
                     total = total.saturating_add(nl);
-                    if l + 1 < steps {
-                        nl = nl.saturating_mul(n[l]);
+                    if let Some(&nx) = n.get(l) {
+                        nl = nl.saturating_mul(nx);
                     }
                     if total > MAX_PROMPT {
                         return Err(AttnError::TooLong { n: total, max: MAX_PROMPT });

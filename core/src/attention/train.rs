@@ -12,9 +12,9 @@
 //! The optimiser is a hand-written AdamW with global-norm clipping and a cosine schedule.
 
 use candle_core::{DType, Device, Tensor, Var, D};
-use serde::{Deserialize, Serialize};
 
 use super::error::{AttnError, Result};
+pub use super::experiment::{ModelConfig, TrainConfig, TrainResult};
 use super::mixer::{AnyMixer, Dense, Heads};
 use super::spec::{parse_spec, MixerKind};
 use super::stack::{Block, Mlp, Readout, Stack, StackShape};
@@ -22,59 +22,6 @@ use super::task::{Rng, TaskSpec};
 
 fn ce(e: candle_core::Error) -> AttnError {
     AttnError::Config(alloc::format!("candle: {e}"))
-}
-
-/// Model hyperparameters.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ModelConfig {
-    /// Layer spec, e.g. `F,L:gdn,F`.
-    pub spec: String,
-    /// Residual width d (≤ 128 in the experiments).
-    pub d_model: usize,
-    /// Heads per mixer.
-    pub heads: usize,
-    /// Head dim.
-    pub head_dim: usize,
-    /// MLP hidden width (0: no MLP).
-    pub mlp_hidden: usize,
-}
-
-/// Optimisation hyperparameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainConfig {
-    /// Task.
-    pub task: TaskSpec,
-    /// Model.
-    pub model: ModelConfig,
-    /// Optimiser steps.
-    pub steps: usize,
-    /// Batch size.
-    pub batch: usize,
-    /// Peak learning rate.
-    pub lr: f64,
-    /// AdamW decoupled weight decay.
-    pub weight_decay: f64,
-    /// Seed of the initialisation and training data.
-    pub seed: u64,
-    /// Held-out instances for the final accuracy.
-    pub eval_instances: usize,
-}
-
-/// Outcome of one training run (carries its config).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TrainResult {
-    /// What was trained.
-    pub config: TrainConfig,
-    /// Prompt length.
-    pub n: usize,
-    /// Parameter count.
-    pub params: usize,
-    /// Held-out accuracy.
-    pub accuracy: f64,
-    /// Mean training loss of the last 10% of steps.
-    pub final_loss: f64,
-    /// Loss every `steps/20` steps.
-    pub loss_curve: Vec<f32>,
 }
 
 struct DenseV {
@@ -644,15 +591,16 @@ impl AdamW {
         let bc2 = 1.0 - b2.powi(self.t);
         for (i, (var, g)) in vars.iter().zip(gs).enumerate() {
             let Some(g) = g else { continue };
-            let g = (g * c)?;
-            self.m[i] = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?;
-            self.v[i] = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
+            // Detached: optimiser state must not keep the autograd graph alive across steps.
+            let g = (g.detach() * c)?;
+            self.m[i] = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?.detach();
+            self.v[i] = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?.detach();
             let upd = ((&self.m[i] / bc1)? / ((&self.v[i] / bc2)?.sqrt()? + eps)?)?;
-            let mut w = var.as_tensor().clone();
+            let mut w = var.as_tensor().detach();
             if var.as_tensor().rank() >= 2 && self.wd > 0.0 {
                 w = (w * (1.0 - lr * self.wd))?;
             }
-            var.set(&(w - (upd * lr)?)?)?;
+            var.set(&(w - (upd * lr)?)?.detach())?;
         }
         Ok(())
     }

@@ -22,9 +22,9 @@ pub struct Llama {
     norm: Tensor,
     /// `(vocab, hidden)`; SmolLM2 ties it to the embedding.
     output: QLinear,
-    /// `(context, rope_dim / 2)` rotary tables.
-    cos: Tensor,
-    sin: Tensor,
+    /// `(rope_dim / 2,)` rotary frequencies; the angle tables are built per call for the
+    /// positions in use, so memory never depends on the context length a file claims.
+    theta: Tensor,
 }
 
 #[derive(Clone)]
@@ -101,14 +101,12 @@ impl Llama {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let (cos, sin) = rope_tables(c.rope_dim, c.rope_base, c.context)?;
         Ok(Llama {
             norm: norm_weight(g, "output_norm.weight", c.hidden)?,
             embed: Arc::new(embed),
             output,
             layers,
-            cos,
-            sin,
+            theta: rope_frequencies(c.rope_dim, c.rope_base)?,
             config: c,
         })
     }
@@ -132,6 +130,7 @@ impl Llama {
         let (seq, pos) = (tokens.len(), cache.pos);
         let ids = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
         let mask = if seq == 1 { None } else { Some(causal_mask(seq, pos)?) };
+        let rope = self.rope_tables(pos, seq)?;
         let mut x = self.embed.embedding(&ids)?; // (1, seq, hidden)
         let mut recorded = alloc::vec![None; steering.record.len()];
         for (i, layer) in self.layers.iter().enumerate() {
@@ -142,7 +141,7 @@ impl Llama {
             };
             let block_in = x;
             let h = candle_nn::ops::rms_norm(&block_in, &layer.attn_norm, c.rms_eps as f32)?;
-            let (attn, ctx) = self.attention(layer, &h, mask.as_ref(), pos, &mut cache.kv[i])?;
+            let (attn, ctx) = self.attention(layer, &h, mask.as_ref(), &rope, pos, &mut cache.kv[i])?;
             let attn = site(Site::AttnOut, attn, &ctx)?;
             let x_mid = (attn + &block_in)?;
             let h = candle_nn::ops::rms_norm(&x_mid, &layer.ffn_norm, c.rms_eps as f32)?;
@@ -169,7 +168,8 @@ impl Llama {
 
     /// Returns (attention output, attention context) for normed input `h` `(1, seq, hidden)`.
     fn attention(
-        &self, l: &Layer, h: &Tensor, mask: Option<&Tensor>, pos: usize, kv: &mut Option<(Tensor, Tensor)>,
+        &self, l: &Layer, h: &Tensor, mask: Option<&Tensor>, (cos, sin): &(Tensor, Tensor), pos: usize,
+        kv: &mut Option<(Tensor, Tensor)>,
     ) -> Result<(Tensor, Tensor)> {
         let c = &self.config;
         let (b, seq, hidden) = h.dims3()?;
@@ -177,8 +177,9 @@ impl Llama {
         let q = heads(l.q.forward(h)?, c.n_heads)?;
         let k = heads(l.k.forward(h)?, c.n_kv_heads)?;
         let v = heads(l.v.forward(h)?, c.n_kv_heads)?.contiguous()?;
-        let q = self.rope(&q, pos)?;
-        let k = self.rope(&k, pos)?;
+        // GGUF llama weights are permuted for the interleaved ("non-neox") rotation.
+        let q = candle_nn::rotary_emb::rope_i(&q.contiguous()?, cos, sin)?;
+        let k = candle_nn::rotary_emb::rope_i(&k.contiguous()?, cos, sin)?;
         let (k, v) = match kv.take() {
             Some((k0, v0)) if pos > 0 => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
             _ => (k, v),
@@ -200,12 +201,12 @@ impl Llama {
         Ok((l.o.forward(&ctx)?, ctx))
     }
 
-    fn rope(&self, x: &Tensor, pos: usize) -> Result<Tensor> {
-        let (_, _, seq, _) = x.dims4()?;
-        let cos = self.cos.narrow(0, pos, seq)?;
-        let sin = self.sin.narrow(0, pos, seq)?;
-        // GGUF llama weights are permuted for the interleaved ("non-neox") rotation.
-        Ok(candle_nn::rotary_emb::rope_i(&x.contiguous()?, &cos, &sin)?)
+    /// cos and sin of `position · θ` for positions `pos..pos + seq`. Each angle is one f32
+    /// product, so these are the same bits as rows of a precomputed table.
+    fn rope_tables(&self, pos: usize, seq: usize) -> Result<(Tensor, Tensor)> {
+        let idx = Tensor::arange(pos as u32, (pos + seq) as u32, &Device::Cpu)?.to_dtype(DType::F32)?.reshape((seq, 1))?;
+        let angles = idx.matmul(&self.theta.reshape((1, self.theta.elem_count()))?)?;
+        Ok((angles.cos()?, angles.sin()?))
     }
 
     /// Adds `bias` to the down projection of `layer` — folding a residual-stream steering
@@ -256,12 +257,9 @@ fn repeat_kv(x: Tensor, rep: usize) -> Result<Tensor> {
     Ok(Tensor::cat(&alloc::vec![&x; rep], 2)?.reshape((b, n_kv * rep, seq, hd))?)
 }
 
-fn rope_tables(dim: usize, base: f32, len: usize) -> Result<(Tensor, Tensor)> {
+fn rope_frequencies(dim: usize, base: f32) -> Result<Tensor> {
     let theta: Vec<f32> = (0..dim).step_by(2).map(|i| 1f32 / base.powf(i as f32 / dim as f32)).collect();
-    let theta = Tensor::new(theta.as_slice(), &Device::Cpu)?;
-    let idx = Tensor::arange(0, len as u32, &Device::Cpu)?.to_dtype(DType::F32)?.reshape((len, 1))?;
-    let angles = idx.matmul(&theta.reshape((1, theta.elem_count()))?)?;
-    Ok((angles.cos()?, angles.sin()?))
+    Ok(Tensor::new(theta.as_slice(), &Device::Cpu)?)
 }
 
 /// Log-probabilities of `targets[t]` under `logits[t]` (rows of `(n, vocab)`).

@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the real model, fetched by the set-up (`steerscope
 //! fetch-model`, run by tests/run.sh) — these tests never download anything themselves.
 #![allow(dead_code)]
+pub mod tiny;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use steerscope::model::Model;

@@ -1,0 +1,90 @@
+//! Steering sites on the real model: off == baseline, "steering is a weight update" (a residual
+//! vector equals the same vector folded into the down-projection bias), and every edit form at
+//! every site against its direct weight-space counterpart.
+mod common;
+use candle_core::{DType, Device, IndexOp, Tensor};
+use common::*;
+use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
+
+fn last_logits(model: &Model, ids: &[u32], steering: &Steering) -> Vec<f32> {
+    let fwd = model.llama.forward(ids, &mut Cache::new(), steering).unwrap();
+    let n = fwd.hidden.dim(0).unwrap();
+    model.llama.logits(&fwd.hidden.i(n - 1..n).unwrap()).unwrap().squeeze(0).unwrap().to_vec1().unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+fn prompt() -> Vec<u32> {
+    let m = model();
+    m.tokenizer.encode(&m.chat.prompt(None, "Describe a rainy afternoon.")).unwrap()
+}
+
+fn random(shape: &[usize], scale: f64, seed: u64) -> Tensor {
+    let n: usize = shape.iter().product();
+    let mut rng = steerscope::model::generate::SplitMix(seed);
+    let v: Vec<f32> = (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale as f32).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+#[test]
+fn steering_off_is_bit_identical_to_baseline() {
+    let m = model();
+    let ids = prompt();
+    let base = last_logits(m, &ids, &Steering::none());
+    let recording = Steering::none().recording(3, Site::MlpMid).recording(10, Site::Residual);
+    assert_eq!(base, last_logits(m, &ids, &recording));
+    let zero = Intervention::new(&m.llama.config, 10, Site::Residual, Edit::AddVector(random(&[576], 5.0, 1)), 0.0).unwrap();
+    assert_eq!(base, last_logits(m, &ids, &Steering::none().with(zero)));
+}
+
+#[test]
+fn residual_vector_equals_folded_bias() {
+    let ids = prompt();
+    let (layer, strength) = (12, 3.0);
+    let v = random(&[576], 2.0, 2);
+    let steered = last_logits(
+        model(),
+        &ids,
+        &Steering::none().with(Intervention::new(&model().llama.config, layer, Site::Residual, Edit::AddVector(v.clone()), strength).unwrap()),
+    );
+    let mut folded = Model::load(model_bytes()).unwrap();
+    folded.llama.fold_into_down_bias(layer, &(v * strength as f64).unwrap()).unwrap();
+    let weights = last_logits(&folded, &ids, &Steering::none());
+    let base = last_logits(model(), &ids, &Steering::none());
+    let d = max_diff(&steered, &weights);
+    println!("hook vs folded bias: max |Δ| = {d:e}; vs unsteered {:e}", max_diff(&steered, &base));
+    assert!(d <= 1e-5, "{d}");
+    assert!(max_diff(&steered, &base) > 1e-2, "the vector must change the output");
+}
+
+/// At each site: LowRank(A, B) == Dense(B·A), Dense(0, v) == AddVector(v), and each changes the
+/// logits; recorded activations have the site's width.
+#[test]
+fn edit_forms_agree_at_every_site() {
+    let m = model();
+    let c = &m.llama.config;
+    let ids = prompt();
+    let base = last_logits(m, &ids, &Steering::none());
+    for (i, site) in Site::ALL.into_iter().enumerate() {
+        let (w, src) = (site.width(c), site.source_width(c));
+        let seed = 10 + i as u64;
+        let a = random(&[4, src], 0.01, seed);
+        let b = random(&[w, 4], 0.01, seed + 100);
+        let dense = b.matmul(&a).unwrap();
+        let v = random(&[w], 1.0, seed + 200);
+        let run = |edit: Edit| last_logits(m, &ids, &Steering::none().with(Intervention::new(c, 8, site, edit, 1.5).unwrap()));
+        let low = run(Edit::LowRank { a, b });
+        let full = run(Edit::Dense { w: dense, bias: None });
+        println!("{site}: low-rank vs dense {:e}, effect {:e}", max_diff(&low, &full), max_diff(&low, &base));
+        assert!(max_diff(&low, &full) <= 1e-3, "{site}: low-rank vs dense {}", max_diff(&low, &full));
+        assert!(max_diff(&low, &base) > 1e-3, "{site}: low-rank edit had no effect");
+        let add = run(Edit::AddVector(v.clone()));
+        let bias = run(Edit::Dense { w: Tensor::zeros((w, src), DType::F32, &Device::Cpu).unwrap(), bias: Some(v) });
+        assert!(max_diff(&add, &bias) <= 1e-5, "{site}: vector vs bias {}", max_diff(&add, &bias));
+        assert!(max_diff(&add, &base) > 1e-3, "{site}: vector had no effect");
+        let rec = m.llama.forward(&ids, &mut Cache::new(), &Steering::none().recording(8, site)).unwrap().recorded;
+        assert_eq!(rec[0].dims(), [ids.len(), w]);
+    }
+}
