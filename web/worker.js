@@ -42,8 +42,8 @@ async function ensureWasm() {
   try {
     mod = await import('./pkg/steerscope_wasm.js');
   } catch (e) {
-    throw new Error(`wasm package missing or broken (web/pkg/steerscope_wasm.js); build it with ` +
-      `\`bash tests/build-wasm.sh\` (${errText(e)})`);
+    throw new Error(`wasm package missing or broken (web/pkg/steerscope_wasm.js): build it first, ` +
+      `as tests/run.sh does (${errText(e)})`);
   }
   await mod.default(); // fetches and compiles steerscope_wasm_bg.wasm next to the glue
   return (wasm = mod);

@@ -1,7 +1,7 @@
 // End-to-end test of the web demo in headless Chromium: the real model, loaded from
 // web/serve.mjs, steered with the page's own slider.
 //
-//   (cd web && npm install) && bash tests/build-wasm.sh && node --test tests/browser/
+//   (cd web && npm ci) && <build web/pkg/, as tests/run.sh does> && node --test tests/browser/
 //
 // The steering test needs the wasm package (web/pkg/) and the model file; without them it is
 // skipped with the reason, unless STEERSCOPE_REQUIRE_BROWSER=1 makes a missing piece a failure.
@@ -40,7 +40,7 @@ function missing(needModel) {
     return { reason: 'uPlot not installed: run `npm install` in web/' };
   }
   if (needModel && !existsSync(join(WEB, 'pkg', 'steerscope_wasm.js'))) {
-    return { reason: 'web/pkg/ missing: run `bash tests/build-wasm.sh`' };
+    return { reason: 'web/pkg/ missing: build the wasm package first (see tests/run.sh)' };
   }
   if (needModel && !existsSync(MODEL)) return { reason: `model file missing: ${MODEL}` };
   return { playwright };

@@ -178,15 +178,33 @@ pub fn matmul_rows(w: &Q4_1Matrix, x: &Q8_1Rows, rows: core::ops::Range<usize>, 
     matmul_tile(w, x, 0..x.rows, rows, |a, r, v| out[a * len + r - first] = v);
 }
 
-/// Computes the dots of a tile of (activation row, weight row) pairs, four at a time.
+/// Computes the dots of every (activation row, weight row) pair in the tile: whole 4×4 blocks
+/// with the register-tiled kernel where the CPU has one (each weight block is unpacked once for
+/// four activation rows), the rest four pairs at a time.
 fn matmul_tile(
     w: &Q4_1Matrix, x: &Q8_1Rows, acts: core::ops::Range<usize>, rows: core::ops::Range<usize>,
     mut put: impl FnMut(usize, usize, f32),
 ) {
-    let pairs = acts.flat_map(|a| rows.clone().map(move |r| (a, r)));
+    let mut tiled = (acts.start, rows.start); // the 4×4-tiled region ends here
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if std::is_x86_feature_detected!("avx2") && acts.len() >= 4 {
+        tiled = (acts.start + acts.len() / 4 * 4, rows.start + rows.len() / 4 * 4);
+        for a in (acts.start..tiled.0).step_by(4) {
+            for r in (rows.start..tiled.1).step_by(4) {
+                // SAFETY: AVX2 is present (checked above); the tile lies inside both matrices.
+                let t = unsafe { avx2::dot4x4(w, x, r, a) };
+                for (i, row) in t.iter().enumerate() {
+                    for (j, &v) in row.iter().enumerate() {
+                        put(a + j, r + i, v);
+                    }
+                }
+            }
+        }
+    }
+    let rest = acts.clone().flat_map(|a| rows.clone().map(move |r| (a, r))).filter(|&(a, r)| a >= tiled.0 || r >= tiled.1);
     let mut quad = [(0usize, 0usize); 4];
     let mut len = 0;
-    for p in pairs {
+    for p in rest {
         quad[len] = p;
         len += 1;
         if len == 4 {
@@ -255,6 +273,37 @@ mod avx2 {
         _mm_storeu_ps(out.as_mut_ptr(), sumf);
         out
     }
+
+    /// Weight rows `r..r+4` × activation rows `a..a+4`: `out[i][j] = dot(row r+i, act a+j)`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn dot4x4(w: &Q4_1Matrix, x: &Q8_1Rows, r: usize, a: usize) -> [[f32; 4]; 4] {
+        let nb = w.blocks_per_row();
+        let mask = _mm_set1_epi8(0x0F);
+        let ones = _mm256_set1_epi16(1);
+        let mut sumf = [_mm_setzero_ps(); 4];
+        for b in 0..nb {
+            let q8: [__m256i; 4] = core::array::from_fn(|j| _mm256_loadu_si256(x.qs[(a + j) * nb + b].as_ptr() as *const __m256i));
+            let xi = |j: usize| (a + j) * nb + b;
+            let dy = _mm_setr_ps(x.d[xi(0)], x.d[xi(1)], x.d[xi(2)], x.d[xi(3)]);
+            let sy = _mm_setr_ps(x.s[xi(0)], x.s[xi(1)], x.s[xi(2)], x.s[xi(3)]);
+            for (i, acc) in sumf.iter_mut().enumerate() {
+                let wi = (r + i) * nb + b;
+                let q4 = _mm_loadu_si128(w.qs[wi].as_ptr() as *const __m128i);
+                let q4x = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q4, 4), mask), _mm_and_si128(q4, mask));
+                let l: [__m256i; 4] = core::array::from_fn(|j| _mm256_madd_epi16(_mm256_maddubs_epi16(q4x, q8[j]), ones));
+                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
+                let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+                // ((sumi·dx)·dy + mx·sy), the reference's order, lane j = activation row a+j.
+                let t = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_set1_ps(w.d[wi])), dy);
+                *acc = _mm_add_ps(*acc, _mm_add_ps(t, _mm_mul_ps(_mm_set1_ps(w.m[wi]), sy)));
+            }
+        }
+        sumf.map(|v| {
+            let mut out = [0f32; 4];
+            _mm_storeu_ps(out.as_mut_ptr(), v);
+            out
+        })
+    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
@@ -312,7 +361,7 @@ mod tests {
     #[test]
     fn fast_path_is_bit_identical_to_reference() {
         let mut seed = 7;
-        let (rows, cols, m) = (13, 96, 5);
+        let (rows, cols, m) = (13, 96, 10);
         let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed) * 0.2).collect();
         let w = Q4_1Matrix::from_gguf_bytes(&Q4_1Matrix::quantize_to_gguf_bytes(&wf), rows, cols).unwrap();
         let xf: Vec<f32> = (0..m * cols).map(|_| lcg(&mut seed) * 30.0).collect();

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every test: set-up, the no_std build, all Rust tests (parity, steering, bad input, mutation,
+# attention lab), the wasm build and the browser tests in Debian's chromium.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/steerscope/target}"
+bash tests/setup.sh --browser
+
+echo "== core builds as no_std + alloc (thumbv7em-none-eabihf has no std at all)"
+cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf
+
+echo "== Rust tests"
+cargo test --release --workspace
+
+echo "== browser: wasm build + Playwright in chromium"
+bash web/build.sh
+node --test tests/browser/
