@@ -14,4 +14,4 @@ cargo test --release --workspace
 
 echo "== browser: wasm build + Playwright in chromium"
 bash web/build.sh
-node --test tests/browser/
+STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/browser/

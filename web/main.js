@@ -105,6 +105,7 @@ for (const [id, name] of [['#max-tokens', 'max_tokens'], ['#n-train', 'n_train']
 
 // ---- loading -----------------------------------------------------------------------------------
 function startLoad(label) {
+  views.clearErrors(); // errors from an earlier attempt no longer describe what is on screen
   root.dataset.model = 'loading';
   points = new Map();
   views.points([]);
