@@ -15,6 +15,8 @@ use wasm_bindgen::prelude::*;
 #[wasm_bindgen]
 pub struct Session {
     model: Model,
+    /// The running sequence of [`Session::prefill`] / [`Session::step`].
+    cache: steerscope::model::Cache,
     train: Vec<PairTokens>,
     test: Vec<PairTokens>,
     vector: Option<DiffMean>,
@@ -40,7 +42,7 @@ impl Session {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> Result<Session, JsError> {
         let model = Model::load(bytes).map_err(js_err)?;
-        Ok(Session { model, train: Vec::new(), test: Vec::new(), vector: None })
+        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), vector: None })
     }
 
     pub fn info(&self) -> Result<JsValue, JsError> {
@@ -93,13 +95,16 @@ impl Session {
         Ok(out.text)
     }
 
-    /// Next-token logits of a raw token sequence (for checks against other runtimes).
-    pub fn last_logits(&self, ids: &[u32]) -> Result<Vec<f32>, JsError> {
-        let llama = &self.model.llama;
-        let fwd = llama.forward(ids, &mut steerscope::model::Cache::new(), &Steering::none()).map_err(js_err)?;
-        let n = fwd.hidden.dim(0).map_err(js_err)?;
-        let logits = llama.logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?).map_err(js_err)?;
-        logits.squeeze(0).and_then(|l| l.to_vec1()).map_err(js_err)
+    /// Starts a new sequence with `ids` and returns the greedy next token (timed by the host:
+    /// the benchmark page measures prefill and decode speed with this and [`Session::step`]).
+    pub fn prefill(&mut self, ids: &[u32]) -> Result<u32, JsError> {
+        self.cache = Default::default();
+        self.next_token(ids)
+    }
+
+    /// Appends one token to the sequence and returns the greedy next token.
+    pub fn step(&mut self, token: u32) -> Result<u32, JsError> {
+        self.next_token(&[token])
     }
 
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsError> {
@@ -108,6 +113,14 @@ impl Session {
 }
 
 impl Session {
+    fn next_token(&mut self, ids: &[u32]) -> Result<u32, JsError> {
+        let llama = &self.model.llama;
+        let fwd = llama.forward(ids, &mut self.cache, &Steering::none()).map_err(js_err)?;
+        let n = fwd.hidden.dim(0).map_err(js_err)?;
+        let logits: Vec<f32> = llama.logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?).and_then(|l| Ok(l.squeeze(0)?.to_vec1()?)).map_err(js_err)?;
+        Ok(steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::model::generate::SplitMix(0)))
+    }
+
     fn steering(&self, strength: f32) -> Result<Steering, JsError> {
         let dm = self.vector.as_ref().ok_or_else(|| JsError::new("no steering vector yet: fit one first"))?;
         let v = Tensor::from_slice(&dm.vector, dm.vector.len(), &Device::Cpu).map_err(js_err)?;

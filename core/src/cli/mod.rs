@@ -1,6 +1,6 @@
 //! The `steerscope` command-line tool: argument parsing and the I/O the library leaves to its
 //! host (files, network, terminal, clocks). Each subcommand lives in its own module.
-// TEMP mod compose;
+mod compose;
 mod fetch;
 mod generate;
 mod inspect;
@@ -35,8 +35,8 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Compute a DiffMean steering vector from polarity pairs and save it (safetensors).
     Vector(vector::VectorArgs),
-    // TEMP /// Sequential function composition: full vs linear attention.
-    // TEMP Compose(compose::ComposeArgs),
+    /// Sequential function composition: full vs linear attention.
+    Compose(compose::ComposeArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -45,7 +45,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Inspect(a) => inspect::run(a, &model_path(&cli.model)?, cli.json),
         Command::Generate(a) => generate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Vector(a) => vector::run(a, &model_path(&cli.model)?, cli.json),
-        // TEMP Command::Compose(a) => compose::run(a),
+        Command::Compose(a) => compose::run(a),
     }
 }
 

@@ -185,6 +185,7 @@ fn matmul_tile(
     w: &Q4_1Matrix, x: &Q8_1Rows, acts: core::ops::Range<usize>, rows: core::ops::Range<usize>,
     mut put: impl FnMut(usize, usize, f32),
 ) {
+    #[allow(unused_mut)] // only the AVX2 build moves it
     let mut tiled = (acts.start, rows.start); // the 4×4-tiled region ends here
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if std::is_x86_feature_detected!("avx2") && acts.len() >= 4 {
