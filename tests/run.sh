@@ -10,7 +10,7 @@ echo "== core builds as no_std + alloc (thumbv7em-none-eabihf has no std at all)
 cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf
 
 echo "== Rust tests"
-cargo test --release --workspace
+cargo test --release -p steerscope
 
 echo "== browser: wasm build + Playwright in chromium"
 bash web/build.sh

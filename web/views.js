@@ -15,7 +15,7 @@ export function createViews(root) {
   const plot = new uPlot({
     width: Math.max(300, plotBox.clientWidth || 560),
     height: 260,
-    scales: { x: { time: false, range: [-8.5, 8.5] } },
+    scales: { x: { time: false, range: [-6.5, 6.5] } },
     axes: [{ label: 'strength (× DiffMean vector)' }, { label: 'log-odds' }],
     series: [
       { label: 'strength' },
