@@ -9,6 +9,10 @@ bash tests/setup.sh --browser
 echo "== core builds as no_std + alloc (thumbv7em-none-eabihf has no std at all)"
 cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf
 
+echo "== the core's unit tests as wasm32 + SIMD128 (the browser's kernels), under Node's WASI"
+CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/tests/wasi-runner.mjs" \
+  cargo test -p steerscope --no-default-features --lib --target wasm32-wasip1
+
 echo "== Rust tests"
 cargo test --release -p steerscope
 

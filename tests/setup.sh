@@ -9,8 +9,8 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/steerscope/target}"
 
 step() { printf '\n== %s\n' "$*"; }
 
-step "Rust targets (wasm32 for the page, thumbv7em to prove the core is no_std)"
-rustup target add wasm32-unknown-unknown thumbv7em-none-eabihf
+step "Rust targets (wasm32 for the page and its kernel tests, thumbv7em to prove the core is no_std)"
+rustup target add wasm32-unknown-unknown wasm32-wasip1 thumbv7em-none-eabihf
 
 # wasm-bindgen's CLI must match the library version in Cargo.lock exactly.
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)

@@ -185,15 +185,14 @@ fn matmul_tile(
     w: &Q4_1Matrix, x: &Q8_1Rows, acts: core::ops::Range<usize>, rows: core::ops::Range<usize>,
     mut put: impl FnMut(usize, usize, f32),
 ) {
-    #[allow(unused_mut)] // only the AVX2 build moves it
     let mut tiled = (acts.start, rows.start); // the 4×4-tiled region ends here
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    if std::is_x86_feature_detected!("avx2") && acts.len() >= 4 {
+    if let (Some(kernel), true) = (tile4x4(), acts.len() >= 4) {
         tiled = (acts.start + acts.len() / 4 * 4, rows.start + rows.len() / 4 * 4);
         for a in (acts.start..tiled.0).step_by(4) {
             for r in (rows.start..tiled.1).step_by(4) {
-                // SAFETY: AVX2 is present (checked above); the tile lies inside both matrices.
-                let t = unsafe { avx2::dot4x4(w, x, r, a) };
+                // SAFETY: `tile4x4` only returns a kernel the CPU supports; the tile lies inside
+                // both matrices.
+                let t = unsafe { kernel(w, x, r, a) };
                 for (i, row) in t.iter().enumerate() {
                     for (j, &v) in row.iter().enumerate() {
                         put(a + j, r + i, v);
@@ -219,6 +218,21 @@ fn matmul_tile(
     for &(a, r) in &quad[..len] {
         put(a, r, dot_reference(w, r, x, a));
     }
+}
+
+/// Weight rows `r..r+4` × activation rows `a..a+4`: `out[i][j] = dot(row r+i, act a+j)`.
+type Tile4x4 = unsafe fn(&Q4_1Matrix, &Q8_1Rows, usize, usize) -> [[f32; 4]; 4];
+
+/// The register-tiled kernel this CPU can run, if any.
+fn tile4x4() -> Option<Tile4x4> {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if std::is_x86_feature_detected!("avx2") {
+        return Some(avx2::dot4x4);
+    }
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    return Some(simd128::dot4x4);
+    #[allow(unreachable_code)]
+    None
 }
 
 /// Four independent dot products `(activation row, weight row)`.
@@ -312,26 +326,49 @@ mod simd128 {
     use super::*;
     use core::arch::wasm32::*;
 
+    /// The 32 nibbles of a weight block widened to four i16x8 vectors (elements 0–7, 8–15 from
+    /// the low nibbles, 16–23, 24–31 from the high ones).
     #[inline(always)]
-    fn block_sumi(xq: &[u8; 16], yq: &[i8; QK]) -> i32 {
-        // SAFETY: 16-byte unaligned loads from arrays of exactly 16 and 32 bytes.
-        let (q4, y0, y1) = unsafe {
-            (
-                v128_load(xq.as_ptr() as *const v128),
-                v128_load(yq.as_ptr() as *const v128),
-                v128_load(yq.as_ptr().add(16) as *const v128),
-            )
-        };
+    fn weight_i16(xq: &[u8; 16]) -> [v128; 4] {
+        // SAFETY: a 16-byte unaligned load from a 16-byte array.
+        let q4 = unsafe { v128_load(xq.as_ptr() as *const v128) };
         let lo = v128_and(q4, u8x16_splat(0x0F));
         let hi = u8x16_shr(q4, 4);
-        let dot = |q: v128, y: v128| {
-            i32x4_add(
-                i32x4_dot_i16x8(u16x8_extend_low_u8x16(q), i16x8_extend_low_i8x16(y)),
-                i32x4_dot_i16x8(u16x8_extend_high_u8x16(q), i16x8_extend_high_i8x16(y)),
-            )
-        };
-        let s = i32x4_add(dot(lo, y0), dot(hi, y1));
+        [u16x8_extend_low_u8x16(lo), u16x8_extend_high_u8x16(lo), u16x8_extend_low_u8x16(hi), u16x8_extend_high_u8x16(hi)]
+    }
+
+    #[inline(always)]
+    fn act_i16(yq: &[i8; QK]) -> [v128; 4] {
+        // SAFETY: two 16-byte unaligned loads from a 32-byte array.
+        let (y0, y1) = unsafe { (v128_load(yq.as_ptr() as *const v128), v128_load(yq.as_ptr().add(16) as *const v128)) };
+        [i16x8_extend_low_i8x16(y0), i16x8_extend_high_i8x16(y0), i16x8_extend_low_i8x16(y1), i16x8_extend_high_i8x16(y1)]
+    }
+
+    #[inline(always)]
+    fn sumi(w: &[v128; 4], y: &[v128; 4]) -> i32 {
+        let s = i32x4_add(
+            i32x4_add(i32x4_dot_i16x8(w[0], y[0]), i32x4_dot_i16x8(w[1], y[1])),
+            i32x4_add(i32x4_dot_i16x8(w[2], y[2]), i32x4_dot_i16x8(w[3], y[3])),
+        );
         i32x4_extract_lane::<0>(s) + i32x4_extract_lane::<1>(s) + i32x4_extract_lane::<2>(s) + i32x4_extract_lane::<3>(s)
+    }
+
+    /// See [`super::Tile4x4`]: each block is widened once and used for four dot products.
+    pub(super) unsafe fn dot4x4(w: &Q4_1Matrix, x: &Q8_1Rows, r: usize, a: usize) -> [[f32; 4]; 4] {
+        let nb = w.blocks_per_row();
+        let mut out = [[0f32; 4]; 4];
+        for b in 0..nb {
+            let ys: [[v128; 4]; 4] = core::array::from_fn(|j| act_i16(&x.qs[(a + j) * nb + b]));
+            for (i, row) in out.iter_mut().enumerate() {
+                let wi = (r + i) * nb + b;
+                let wv = weight_i16(&w.qs[wi]);
+                for (j, acc) in row.iter_mut().enumerate() {
+                    let k = (a + j) * nb + b;
+                    *acc += sumi(&wv, &ys[j]) as f32 * w.d[wi] * x.d[k] + w.m[wi] * x.s[k];
+                }
+            }
+        }
+        out
     }
 
     pub(super) fn dot4(w: &Q4_1Matrix, x: &Q8_1Rows, pairs: &[(usize, usize); 4]) -> [f32; 4] {
@@ -340,7 +377,7 @@ mod simd128 {
             let mut sumf = 0f32;
             for b in 0..nb {
                 let (i, k) = (r * nb + b, a * nb + b);
-                let sumi = block_sumi(&w.qs[i], &x.qs[k]);
+                let sumi = sumi(&weight_i16(&w.qs[i]), &act_i16(&x.qs[k]));
                 sumf += sumi as f32 * w.d[i] * x.d[k] + w.m[i] * x.s[k];
             }
             sumf
