@@ -25,6 +25,7 @@ pub mod gguf;
 pub mod kernels;
 #[cfg(feature = "model")]
 pub mod model;
+pub mod rng;
 pub mod steer;
 
 #[cfg(feature = "cli")]

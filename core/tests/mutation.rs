@@ -36,7 +36,7 @@ fn ten_thousand_mutated_files_never_panic_or_overallocate() {
         let g = Gguf::parse(&base).unwrap();
         g.tensors.iter().map(|t| t.start).min().unwrap()
     };
-    let mut rng = steerscope::model::generate::SplitMix(2026);
+    let mut rng = steerscope::rng::Rng::new(2026);
     let mut outcomes = [0usize; 2];
     let budget = 64 * base.len() + (1 << 20);
     let mut worst = 0usize;

@@ -23,8 +23,8 @@ fn prompt() -> Vec<u32> {
 
 fn random(shape: &[usize], scale: f64, seed: u64) -> Tensor {
     let n: usize = shape.iter().product();
-    let mut rng = steerscope::model::generate::SplitMix(seed);
-    let v: Vec<f32> = (0..n).map(|_| (rng.next_f32() * 2.0 - 1.0) * scale as f32).collect();
+    let mut rng = steerscope::rng::Rng::new(seed);
+    let v: Vec<f32> = (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * scale as f32).collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
 }
 

@@ -118,7 +118,7 @@ impl Session {
         let fwd = llama.forward(ids, &mut self.cache, &Steering::none()).map_err(js_err)?;
         let n = fwd.hidden.dim(0).map_err(js_err)?;
         let logits: Vec<f32> = llama.logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?).and_then(|l| Ok(l.squeeze(0)?.to_vec1()?)).map_err(js_err)?;
-        Ok(steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::model::generate::SplitMix(0)))
+        Ok(steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0)))
     }
 
     fn steering(&self, strength: f32) -> Result<Steering, JsError> {

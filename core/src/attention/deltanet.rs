@@ -38,22 +38,8 @@ impl DeltaNet {
 
 /// Naive delta-rule recurrence for one head (q, k already normalised).
 pub fn recurrent(q: &[f32], k: &[f32], v: &[f32], beta: &[f32], n: usize, dk: usize, dv: usize) -> Vec<f32> {
-    let mut s = vec![0.0f32; dk * dv];
-    let mut o = vec![0.0f32; n * dv];
-    for t in 0..n {
-        let kt = &k[t * dk..(t + 1) * dk];
-        // Current read-out at k_t: Sᵀ k.
-        let old: Vec<f32> = (0..dv).map(|j| (0..dk).map(|c| s[c * dv + j] * kt[c]).sum()).collect();
-        for c in 0..dk {
-            for j in 0..dv {
-                s[c * dv + j] += beta[t] * kt[c] * (v[t * dv + j] - old[j]);
-            }
-        }
-        for j in 0..dv {
-            o[t * dv + j] = (0..dk).map(|c| s[c * dv + j] * q[t * dk + c]).sum();
-        }
-    }
-    o
+    // DeltaNet is Gated DeltaNet with the gate open (g = 0, e^g = 1: an exact no-op).
+    super::gated_deltanet::recurrent(q, k, v, beta, &vec![0.0; n], n, dk, dv)
 }
 
 impl Mixer for DeltaNet {

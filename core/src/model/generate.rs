@@ -2,6 +2,7 @@
 //! streaming decoded text as it grows.
 use crate::error::{Error, Result};
 use crate::model::{Cache, Model, Steering};
+use crate::rng::Rng;
 use alloc::{string::String, vec::Vec};
 use candle_core::IndexOp;
 
@@ -36,7 +37,7 @@ pub fn generate(
     }
     let llama = &model.llama;
     let mut cache = Cache::new();
-    let mut rng = SplitMix(sampling.seed);
+    let mut rng = Rng::new(sampling.seed);
     let mut ids = Vec::new();
     let mut text = String::new();
     let mut input: Vec<u32> = prompt_ids.to_vec();
@@ -63,7 +64,7 @@ pub fn generate(
 }
 
 /// Greedy argmax, or temperature + nucleus sampling.
-pub fn pick(logits: &[f32], s: Sampling, rng: &mut SplitMix) -> u32 {
+pub fn pick(logits: &[f32], s: Sampling, rng: &mut Rng) -> u32 {
     let argmax = || logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32;
     if s.temperature == 0.0 {
         return argmax();
@@ -75,7 +76,7 @@ pub fn pick(logits: &[f32], s: Sampling, rng: &mut SplitMix) -> u32 {
     let mut kept = 0.0;
     let cut = probs.iter().position(|p| { kept += p.1 / total; kept >= s.top_p }).map_or(probs.len(), |i| i + 1);
     let probs = &probs[..cut];
-    let mut r = rng.next_f32() * probs.iter().map(|p| p.1).sum::<f32>();
+    let mut r = rng.uniform() * probs.iter().map(|p| p.1).sum::<f32>();
     for &(id, p) in probs {
         r -= p;
         if r <= 0.0 {
@@ -83,20 +84,4 @@ pub fn pick(logits: &[f32], s: Sampling, rng: &mut SplitMix) -> u32 {
         }
     }
     probs[probs.len() - 1].0
-}
-
-/// A small seeded generator (SplitMix64): reproducible across native and wasm.
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    pub fn next_f32(&mut self) -> f32 {
-        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
-    }
 }
