@@ -6,3 +6,5 @@ pub mod manifold;
 pub mod stats;
 #[cfg(feature = "model")]
 pub mod measure;
+#[cfg(feature = "model")]
+pub mod sweep;

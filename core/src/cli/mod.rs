@@ -4,6 +4,8 @@ mod compose;
 mod fetch;
 mod generate;
 mod inspect;
+mod plot;
+mod sweep;
 mod vector;
 
 use anyhow::{Context, Result};
@@ -33,6 +35,8 @@ pub enum Command {
     Inspect(inspect::InspectArgs),
     /// Generate text from a prompt, optionally steered.
     Generate(generate::GenerateArgs),
+    /// Sweep steering strength on held-out pairs: preference, utility, off-manifold score, curve fits.
+    Sweep(sweep::SweepArgs),
     /// Compute a DiffMean steering vector from polarity pairs and save it (safetensors).
     Vector(vector::VectorArgs),
     /// Sequential function composition: full vs linear attention.
@@ -44,6 +48,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::FetchModel(a) => fetch::run(a, cli.json),
         Command::Inspect(a) => inspect::run(a, &model_path(&cli.model)?, cli.json),
         Command::Generate(a) => generate::run(a, &model_path(&cli.model)?, cli.json),
+        Command::Sweep(a) => sweep::run(a, &model_path(&cli.model)?, cli.json),
         Command::Vector(a) => vector::run(a, &model_path(&cli.model)?, cli.json),
         Command::Compose(a) => compose::run(a),
     }

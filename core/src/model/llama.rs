@@ -113,27 +113,49 @@ impl Llama {
 
     /// Runs `tokens` after the positions already in `cache`, appending to it.
     pub fn forward(&self, tokens: &[u32], cache: &mut Cache, steering: &Steering) -> Result<Forward> {
+        let x = self.embed(tokens, cache.pos)?;
+        let (x, recorded) = self.run_layers(x, 0..self.config.n_layers, cache, steering)?;
+        Ok(Forward { hidden: self.final_norm(&x)?, recorded })
+    }
+
+    /// Token embeddings `(1, seq, hidden)` for `tokens` placed after `pos` cached positions,
+    /// checking the ids and the context length.
+    pub fn embed(&self, tokens: &[u32], pos: usize) -> Result<Tensor> {
         let c = &self.config;
         if tokens.is_empty() {
             return Err(Error::EmptyPrompt);
         }
-        if cache.pos + tokens.len() > c.context {
-            return Err(Error::PromptTooLong { tokens: cache.pos + tokens.len(), context: c.context });
+        if pos + tokens.len() > c.context {
+            return Err(Error::PromptTooLong { tokens: pos + tokens.len(), context: c.context });
         }
         if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
             return Err(Error::Invalid(format!("token id {bad} is outside the vocabulary ({})", c.vocab)));
+        }
+        let ids = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
+        Ok(self.embed.embedding(&ids)?)
+    }
+
+    /// Runs the residual stream `x` `(1, seq, hidden)` through `layers`, after the `cache.pos`
+    /// positions already in `cache` (which then advances by `seq`). Splitting the stack lets a
+    /// strength sweep at layer ℓ compute layers below ℓ once: steering there cannot change them.
+    /// Returns the stream after the last layer and the recorded activations.
+    pub fn run_layers(
+        &self, mut x: Tensor, layers: core::ops::Range<usize>, cache: &mut Cache, steering: &Steering,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
+        let c = &self.config;
+        if layers.end > c.n_layers {
+            return Err(Error::LayerOutOfRange { layer: layers.end - 1, n_layers: c.n_layers });
         }
         for &(layer, _) in &steering.record {
             c.check_layer(layer)?;
         }
         cache.kv.resize(c.n_layers, None);
-        let (seq, pos) = (tokens.len(), cache.pos);
-        let ids = Tensor::new(tokens, &Device::Cpu)?.unsqueeze(0)?;
+        let (seq, pos) = (x.dim(1)?, cache.pos);
         let mask = if seq == 1 { None } else { Some(causal_mask(seq, pos)?) };
         let rope = self.rope_tables(pos, seq)?;
-        let mut x = self.embed.embedding(&ids)?; // (1, seq, hidden)
         let mut recorded = alloc::vec![None; steering.record.len()];
-        for (i, layer) in self.layers.iter().enumerate() {
+        for i in layers {
+            let layer = &self.layers[i];
             let mut site = |s: Site, h: Tensor, u: &Tensor| -> Result<Tensor> {
                 let h = apply_site(steering, i, s, h, u)?;
                 record(steering, &mut recorded, i, s, &h)?;
@@ -156,9 +178,14 @@ impl Llama {
             record(steering, &mut recorded, i, Site::Residual, &x)?;
         }
         cache.pos += seq;
-        let hidden = candle_nn::ops::rms_norm(&x, &self.norm, c.rms_eps as f32)?.squeeze(0)?;
-        let recorded = recorded.into_iter().map(|r| r.expect("every recorded site is visited")).collect();
-        Ok(Forward { hidden, recorded })
+        let missing = || Error::Invalid("a recorded site lies outside the layers run".into());
+        let recorded = recorded.into_iter().map(|r| r.ok_or_else(missing)).collect::<Result<_>>()?;
+        Ok((x, recorded))
+    }
+
+    /// The final norm: stream `(1, seq, hidden)` → hidden states `(seq, hidden)` for [`Llama::logits`].
+    pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(candle_nn::ops::rms_norm(x, &self.norm, self.config.rms_eps as f32)?.squeeze(0)?)
     }
 
     /// Logits for rows of [`Forward::hidden`]: `(rows, hidden)` → `(rows, vocab)`.

@@ -1,13 +1,25 @@
-//! DiffMean (CAA): the steering vector is the mean activation over the positive completions'
-//! tokens minus the same over the negative ones, at one (layer, site). No gradients.
+//! The activation-addition methods, fitted from pairs without gradients:
+//! - DiffMean (CAA): mean activation over the positive completions' tokens minus the same over
+//!   the negative ones, at one (layer, site);
+//! - PCA: the first principal component of the per-pair differences ([`crate::steer::pca`]),
+//!   signed toward the positive completions and scaled to the DiffMean vector's norm, so that
+//!   strengths mean the same for both.
 use crate::error::{Error, Result};
 use crate::model::score::PairTokens;
 use crate::model::{Cache, Llama, Site, Steering};
 use crate::steer::vector::{mean_rows, norm};
 use alloc::vec::Vec;
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    DiffMean,
+    Pca,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DiffMean {
+    pub method: Method,
     pub layer: usize,
     pub site: Site,
     pub vector: Vec<f32>,
@@ -17,19 +29,27 @@ pub struct DiffMean {
     pub mean_activation_norm: f32,
 }
 
-pub fn fit(
+/// Per pair, the mean activation at `(layer, site)` over the positive and over the negative
+/// completion's tokens, plus the mean activation norm.
+struct PairActivations {
+    positive: Vec<Vec<f32>>,
+    negative: Vec<Vec<f32>>,
+    mean_norm: f32,
+}
+
+fn pair_activations(
     llama: &Llama, pairs: &[PairTokens], layer: usize, site: Site, mut progress: impl FnMut(usize, usize),
-) -> Result<DiffMean> {
+) -> Result<PairActivations> {
     llama.config.check_layer(layer)?;
     if pairs.is_empty() {
         return Err(Error::EmptyDataset);
     }
     let record = Steering::none().recording(layer, site);
-    let (mut pos, mut neg, mut norms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut positive, mut negative, mut norms) = (Vec::new(), Vec::new(), Vec::new());
     for (i, p) in pairs.iter().enumerate() {
         let mut prompt_cache = Cache::new();
         llama.forward(&p.prompt, &mut prompt_cache, &Steering::none())?;
-        for (completion, out) in [(&p.positive, &mut pos), (&p.negative, &mut neg)] {
+        for (completion, out) in [(&p.positive, &mut positive), (&p.negative, &mut negative)] {
             let acts = llama.forward(completion, &mut prompt_cache.clone(), &record)?.recorded.remove(0);
             let rows: Vec<Vec<f32>> = acts.to_vec2()?;
             norms.extend(rows.iter().map(|r| norm(r)));
@@ -37,13 +57,31 @@ pub fn fit(
         }
         progress(i + 1, pairs.len());
     }
-    let (mp, mn) = (mean_rows(pos.iter().map(|v| v.as_slice())), mean_rows(neg.iter().map(|v| v.as_slice())));
-    let vector: Vec<f32> = mp.iter().zip(&mn).map(|(a, b)| a - b).collect();
-    Ok(DiffMean {
-        layer,
-        site,
-        norm: norm(&vector),
-        vector,
-        mean_activation_norm: norms.iter().sum::<f32>() / norms.len() as f32,
-    })
+    Ok(PairActivations { positive, negative, mean_norm: norms.iter().sum::<f32>() / norms.len() as f32 })
+}
+
+pub fn fit(
+    llama: &Llama, pairs: &[PairTokens], layer: usize, site: Site, progress: impl FnMut(usize, usize),
+) -> Result<DiffMean> {
+    fit_method(llama, pairs, Method::DiffMean, layer, site, progress)
+}
+
+pub fn fit_method(
+    llama: &Llama, pairs: &[PairTokens], method: Method, layer: usize, site: Site, progress: impl FnMut(usize, usize),
+) -> Result<DiffMean> {
+    let acts = pair_activations(llama, pairs, layer, site, progress)?;
+    let rows = |v: &[Vec<f32>]| mean_rows(v.iter().map(|r| r.as_slice()));
+    let (mp, mn) = (rows(&acts.positive), rows(&acts.negative));
+    let diffmean: Vec<f32> = mp.iter().zip(&mn).map(|(a, b)| a - b).collect();
+    let vector = match method {
+        Method::DiffMean => diffmean,
+        Method::Pca => {
+            let diffs: Vec<Vec<f32>> =
+                acts.positive.iter().zip(&acts.negative).map(|(p, n)| p.iter().zip(n).map(|(a, b)| a - b).collect()).collect();
+            let pc = crate::steer::pca::pca_direction(&diffs)?;
+            let scale = norm(&diffmean);
+            pc.direction.iter().map(|x| x * scale).collect()
+        }
+    };
+    Ok(DiffMean { method, layer, site, norm: norm(&vector), vector, mean_activation_norm: acts.mean_norm })
 }
