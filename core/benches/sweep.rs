@@ -29,7 +29,7 @@ fn main() {
     let prepared = Prepared::new(llama, &pairs, LAYER, |_, _| {}).unwrap();
     let mut engine = 0f32;
     for &m in &strengths {
-        let (scores, _) = prepared.score(llama, &steer(m), Site::Residual).unwrap();
+        let (scores, _) = prepared.score(llama, &steer(m), Site::Residual, |_, _| {}).unwrap();
         engine += scores.iter().map(|s| s.lp.sum + s.ln.sum).sum::<f32>();
     }
     let fast = t.elapsed().as_secs_f64();

@@ -43,7 +43,7 @@ fn cached_sweep_and_log_odds_match_direct_computation() {
     let v = Tensor::from_vec((0..576).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect::<Vec<_>>(), 576, &Device::Cpu).unwrap();
     let steering = Steering::none().with(Intervention::new(&llama.config, layer, Site::Residual, Edit::AddVector(v), 2.0).unwrap());
     let prepared = Prepared::new(llama, &pairs, layer, |_, _| {}).unwrap();
-    let (cached, _) = prepared.score(llama, &steering, Site::Residual).unwrap();
+    let (cached, _) = prepared.score(llama, &steering, Site::Residual, |_, _| {}).unwrap();
     let fresh = score_pairs(llama, &pairs, &steering, |_, _| {}).unwrap();
     for ((c, f), p) in cached.iter().zip(&fresh).zip(&pairs) {
         for (a, b) in [(c.lp.sum, f.lp.sum), (c.ln.sum, f.ln.sum)] {

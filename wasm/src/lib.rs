@@ -4,7 +4,8 @@
 //! All the work is `steerscope` core code — this file only converts types.
 use candle_core::{Device, IndexOp, Tensor};
 use js_sys::Function;
-use steerscope::analysis::measure::{score_pairs, summarize};
+use steerscope::analysis::measure::summarize;
+use steerscope::analysis::sweep::Prepared;
 use steerscope::data::parse_jsonl;
 use steerscope::model::generate::{generate, Sampling};
 use steerscope::model::score::PairTokens;
@@ -20,6 +21,8 @@ pub struct Session {
     train: Vec<PairTokens>,
     test: Vec<PairTokens>,
     vector: Option<DiffMean>,
+    /// The test pairs run through the layers below the vector's layer, shared by every score.
+    prepared: Option<Prepared>,
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -42,7 +45,7 @@ impl Session {
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> Result<Session, JsError> {
         let model = Model::load(bytes).map_err(js_err)?;
-        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), vector: None })
+        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), vector: None, prepared: None })
     }
 
     pub fn info(&self) -> Result<JsValue, JsError> {
@@ -62,13 +65,18 @@ impl Session {
         self.train = tokenize(train_jsonl, "train")?;
         self.test = tokenize(test_jsonl, "test")?;
         self.vector = None;
+        self.prepared = None;
         to_js(&serde_json::json!({"n_train": self.train.len(), "n_test": self.test.len()}))
     }
 
-    /// Fits the DiffMean vector at `layer`'s residual stream from the train pairs.
+    /// Fits the DiffMean vector at `layer`'s residual stream from the train pairs, and runs the
+    /// test pairs through the layers below it once for all the scores that follow.
     pub fn fit_diffmean(&mut self, layer: usize, on_progress: &Function) -> Result<JsValue, JsError> {
-        let dm = diffmean::fit(&self.model.llama, &self.train, layer, Site::Residual, |d, t| report(on_progress, d, t))
-            .map_err(js_err)?;
+        let total = self.train.len() + self.test.len();
+        let llama = &self.model.llama;
+        let dm = diffmean::fit(llama, &self.train, layer, Site::Residual, |d, _| report(on_progress, d, total)).map_err(js_err)?;
+        let n = self.train.len();
+        self.prepared = Some(Prepared::new(llama, &self.test, layer, |d, _| report(on_progress, n + d, total)).map_err(js_err)?);
         let out = serde_json::json!({"layer": dm.layer, "norm": dm.norm, "mean_hidden_norm": dm.mean_activation_norm});
         self.vector = Some(dm);
         to_js(&out)
@@ -77,7 +85,9 @@ impl Session {
     /// Preference and utility log-odds on the test pairs with `strength` × the vector added.
     pub fn score(&self, strength: f32, on_progress: &Function) -> Result<JsValue, JsError> {
         let steering = self.steering(strength)?;
-        let scores = score_pairs(&self.model.llama, &self.test, &steering, |d, t| report(on_progress, d, t)).map_err(js_err)?;
+        let prepared = self.prepared.as_ref().ok_or_else(|| JsError::new("no steering vector yet: fit one first"))?;
+        let (scores, _) =
+            prepared.score(&self.model.llama, &steering, Site::Residual, |d, t| report(on_progress, d, t)).map_err(js_err)?;
         to_js(&summarize(strength, &scores))
     }
 

@@ -55,11 +55,13 @@ impl Prepared {
 
     /// Scores every pair under `steering` (acting at layer ≥ ℓ), returning the scores and the
     /// activations at `(ℓ, site)` over the completion tokens.
-    pub fn score(&self, llama: &Llama, steering: &Steering, site: Site) -> Result<(Vec<PairScore>, Vec<Vec<f32>>)> {
+    pub fn score(
+        &self, llama: &Llama, steering: &Steering, site: Site, mut progress: impl FnMut(usize, usize),
+    ) -> Result<(Vec<PairScore>, Vec<Vec<f32>>)> {
         let n_layers = llama.config.n_layers;
         let recording = steering.clone().recording(self.layer, site);
         let (mut scores, mut acts) = (Vec::new(), Vec::new());
-        for pair in &self.pairs {
+        for (i, pair) in self.pairs.iter().enumerate() {
             let mut upper = Cache::new();
             let (x, _) = llama.run_layers(pair.prompt.clone(), self.layer..n_layers, &mut upper, steering)?;
             let hp = llama.final_norm(&x)?;
@@ -79,6 +81,7 @@ impl Prepared {
             let lp = nll(&pair.completions[0])?;
             let ln = nll(&pair.completions[1])?;
             scores.push(PairScore { lp, ln, pref_odds: pref_odds(lp.mean(), ln.mean()), util_odds: util_odds(lp.mean(), ln.mean()) });
+            progress(i + 1, self.pairs.len());
         }
         Ok((scores, acts))
     }
@@ -119,7 +122,7 @@ pub fn sweep(
     for &m in strengths {
         at(m)?; // every strength and the vector's shape checked before any work
     }
-    let (_, base_acts) = prepared.score(llama, &Steering::none(), site)?;
+    let (_, base_acts) = prepared.score(llama, &Steering::none(), site, |_, _| {})?;
     let subspace = Subspace::fit(&base_acts, MANIFOLD_DIMS)?;
     let distance = |rows: &[Vec<f32>]| -> Result<f32> {
         let d = rows.iter().map(|r| subspace.distance(r)).collect::<Result<Vec<f32>>>()?;
@@ -128,7 +131,7 @@ pub fn sweep(
     let base_distance = distance(&base_acts)?.max(f32::MIN_POSITIVE);
     let mut points = Vec::with_capacity(strengths.len());
     for (i, &m) in strengths.iter().enumerate() {
-        let (scores, acts) = prepared.score(llama, &at(m)?, site)?;
+        let (scores, acts) = prepared.score(llama, &at(m)?, site, |_, _| {})?;
         points.push(SweepPoint { point: summarize(m, &scores), off_manifold: distance(&acts)? / base_distance });
         progress(i + 1, strengths.len());
     }
