@@ -1,6 +1,7 @@
 //! The one seeded random generator of the crate (SplitMix64): deterministic on every target,
 //! native and wasm alike, with no `rand` dependency. Used for sampling, synthetic tasks and
 //! seeded tests.
+use alloc::vec::Vec;
 
 /// A tiny seeded generator (splitmix64). Deterministic on every target; no `rand` crate.
 #[derive(Debug, Clone)]
