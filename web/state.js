@@ -7,7 +7,7 @@ export const PROPS = [
   { name: 'model', kind: 'string', def: 'models/model.gguf' },
   { name: 'concept', kind: 'string', def: 'sentiment' },
   { name: 'layer', kind: 'int', def: 15, min: 0, max: 1023 },
-  { name: 'strength', kind: 'number', def: 0, min: -6, max: 6 },
+  { name: 'strength', kind: 'number', def: 0, min: -10, max: 10 },
   { name: 'prompt', kind: 'string', def: 'Tell me about the town where you grew up.' }, // wrapped in the chat template by core
   { name: 'max_tokens', kind: 'int', def: 32, min: 1, max: 512 },
   // Few pairs keep the browser quick: fitting and scoring cost one forward pass per text.
@@ -15,10 +15,9 @@ export const PROPS = [
   { name: 'n_test', kind: 'int', def: 8, min: 1, max: 10000 },
 ];
 
-/** The strengths scored right after fitting, one plot point at a time. In units of the raw
- *  DiffMean vector: at layer 15 |v| ≈ 0.12× the mean hidden norm, so ±4 already pushes the
- *  text toward collapse and ±8 destroys it. */
-export const SWEEP = [-4, -2, -1, 0, 1, 2, 4];
+/** The strengths scored right after fitting, one plot point at a time. Unit: 10 adds half the
+ *  layer's mean hidden-state norm (the CLI's unit), around where SmolLM2's text collapses. */
+export const SWEEP = [-10, -5, -2.5, 0, 2.5, 5, 10];
 
 export class State {
   constructor() {

@@ -15,8 +15,8 @@ export function createViews(root) {
   const plot = new uPlot({
     width: Math.max(300, plotBox.clientWidth || 560),
     height: 260,
-    scales: { x: { time: false, range: [-6.5, 6.5] } },
-    axes: [{ label: 'strength (× DiffMean vector)' }, { label: 'log-odds' }],
+    scales: { x: { time: false, range: [-10.5, 10.5] } },
+    axes: [{ label: 'strength (10 = ½ mean hidden-state norm)' }, { label: 'log-odds' }],
     series: [
       { label: 'strength' },
       { label: 'preference', stroke: '#1f6fd1', width: 2, points: { size: 7 } },

@@ -281,6 +281,41 @@ fn experiment_plan_covers_every_architecture_with_matched_params() {
     }
 }
 
+#[test]
+fn headline_is_computed_from_the_summary() {
+    use steerscope::attention::experiment::{headline, Arm, SummaryRow};
+    let row = |spec: &str, arm, n, mean| SummaryRow {
+        steps: 2,
+        spec: spec.into(),
+        arm,
+        k: n,
+        n,
+        d_model: 48,
+        params: 1,
+        mean,
+        min: mean,
+        max: mean,
+        seeds: 3,
+    };
+    let good = vec![
+        row("F*3", Arm::Full, 8, 1.0),
+        row("F*3", Arm::Full, 14, 0.99),
+        row("F,L:linear", Arm::Hybrid, 8, 1.0),
+        row("F,L:linear", Arm::Hybrid, 14, 0.4),
+        row("L:gated_deltanet*3", Arm::AllLinear, 14, 0.3),
+    ];
+    assert!(headline(&good).contains("**is** shown"), "{}", headline(&good));
+    let mut bad = good.clone();
+    bad[1].mean = 0.5;
+    assert!(headline(&bad).contains("**not** shown"));
+    assert!(experiment_plan_quick_uses_lookup());
+}
+
+fn experiment_plan_quick_uses_lookup() -> bool {
+    use steerscope::attention::experiment::{plan, PlanOptions};
+    plan(&PlanOptions::quick()).unwrap().runs.iter().all(|r| matches!(r.task, TaskSpec::Lookup { .. }))
+}
+
 // ---------------------------------------------------------------- training (candle)
 
 #[cfg(feature = "model")]

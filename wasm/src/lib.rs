@@ -82,7 +82,8 @@ impl Session {
         to_js(&out)
     }
 
-    /// Preference and utility log-odds on the test pairs with `strength` × the vector added.
+    /// Preference and utility log-odds on the test pairs with the vector added at `strength`
+    /// (10 = half the layer's mean hidden-state norm, as in the CLI).
     pub fn score(&self, strength: f32, on_progress: &Function) -> Result<JsValue, JsError> {
         let steering = self.steering(strength)?;
         let prepared = self.prepared.as_ref().ok_or_else(|| JsError::new("no steering vector yet: fit one first"))?;
@@ -133,7 +134,8 @@ impl Session {
 
     fn steering(&self, strength: f32) -> Result<Steering, JsError> {
         let dm = self.vector.as_ref().ok_or_else(|| JsError::new("no steering vector yet: fit one first"))?;
-        let v = Tensor::from_slice(&dm.vector, dm.vector.len(), &Device::Cpu).map_err(js_err)?;
+        let v = steerscope::steer::vector::in_strength_units(&dm.vector, dm.mean_activation_norm);
+        let v = Tensor::from_slice(&v, v.len(), &Device::Cpu).map_err(js_err)?;
         let iv = Intervention::new(&self.model.llama.config, dm.layer, dm.site, Edit::AddVector(v), strength).map_err(js_err)?;
         Ok(Steering::none().with(iv))
     }

@@ -2,9 +2,8 @@
 //! held-out pairs → JSON + an SVG plot (preference, utility and off-manifold score vs strength,
 //! and the preference–utility frontier; one line per method).
 //!
-//! Strength unit: each vector is rescaled so that strength 10 adds half the layer's mean
-//! hidden-state norm (raw DiffMean norms differ ~20× across layers, so raw multiples would mean
-//! different things at each layer; on SmolLM2, text collapses around half the norm).
+//! Strength unit: [`crate::steer::vector::STRENGTH_UNIT`] (10 = half the layer's mean
+//! hidden-state norm), the same as on the page.
 use super::plot::{panels, Line};
 use crate::analysis::sweep::{sweep, Prepared, Sweep};
 use crate::data::parse_jsonl;
@@ -13,9 +12,6 @@ use crate::model::{Model, Site};
 use crate::steer::diffmean::{fit_method, Method};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
-
-/// The added vector's norm per unit of strength, as a fraction of the mean activation norm.
-const STRENGTH_UNIT: f32 = 0.05;
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -72,8 +68,7 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
         let pb = super::progress_bar(train.len() as u64, &format!("fit {m:?}"));
         let fitted = fit_method(llama, &train, m, args.layer, args.site, |i, _| pb.set_position(i as u64))?;
         pb.finish_and_clear();
-        let scale = STRENGTH_UNIT * fitted.mean_activation_norm / fitted.norm.max(f32::MIN_POSITIVE);
-        let v: Vec<f32> = fitted.vector.iter().map(|x| x * scale).collect();
+        let v = crate::steer::vector::in_strength_units(&fitted.vector, fitted.mean_activation_norm);
         let pb = super::progress_bar(args.strengths.len() as u64, &format!("sweep {m:?}"));
         let s = sweep(llama, &prepared, args.site, &v, &args.strengths, |i, _| pb.set_position(i as u64))?;
         pb.finish_and_clear();
