@@ -44,6 +44,8 @@ impl Session {
     /// Parses and loads a GGUF model from its bytes.
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: &[u8]) -> Result<Session, JsError> {
+        // A bug that panics would otherwise surface only as "unreachable": log its message.
+        console_error_panic_hook::set_once();
         let model = Model::load(bytes).map_err(js_err)?;
         Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), vector: None, prepared: None })
     }
