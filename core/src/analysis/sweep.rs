@@ -107,8 +107,44 @@ pub struct Sweep {
     /// Spearman correlation, over the sweep points, between the off-manifold score and the
     /// utility drop from the unsteered point.
     pub manifold_vs_utility_drop: Option<f32>,
-    pub preference_fit: core::result::Result<CurveFit, String>,
-    pub utility_fit: core::result::Result<CurveFit, String>,
+}
+
+impl Sweep {
+    /// (strengths, preference log-odds).
+    pub fn preference(&self) -> (Vec<f32>, Vec<f32>) {
+        self.points.iter().map(|p| (p.point.strength, p.point.pref_odds)).unzip()
+    }
+    /// (strengths, utility log-odds) where utility is defined.
+    pub fn utility(&self) -> (Vec<f32>, Vec<f32>) {
+        self.points.iter().filter_map(|p| p.point.util_odds.map(|u| (p.point.strength, u))).unzip()
+    }
+}
+
+/// The paper's curve model fitted on one sweep (the train pairs'), with R² there and on another
+/// (the held-out pairs').
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Curves {
+    pub preference: core::result::Result<CurveFit, String>,
+    pub utility: core::result::Result<CurveFit, String>,
+    /// `[train, held-out]`
+    pub preference_r2: [Option<f32>; 2],
+    pub utility_r2: [Option<f32>; 2],
+}
+
+pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
+    let r2 = |fit: &core::result::Result<CurveFit, String>, series: [(Vec<f32>, Vec<f32>); 2]| {
+        series.map(|(m, y)| fit.as_ref().ok().and_then(|f| f.r2(&m, &y).ok()))
+    };
+    let (pm, py) = train.preference();
+    let (um, uy) = train.utility();
+    let preference = fit_preference(&pm, &py).map_err(|e| format!("{e}"));
+    let utility = fit_utility(&um, &uy).map_err(|e| format!("{e}"));
+    Curves {
+        preference_r2: r2(&preference, [train.preference(), heldout.preference()]),
+        utility_r2: r2(&utility, [train.utility(), heldout.utility()]),
+        preference,
+        utility,
+    }
 }
 
 /// Sweeps `strengths` × `vector` added at `(prepared.layer, site)`.
@@ -135,25 +171,13 @@ pub fn sweep(
         points.push(SweepPoint { point: summarize(m, &scores), off_manifold: distance(&acts)? / base_distance });
         progress(i + 1, strengths.len());
     }
-    let ms: Vec<f32> = points.iter().map(|p| p.point.strength).collect();
-    let pref: Vec<f32> = points.iter().map(|p| p.point.pref_odds).collect();
-    let defined: Vec<(f32, f32, f32)> =
-        points.iter().filter_map(|p| p.point.util_odds.map(|u| (p.point.strength, u, p.off_manifold))).collect();
+    let defined: Vec<(f32, f32)> =
+        points.iter().filter_map(|p| p.point.util_odds.map(|u| (u, p.off_manifold))).collect();
     let base_util = points.iter().find(|p| p.point.strength == 0.0).and_then(|p| p.point.util_odds);
     let manifold_vs_utility_drop = base_util.and_then(|u0| {
-        let drop: Vec<f32> = defined.iter().map(|d| u0 - d.1).collect();
-        let off: Vec<f32> = defined.iter().map(|d| d.2).collect();
+        let drop: Vec<f32> = defined.iter().map(|d| u0 - d.0).collect();
+        let off: Vec<f32> = defined.iter().map(|d| d.1).collect();
         spearman(&off, &drop).ok()
     });
-    let um: Vec<f32> = defined.iter().map(|d| d.0).collect();
-    let uy: Vec<f32> = defined.iter().map(|d| d.1).collect();
-    Ok(Sweep {
-        layer: prepared.layer,
-        site,
-        vector_norm: crate::steer::vector::norm(vector),
-        points,
-        manifold_vs_utility_drop,
-        preference_fit: fit_preference(&ms, &pref).map_err(|e| format!("{e}")),
-        utility_fit: fit_utility(&um, &uy).map_err(|e| format!("{e}")),
-    })
+    Ok(Sweep { layer: prepared.layer, site, vector_norm: crate::steer::vector::norm(vector), points, manifold_vs_utility_drop })
 }

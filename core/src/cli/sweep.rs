@@ -5,7 +5,7 @@
 //! Strength unit: [`crate::steer::vector::STRENGTH_UNIT`] (10 = half the layer's mean
 //! hidden-state norm), the same as on the page.
 use super::plot::{panels, Line};
-use crate::analysis::sweep::{sweep, Prepared, Sweep};
+use crate::analysis::sweep::{fit_curves, sweep, Curves, Prepared, Sweep};
 use crate::data::parse_jsonl;
 use crate::model::score::PairTokens;
 use crate::model::{Model, Site};
@@ -21,15 +21,17 @@ pub struct SweepArgs {
     /// Held-out pairs the sweep is measured on (JSONL).
     #[arg(long)]
     pub test: PathBuf,
-    #[arg(long)]
-    pub layer: usize,
+    /// Layers, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub layer: Vec<usize>,
     #[arg(long, default_value = "residual")]
     pub site: Site,
     /// Methods, comma-separated: diffmean, pca.
     #[arg(long, value_delimiter = ',', default_value = "diffmean,pca")]
     pub method: Vec<String>,
-    /// Strengths, comma-separated (10 = half the layer's mean hidden-state norm).
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-10,-7.5,-5,-2.5,0,2.5,5,7.5,10")]
+    /// Strengths, comma-separated (10 = half the layer's mean hidden-state norm). The curve model
+    /// has 9 parameters: give well over 9 for a meaningful fit.
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-10,-8,-6,-4,-2,-1,0,1,2,4,6,8,10")]
     pub strengths: Vec<f32>,
     /// Use at most this many pairs of each file.
     #[arg(long)]
@@ -54,63 +56,90 @@ fn pairs(model: &Model, path: &Path, max: Option<usize>) -> Result<Vec<PairToken
     Ok(pairs[..n].iter().map(|p| PairTokens::new(model, p)).collect::<crate::Result<_>>()?)
 }
 
+/// One method at one layer: its vector, and the sweep on the train and the held-out pairs.
+struct Run {
+    method: Method,
+    raw_norm: f32,
+    mean_activation_norm: f32,
+    train: Sweep,
+    test: Sweep,
+    curves: Curves,
+}
+
 pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     let methods = args.method.iter().map(|m| method(m)).collect::<Result<Vec<_>>>()?;
     let model = super::load_model(model_path)?;
     let llama = &model.llama;
-    llama.config.check_layer(args.layer)?;
+    for &l in &args.layer {
+        llama.config.check_layer(l)?;
+    }
     let (train, test) = (pairs(&model, &args.train, args.max_pairs)?, pairs(&model, &args.test, args.max_pairs)?);
-    let pb = super::progress_bar(test.len() as u64, "layers < ℓ");
-    let prepared = Prepared::new(llama, &test, args.layer, |i, _| pb.set_position(i as u64))?;
-    pb.finish_and_clear();
-    let mut results = Vec::new();
-    for &m in &methods {
-        let pb = super::progress_bar(train.len() as u64, &format!("fit {m:?}"));
-        let fitted = fit_method(llama, &train, m, args.layer, args.site, |i, _| pb.set_position(i as u64))?;
-        pb.finish_and_clear();
-        let v = crate::steer::vector::in_strength_units(&fitted.vector, fitted.mean_activation_norm);
-        let pb = super::progress_bar(args.strengths.len() as u64, &format!("sweep {m:?}"));
-        let s = sweep(llama, &prepared, args.site, &v, &args.strengths, |i, _| pb.set_position(i as u64))?;
-        pb.finish_and_clear();
-        results.push((m, fitted.norm, fitted.mean_activation_norm, s));
+    let mut runs = Vec::new();
+    for &layer in &args.layer {
+        let prepare = |p: &[PairTokens], what: &str| -> Result<Prepared> {
+            let pb = super::progress_bar(p.len() as u64, &format!("{what} < {layer}"));
+            let prepared = Prepared::new(llama, p, layer, |i, _| pb.set_position(i as u64))?;
+            pb.finish_and_clear();
+            Ok(prepared)
+        };
+        let (prep_train, prep_test) = (prepare(&train, "train")?, prepare(&test, "test")?);
+        for &m in &methods {
+            let pb = super::progress_bar(train.len() as u64, &format!("fit {m:?}"));
+            let fitted = fit_method(llama, &train, m, layer, args.site, |i, _| pb.set_position(i as u64))?;
+            pb.finish_and_clear();
+            let v = crate::steer::vector::in_strength_units(&fitted.vector, fitted.mean_activation_norm);
+            let pb = super::progress_bar(2 * args.strengths.len() as u64, &format!("sweep {m:?} @{layer}"));
+            let train_sweep = sweep(llama, &prep_train, args.site, &v, &args.strengths, |i, _| pb.set_position(i as u64))?;
+            let n = args.strengths.len() as u64;
+            let test_sweep = sweep(llama, &prep_test, args.site, &v, &args.strengths, |i, _| pb.set_position(n + i as u64))?;
+            pb.finish_and_clear();
+            let curves = fit_curves(&train_sweep, &test_sweep);
+            runs.push(Run { method: m, raw_norm: fitted.norm, mean_activation_norm: fitted.mean_activation_norm, train: train_sweep, test: test_sweep, curves });
+        }
     }
     std::fs::create_dir_all(&args.out)?;
-    let report: Vec<_> = results
+    let results: Vec<_> = runs
         .iter()
-        .map(|(m, raw_norm, act_norm, s)| serde_json::json!({"method": m, "raw_vector_norm": raw_norm, "mean_activation_norm": act_norm, "sweep": s}))
+        .map(|r| serde_json::json!({"method": r.method, "layer": r.test.layer, "raw_vector_norm": r.raw_norm,
+            "mean_activation_norm": r.mean_activation_norm, "heldout": r.test, "train": r.train, "curves": r.curves}))
         .collect();
-    let report = serde_json::json!({"layer": args.layer, "site": args.site, "train": args.train, "test": args.test,
-        "n_test_pairs": test.len(), "strength_unit": "10 = half the layer's mean hidden-state norm", "results": report});
+    let report = serde_json::json!({"site": args.site, "train": args.train, "test": args.test,
+        "n_train_pairs": train.len(), "n_test_pairs": test.len(),
+        "strength_unit": "10 = half the layer's mean hidden-state norm", "results": results});
     std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&report)?)?;
-    std::fs::write(args.out.join("sweep.svg"), plot(&results)?)?;
+    std::fs::write(args.out.join("sweep.svg"), plot(&runs)?)?;
     if json {
         println!("{report}");
     } else {
-        for (m, _, _, s) in &results {
-            print_sweep(*m, s);
-        }
+        runs.iter().for_each(print_run);
         println!("wrote {}/sweep.json and sweep.svg", args.out.display());
     }
     Ok(())
 }
 
-fn print_sweep(m: Method, s: &Sweep) {
-    println!("{m:?} at layer {} ({}):", s.layer, s.site);
+fn print_run(r: &Run) {
+    let s = &r.test;
+    println!("{:?} at layer {} ({}), held-out pairs:", r.method, s.layer, s.site);
     println!("  {:>8} {:>10} {:>10} {:>12}", "strength", "pref", "util", "off-manifold");
     for p in &s.points {
         let util = p.point.util_odds.map_or("undefined".into(), |u| format!("{u:.3}"));
         println!("  {:>8.2} {:>10.3} {:>10} {:>12.3}", p.point.strength, p.point.pref_odds, util, p.off_manifold);
     }
-    let r2 = |f: &Result<crate::analysis::curve::CurveFit, String>| f.as_ref().map_or_else(|e| e.clone(), |f| format!("R² {:.3}", f.train_r2));
-    println!("  curve model: preference {}, utility {}", r2(&s.preference_fit), r2(&s.utility_fit));
-    if let Some(r) = s.manifold_vs_utility_drop {
-        println!("  Spearman(off-manifold score, utility drop) = {r:.3}");
+    let r2 = |x: [Option<f32>; 2]| x.map(|v| v.map_or("n/a".to_string(), |v| format!("{v:.3}")));
+    let [pt, ph] = r2(r.curves.preference_r2);
+    let [ut, uh] = r2(r.curves.utility_r2);
+    println!("  curve model R² (train / held-out): preference {pt} / {ph}, utility {ut} / {uh}");
+    if let Some(c) = s.manifold_vs_utility_drop {
+        println!("  Spearman(off-manifold score, utility drop) = {c:.3}");
     }
 }
 
-fn plot(results: &[(Method, f32, f32, Sweep)]) -> Result<String> {
+/// Held-out sweeps, one line per (method, layer).
+fn plot(runs: &[Run]) -> Result<String> {
     let lines = |f: &dyn Fn(&crate::analysis::sweep::SweepPoint) -> Option<(f32, f32)>| -> Vec<Line> {
-        results.iter().map(|(m, _, _, s)| Line { name: format!("{m:?}"), points: s.points.iter().filter_map(f).collect() }).collect()
+        runs.iter()
+            .map(|r| Line { name: format!("{:?} @{}", r.method, r.test.layer), points: r.test.points.iter().filter_map(f).collect() })
+            .collect()
     };
     panels(&[
         ("preference", "strength", "log-odds", lines(&|p| Some((p.point.strength, p.point.pref_odds)))),
