@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::attention::construct::{composition_at_least, construct, Precision};
 use crate::attention::experiment::{self, ExperimentResult, PlanOptions, SummaryRow, TrainConfig};
@@ -65,9 +64,6 @@ pub enum ComposeCommand {
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Solve sampled instances and check the solver against the brute-force reference.
     Solve {
@@ -79,9 +75,6 @@ pub enum ComposeCommand {
         /// Seed.
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Evaluate the hand-set (L+1)-layer full-attention construction.
     Construct {
@@ -103,9 +96,6 @@ pub enum ComposeCommand {
         /// Seed.
         #[arg(long, default_value_t = 42)]
         seed: u64,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Train one model.
     Train {
@@ -132,9 +122,6 @@ pub enum ComposeCommand {
         /// Save the trained stack as JSON here.
         #[arg(long)]
         save: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
     /// Run the full/hybrid/linear sweep.
     Experiment {
@@ -162,27 +149,13 @@ pub enum ComposeCommand {
         /// Also write the generated docs page here (e.g. docs/attention.md).
         #[arg(long)]
         docs: Option<PathBuf>,
-        /// Print JSON.
-        #[arg(long)]
-        json: bool,
     },
 }
 
-fn bar(len: u64, msg: &str) -> ProgressBar {
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template("{msg:>28} [{bar:30}] {pos}/{len} {elapsed_precise} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
-    pb.set_message(msg.to_string());
-    pb
-}
-
 /// Entry point of `steerscope compose`.
-pub fn run(args: ComposeArgs) -> Result<()> {
+pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
     match args.command {
-        ComposeCommand::Generate { task, count, seed, json } => {
+        ComposeCommand::Generate { task, count, seed } => {
             let t = task.task()?;
             let mut rng = Rng::new(seed);
             let mut out = Vec::new();
@@ -201,10 +174,10 @@ pub fn run(args: ComposeArgs) -> Result<()> {
                 }
             }
         }
-        ComposeCommand::Solve { task, count, seed, json } => {
+        ComposeCommand::Solve { task, count, seed } => {
             let t = task.task()?;
             let mut rng = Rng::new(seed);
-            let pb = bar(count as u64, "solve vs brute force");
+            let pb = super::progress_bar(count as u64, "solve vs brute force");
             let mut agree = 0;
             for _ in 0..count {
                 let inst = t.sample(&mut rng);
@@ -222,13 +195,13 @@ pub fn run(args: ComposeArgs) -> Result<()> {
                 bail!("solver and brute force disagree on {} instances", count - agree);
             }
         }
-        ComposeCommand::Construct { steps, min_n, instances, beta, precision, seed, json } => {
+        ComposeCommand::Construct { steps, min_n, instances, beta, precision, seed } => {
             let precision = Precision::parse(&precision)?;
             let mut reports = Vec::new();
             for &l in &steps {
                 let task = composition_at_least(l, min_n)?;
                 let c = construct(&task, beta)?;
-                let pb = bar(instances as u64, &format!("L = {l}, n = {}", task.prompt_len()));
+                let pb = super::progress_bar(instances as u64, &format!("L = {l}, n = {}", task.prompt_len()));
                 let r = c.evaluate(instances, seed + l as u64, precision, |i| pb.set_position(i as u64))?;
                 pb.finish_and_clear();
                 for w in &r.warnings {
@@ -246,7 +219,7 @@ pub fn run(args: ComposeArgs) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&reports)?);
             }
         }
-        ComposeCommand::Train { task, spec, d, train_steps, batch, lr, seed, save, json } => {
+        ComposeCommand::Train { task, spec, d, train_steps, batch, lr, seed, save } => {
             let t = task.task()?;
             parse_spec(&spec)?;
             let cfg = TrainConfig {
@@ -259,7 +232,7 @@ pub fn run(args: ComposeArgs) -> Result<()> {
                 seed,
                 eval_instances: 500,
             };
-            let pb = bar(train_steps as u64, &spec);
+            let pb = super::progress_bar(train_steps as u64, &spec);
             let (r, stack) = train::train(&cfg, |s, l| {
                 pb.set_position(s as u64);
                 pb.set_message(format!("{spec} loss {l:.3}"));
@@ -275,7 +248,7 @@ pub fn run(args: ComposeArgs) -> Result<()> {
                 println!("{spec}: n = {}, {} params, accuracy {:.1}%, final loss {:.3}", r.n, r.params, 100.0 * r.accuracy, r.final_loss);
             }
         }
-        ComposeCommand::Experiment { quick, seeds, train_steps, domains, composition, lr, out, docs, json } => {
+        ComposeCommand::Experiment { quick, seeds, train_steps, domains, composition, lr, out, docs } => {
             let mut opts = if quick { PlanOptions::quick() } else { PlanOptions::full() };
             if composition {
                 opts.lookup = false;
@@ -294,7 +267,7 @@ pub fn run(args: ComposeArgs) -> Result<()> {
             }
             let plan = experiment::plan(&opts)?;
             let total_steps: u64 = plan.runs.iter().map(|r| r.steps as u64).sum();
-            let pb = bar(total_steps, "experiment");
+            let pb = super::progress_bar(total_steps, "experiment");
             let start = Instant::now();
             let done_before = std::cell::Cell::new(0u64);
             let mut result = experiment::run(

@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Sweep(a) => sweep::run(a, &model_path(&cli.model)?, cli.json),
         Command::Vector(a) => vector::run(a, &model_path(&cli.model)?, cli.json),
-        Command::Compose(a) => compose::run(a),
+        Command::Compose(a) => compose::run(a, cli.json),
     }
 }
 
