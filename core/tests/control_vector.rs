@@ -113,3 +113,21 @@ fn misfit_file_names_both_sides() {
     assert!(e.contains(&format!("layer {}", config.n_layers)) && e.contains(&format!("{} layers", config.n_layers)), "{e}");
     println!("{e}");
 }
+
+/// Diagnostic for layer numbering: steer at layers around the file's and print the distance to
+/// llama.cpp's steered logits (`cargo test --release --test control_vector -- --ignored --nocapture`).
+#[test]
+#[ignore]
+fn layer_numbering_scan() {
+    let f = fixture();
+    let config = &model().llama.config;
+    let d = Tensor::new(direction(&f).as_slice(), &Device::Cpu).unwrap();
+    let our = f["our_layer"].as_u64().unwrap() as usize;
+    for layer in our - 2..=our + 2 {
+        let s = Steering::none().with(Intervention::new(config, layer, Site::Residual, Edit::AddVector(d.clone()), 1.0).unwrap());
+        for case in f["cases"].as_array().unwrap() {
+            let (top, diff) = compare(&last_logits(&ids(&case["ids"]), &s), &case["steered"]);
+            println!("layer {layer}: top1 {top} (llama.cpp {}), max |Δ| {diff:.4}", case["steered"]["top1"]);
+        }
+    }
+}
