@@ -338,15 +338,19 @@ pub fn summarize(runs: &[TrainResult]) -> Vec<SummaryRow> {
     rows
 }
 
+/// The summary rows grouped by L (number of composition steps), in increasing L.
+fn by_steps(summary: &[SummaryRow]) -> Vec<(usize, Vec<&SummaryRow>)> {
+    let mut ls: Vec<usize> = summary.iter().map(|r| r.steps).collect();
+    ls.sort();
+    ls.dedup();
+    ls.into_iter().map(|l| (l, summary.iter().filter(|r| r.steps == l).collect())).collect()
+}
+
 /// Markdown tables (one per L): rows = architectures, columns = prompt lengths, cells =
 /// mean accuracy over seeds (min–max).
 pub fn markdown(summary: &[SummaryRow]) -> String {
     let mut out = String::new();
-    let mut ls: Vec<usize> = summary.iter().map(|r| r.steps).collect();
-    ls.sort();
-    ls.dedup();
-    for l in ls {
-        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.steps == l).collect();
+    for (l, rows) in by_steps(summary) {
         let mut ns: Vec<usize> = rows.iter().map(|r| r.n).collect();
         ns.sort();
         ns.dedup();
@@ -412,11 +416,7 @@ pub fn run(
 /// 20 points below it at the longest n — holds.
 pub fn headline(summary: &[SummaryRow]) -> String {
     let mut out = String::new();
-    let mut ls: Vec<usize> = summary.iter().map(|r| r.steps).collect();
-    ls.sort();
-    ls.dedup();
-    for l in ls {
-        let rows: Vec<&SummaryRow> = summary.iter().filter(|r| r.steps == l).collect();
+    for (l, rows) in by_steps(summary) {
         let (n_lo, n_hi) = (rows.iter().map(|r| r.n).min().unwrap_or(0), rows.iter().map(|r| r.n).max().unwrap_or(0));
         let arm_at = |arm: Arm, n: usize| -> Option<(f64, f64, f64)> {
             let v: Vec<f64> = rows.iter().filter(|r| r.arm == arm && r.n == n).map(|r| r.mean).collect();
