@@ -144,7 +144,7 @@ fn plot(runs: &[Run]) -> Result<String> {
     panels(&[
         ("preference", "strength", "log-odds", lines(&|p| Some((p.point.strength, p.point.pref_odds)))),
         ("utility", "strength", "log-odds", lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u)))),
-        ("off-manifold score", "strength", "relative residual", lines(&|p| Some((p.point.strength, p.off_manifold)))),
+        ("off-manifold score", "strength", "distance (× unsteered)", lines(&|p| Some((p.point.strength, p.off_manifold)))),
         ("frontier", "preference log-odds", "utility log-odds", lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u)))),
     ])
 }
