@@ -59,6 +59,17 @@ fn vector_then_steered_generation_differs_from_base() {
         let (ok, _, err) = run(&["generate", "--prompt", "hi", "--steer", &spec]);
         assert!(!ok && err.contains(expect) && !err.contains("panicked"), "{spec}: {err}");
     }
+    // The same vector as a llama.cpp control vector: same text as --steer at strength 1.
+    let cvec = dir.join("v.gguf");
+    let (ok, _, err) = run(&["vector", "--pairs", pairs, "--layer", "15", "--out", cvec.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let one = gen(Some(format!("residual:15:{}:6", vec_file.display())));
+    let (ok, out, err) =
+        run(&["generate", "--json", "--max-tokens", "12", "--prompt", "Describe your morning.", "--control-vector", &format!("{}:6", cvec.display())]);
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["text"].as_str().unwrap(), one);
+    let (ok, _, err) = run(&["generate", "--prompt", "hi", "--control-vector", vec_file.to_str().unwrap()]);
+    assert!(!ok && err.contains("control vector") && !err.contains("panicked"), "{err}");
     let (ok, _, err) = run(&["--model", "/nonexistent.gguf", "generate", "--prompt", "hi"]);
     assert!(!ok && err.contains("/nonexistent.gguf") && err.contains("not found"), "{err}");
     let (ok, _, err) = run(&["generate", "--prompt", "  "]);

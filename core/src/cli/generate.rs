@@ -30,6 +30,10 @@ pub struct GenerateArgs {
     /// Sites: residual, attn_out, mlp_mid, mlp_out.
     #[arg(long)]
     pub steer: Vec<String>,
+    /// FILE[:STRENGTH] — a llama.cpp / repeng control-vector GGUF, each `direction.N` added at
+    /// layer N's residual stream × STRENGTH (default 1), as llama.cpp applies it (repeatable).
+    #[arg(long)]
+    pub control_vector: Vec<String>,
 }
 
 pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
@@ -37,6 +41,11 @@ pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
     let mut steering = Steering::none();
     for spec in &args.steer {
         steering = steering.with(parse_steer(spec, &model.llama.config)?);
+    }
+    for spec in &args.control_vector {
+        for iv in control_vector(spec, &model.llama.config)? {
+            steering = steering.with(iv);
+        }
     }
     if args.prompt.trim().is_empty() {
         return Err(crate::Error::EmptyPrompt.into());
@@ -74,4 +83,22 @@ fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention
     let v = super::vector::read_vector(&file)?;
     let v = Tensor::from_vec(v.clone(), v.len(), &Device::Cpu)?;
     Ok(Intervention::new(config, layer, site, Edit::AddVector(v), strength).with_context(|| format!("--steer `{spec}`"))?)
+}
+
+/// `FILE[:STRENGTH]` → one residual-site intervention per direction in the file.
+fn control_vector(spec: &str, config: &crate::model::Config) -> Result<Vec<Intervention>> {
+    let (file, strength) = match spec.rsplit_once(':') {
+        Some((f, m)) if m.parse::<f32>().is_ok() => (f, m.parse::<f32>()?),
+        _ => (spec, 1.0),
+    };
+    let bytes = std::fs::read(file).with_context(|| format!("reading control vector {file}"))?;
+    let cv = crate::steer::control_vector::ControlVector::from_gguf_bytes(&bytes).with_context(|| format!("control vector {file}"))?;
+    cv.check_fits(config.n_layers, config.hidden).with_context(|| format!("control vector {file}"))?;
+    cv.directions
+        .iter()
+        .map(|(layer, v)| {
+            let v = Tensor::from_slice(v, v.len(), &Device::Cpu)?;
+            Ok(Intervention::new(config, *layer, Site::Residual, Edit::AddVector(v), strength)?)
+        })
+        .collect()
 }

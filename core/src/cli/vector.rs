@@ -18,7 +18,8 @@ pub struct VectorArgs {
     pub layer: usize,
     #[arg(long, default_value = "residual")]
     pub site: Site,
-    /// Output file (.safetensors).
+    /// Output file: `.safetensors`, or `.gguf` for a llama.cpp / repeng control vector
+    /// (residual site only; `llama-cli --control-vector FILE` applies it at the same layer).
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -41,7 +42,11 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
         ("pairs_sha256".into(), super::fetch::sha256_file(&args.pairs)?),
         ("mean_activation_norm".into(), dm.mean_activation_norm.to_string()),
     ]);
-    write_vector(&args.out, &dm.vector, meta)?;
+    if args.out.extension().is_some_and(|e| e == "gguf") {
+        write_control_vector(&args.out, args.site, args.layer, &dm.vector, &meta)?;
+    } else {
+        write_vector(&args.out, &dm.vector, meta)?;
+    }
     let summary = serde_json::json!({"out": args.out, "layer": args.layer, "site": args.site, "norm": dm.norm,
         "mean_activation_norm": dm.mean_activation_norm, "pairs": pairs.len()});
     if json { println!("{summary}") } else { println!("wrote {}: |v| = {:.3} (mean activation norm {:.1})", args.out.display(), dm.norm, dm.mean_activation_norm) }
@@ -52,6 +57,29 @@ pub fn write_vector(path: &Path, v: &[f32], meta: HashMap<String, String>) -> Re
     let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
     let view = TensorView::new(Dtype::F32, vec![v.len()], &bytes)?;
     safetensors::serialize_to_file([("vector", view)], Some(meta), path)?;
+    Ok(())
+}
+
+/// A llama.cpp control-vector GGUF holding `v` at `layer`, with our self-describing metadata.
+fn write_control_vector(path: &Path, site: Site, layer: usize, v: &[f32], meta: &HashMap<String, String>) -> Result<()> {
+    use crate::steer::control_vector::{ControlVector, Meta, LAYER_NUMBERING};
+    anyhow::ensure!(site == Site::Residual, "llama.cpp control vectors act on the residual stream; site `{site}` cannot be exported as one");
+    let cv = ControlVector {
+        directions: vec![(layer, v.to_vec())],
+        meta: Meta {
+            model_hint: Some("llama".into()),
+            operation: Some("add".into()),
+            site: Some(site.name().into()),
+            layer_numbering: Some(LAYER_NUMBERING.into()),
+            norm: Some(crate::steer::vector::norm(v)),
+            sign_rule: Some("positive strength moves toward the positive completions".into()),
+            method: meta.get("method").cloned(),
+            model_sha256: meta.get("model_sha256").cloned(),
+            dataset_sha256: meta.get("pairs_sha256").cloned(),
+            extra: Vec::new(),
+        },
+    };
+    std::fs::write(path, cv.to_gguf_bytes()?).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
