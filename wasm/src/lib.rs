@@ -10,7 +10,7 @@ use steerscope::data::parse_jsonl;
 use steerscope::model::generate::{generate, Sampling};
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Edit, Intervention, Model, Site, Steering};
-use steerscope::steer::diffmean::{self, DiffMean};
+use steerscope::steer::diffmean::{self, FittedVector};
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -20,7 +20,7 @@ pub struct Session {
     cache: steerscope::model::Cache,
     train: Vec<PairTokens>,
     test: Vec<PairTokens>,
-    vector: Option<DiffMean>,
+    vector: Option<FittedVector>,
     /// The test pairs run through the layers below the vector's layer, shared by every score.
     prepared: Option<Prepared>,
 }

@@ -17,8 +17,9 @@ pub enum Method {
     Pca,
 }
 
+/// A fitted activation-addition vector and what it was fitted at.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct DiffMean {
+pub struct FittedVector {
     pub method: Method,
     pub layer: usize,
     pub site: Site,
@@ -62,13 +63,13 @@ fn pair_activations(
 
 pub fn fit(
     llama: &Llama, pairs: &[PairTokens], layer: usize, site: Site, progress: impl FnMut(usize, usize),
-) -> Result<DiffMean> {
+) -> Result<FittedVector> {
     fit_method(llama, pairs, Method::DiffMean, layer, site, progress)
 }
 
 pub fn fit_method(
     llama: &Llama, pairs: &[PairTokens], method: Method, layer: usize, site: Site, progress: impl FnMut(usize, usize),
-) -> Result<DiffMean> {
+) -> Result<FittedVector> {
     let acts = pair_activations(llama, pairs, layer, site, progress)?;
     let rows = |v: &[Vec<f32>]| mean_rows(v.iter().map(|r| r.as_slice()));
     let (mp, mn) = (rows(&acts.positive), rows(&acts.negative));
@@ -83,5 +84,5 @@ pub fn fit_method(
             pc.direction.iter().map(|x| x * scale).collect()
         }
     };
-    Ok(DiffMean { method, layer, site, norm: norm(&vector), vector, mean_activation_norm: acts.mean_norm })
+    Ok(FittedVector { method, layer, site, norm: norm(&vector), vector, mean_activation_norm: acts.mean_norm })
 }
