@@ -11,8 +11,7 @@ use crate::analysis::measure::{summarize, PairScore, Point};
 use crate::analysis::logodds::{pref_odds, util_odds};
 use crate::analysis::stats::spearman;
 use crate::error::{Error, Result};
-use crate::model::llama::target_logprobs;
-use crate::model::score::{Nll, PairTokens};
+use crate::model::score::{nll_of_rows, Nll, PairTokens};
 use crate::model::{Cache, Edit, Intervention, Llama, Site, Steering};
 use alloc::{format, string::String, vec::Vec};
 use candle_core::{Device, IndexOp, Tensor};
@@ -75,8 +74,7 @@ impl Prepared {
                     acts.extend(rec[0].to_vec2::<f32>()?);
                     Tensor::cat(&[&last, &llama.final_norm(&x)?], 0)?
                 };
-                let lp = target_logprobs(&llama.logits(&rows)?, ids)?;
-                Ok(Nll { sum: -lp.iter().sum::<f32>(), tokens: n })
+                nll_of_rows(llama, &rows, ids)
             };
             let lp = nll(&pair.completions[0])?;
             let ln = nll(&pair.completions[1])?;

@@ -46,8 +46,14 @@ pub fn completion_nll(llama: &Llama, prefix: &Prefix, completion: &[u32], steeri
         1 => prefix.last_hidden.clone(),
         n => Tensor::cat(&[&prefix.last_hidden, &llama.forward(&completion[..n - 1], &mut cache, steering)?.hidden], 0)?,
     };
-    let lp = target_logprobs(&llama.logits(&rows)?, completion)?;
-    Ok(Nll { sum: -lp.iter().sum::<f32>(), tokens: completion.len() })
+    nll_of_rows(llama, &rows, completion)
+}
+
+/// The loss of `targets` given the hidden states `rows` `(targets.len(), hidden)` that predict
+/// them (row `t` predicts `targets[t]`).
+pub fn nll_of_rows(llama: &Llama, rows: &Tensor, targets: &[u32]) -> Result<Nll> {
+    let lp = target_logprobs(&llama.logits(rows)?, targets)?;
+    Ok(Nll { sum: -lp.iter().sum::<f32>(), tokens: targets.len() })
 }
 
 /// A polarity pair as token ids: the chat-formatted prompt and the two completions.
