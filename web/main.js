@@ -21,7 +21,7 @@ window.addEventListener('unhandledrejection', (e) => showError(e.reason?.message
 $('#error-dismiss').addEventListener('click', () => views.clearErrors());
 
 // ---- state <-> URL hash <-> controls --------------------------------------------------------------
-const WANT = ['concept', 'layer', 'strength', 'prompt', 'max_tokens', 'n_train', 'n_test'];
+const WANT = ['concept', 'method', 'site', 'layer', 'strength', 'prompt', 'max_tokens', 'n_train', 'n_test'];
 function sendWant() {
   worker.postMessage({ type: 'want', want: Object.fromEntries(WANT.map((k) => [k, state[k]])) });
 }
@@ -40,6 +40,8 @@ function syncControls() {
   $('#n-train').value = state.n_train;
   $('#n-test').value = state.n_test;
   if ([...$('#concept').options].some((o) => o.value === state.concept)) $('#concept').value = state.concept;
+  views.methods(state.method);
+  $('#site').value = state.site;
   views.conceptInfo();
   views.layer(state.layer, nLayers);
   views.strength(state.strength);
@@ -79,7 +81,9 @@ $('#model-file').addEventListener('change', async () => {
   worker.postMessage({ type: 'load', file: buf, name: file.name }, [buf]);
 });
 
-$('#concept').addEventListener('change', () => { if (set('concept', $('#concept').value)) sendWant(); });
+for (const name of ['concept', 'method', 'site']) {
+  $(`#${name}`).addEventListener('change', () => { if (set(name, $(`#${name}`).value)) sendWant(); });
+}
 // The layer slider refits the vector (slow), so it commits on release, not on every step.
 $('#layer').addEventListener('input', () => views.layer(Number($('#layer').value), nLayers));
 $('#layer').addEventListener('change', () => { if (set('layer', $('#layer').value)) sendWant(); });
@@ -131,6 +135,7 @@ worker.onmessage = ({ data: m }) => {
       break;
     case 'loaded':
       nLayers = Number.isInteger(m.info.n_layers) ? m.info.n_layers : 0;
+      views.methods(state.method, m.methods);
       if (nLayers) $('#layer').max = String(nLayers - 1);
       clampLayer();
       writeHash();

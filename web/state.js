@@ -6,7 +6,11 @@
 export const PROPS = [
   { name: 'model', kind: 'string', def: 'models/model.gguf' },
   { name: 'concept', kind: 'string', def: 'sentiment' },
+  // One of core's steer::methods::ALL (the worker lists them); trained ones train in the page.
+  { name: 'method', kind: 'string', def: 'diffmean' },
   { name: 'layer', kind: 'int', def: 15, min: 0, max: 1023 },
+  // '' = the method's own site (residual for vectors, mlp_out for LoRA / local weight).
+  { name: 'site', kind: 'string', def: '' },
   { name: 'strength', kind: 'number', def: 0, min: -10, max: 10 },
   { name: 'prompt', kind: 'string', def: 'Tell me about the town where you grew up.' }, // wrapped in the chat template by core
   { name: 'max_tokens', kind: 'int', def: 32, min: 1, max: 512 },
@@ -15,8 +19,8 @@ export const PROPS = [
   { name: 'n_test', kind: 'int', def: 8, min: 1, max: 10000 },
 ];
 
-/** The strengths scored right after fitting, one plot point at a time. Unit: 10 adds half the
- *  layer's mean hidden-state norm (the CLI's unit), around where SmolLM2's text collapses. */
+/** The strengths scored right after fitting, one plot point at a time. Unit: 10 = an update
+ *  whose Δh is half the layer's mean residual norm (the CLI's unit), whatever the method. */
 export const SWEEP = [-10, -5, -2.5, 0, 2.5, 5, 10];
 
 export class State {

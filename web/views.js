@@ -10,6 +10,7 @@ export function createViews(root) {
   const $ = (sel) => root.querySelector(sel);
   const plotBox = $('#plot');
   let marker = 0; // the slider's strength, drawn as a dashed vertical line
+  let known = []; // method names the wasm core offers
 
   // Preference and utility log-odds against strength; points arrive one at a time.
   const plot = new uPlot({
@@ -129,8 +130,15 @@ export function createViews(root) {
     },
 
     fitInfo(r) {
-      $('#fit-info').textContent = `vector at layer ${r.layer}: norm ${fmt(r.norm, 2)}` +
-        ` (mean hidden-state norm ${fmt(r.mean_hidden_norm, 2)})`;
+      $('#fit-info').textContent = `${r.method} at layer ${r.layer} (${r.site}): mean |Δh| ${fmt(r.effect_norm, 2)}` +
+        ` as found, rescaled so 10 = half the mean residual norm ${fmt(r.mean_hidden_norm, 2)}`;
+    },
+
+    /** The method list (from the worker, once known); a method named in a link stays listed. */
+    methods(selected, list) {
+      if (list) known = list;
+      const names = known.includes(selected) ? known : [...known, selected];
+      $('#method').replaceChildren(...names.map((n) => new Option(n, n, false, n === selected)));
     },
 
     /** `list`: [{name, description?}]; the description shows under the controls. */

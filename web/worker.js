@@ -8,7 +8,7 @@
 // superseded strengths are never computed.
 //
 // Messages in:  {type:'load', url} | {type:'load', file: ArrayBuffer, name}
-//               {type:'want', want: {concept, layer, strength, prompt, max_tokens, n_train, n_test}}
+//               {type:'want', want: {concept, method, site, layer, strength, prompt, max_tokens, n_train, n_test}}
 // Messages out: progress, loaded, busy, idle, points-reset, fit, point, gen, token, text, error.
 
 import { SWEEP } from './state.js'; // the sweep is configuration; state.js has no DOM in it
@@ -75,7 +75,7 @@ async function load(m) {
     if (gen !== sessionGen) return s.free?.();
     session = s;
     const info = plain(s.info());
-    post({ type: 'loaded', info, cached: got.cached, source: m.url || m.name });
+    post({ type: 'loaded', info, methods: wasm.Session.methods(), cached: got.cached, source: m.url || m.name });
     if (got.save) await got.save().catch(() => {}); // a full disk must not break the demo
     got.bytes = null;
     pump();
@@ -198,11 +198,11 @@ function nextJob() {
   const baseKey = `base|${w.max_tokens}|${w.prompt}`;
   jobs.push({ key: baseKey, what: 'generating base text', run: () => generate('base', 0, baseKey) });
   const pairsKey = `pairs|${w.concept}|${w.n_train}|${w.n_test}`;
-  const fitKey = `${pairsKey}|layer ${w.layer}`;
+  const fitKey = `${pairsKey}|${w.method}|${w.site}|layer ${w.layer}`;
   if (have.pairs !== pairsKey) {
     jobs.push({ key: pairsKey, what: `loading ${w.concept} pairs`, run: () => setPairs(w, pairsKey) });
   } else if (have.fit !== fitKey) {
-    jobs.push({ key: 'fit|' + fitKey, what: `fitting vector at layer ${w.layer}`, run: () => fit(w.layer, fitKey) });
+    jobs.push({ key: 'fit|' + fitKey, what: `${verb(w.method)} ${w.method} at layer ${w.layer}`, run: () => fit(w, fitKey) });
   } else {
     const score = (s) => ({ key: `score|${fitKey}|${s}`, what: `scoring strength ${s}`, run: () => scoreAt(s, fitKey) });
     const steerKey = `steer|${fitKey}|${w.strength}|${baseKey}`;
@@ -243,10 +243,14 @@ async function setPairs(w, key) {
   post({ type: 'pairs', concept: w.concept, ...r });
 }
 
-function fit(layer, key) {
+/** Trained methods run gradient steps in the page (slow); DiffMean and PCA only average. */
+const verb = (method) => (/-(sft|split)$/.test(method) ? 'training' : 'fitting');
+
+function fit(w, key) {
   post({ type: 'points-reset' });
-  const onProgress = (d, t) => post({ type: 'progress', phase: 'fit', done: d, total: t, label: `fitting vector at layer ${layer}` });
-  const r = plain(session.fit_diffmean(layer, onProgress));
+  const label = `${verb(w.method)} ${w.method} at layer ${w.layer}`;
+  const onProgress = (d, t) => post({ type: 'progress', phase: 'fit', done: d, total: t, label });
+  const r = plain(session.fit(w.method, w.layer, w.site, onProgress));
   have.fit = key;
   post({ type: 'fit', ...r });
 }

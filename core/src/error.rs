@@ -27,6 +27,8 @@ pub enum Error {
     Tokenizer(String),
     /// The tensor backend (candle) failed; carries its message.
     Backend(String),
+    /// Training produced a non-finite number; the parameters are those of the last good step.
+    Diverged { step: usize, problem: String },
     Invalid(String),
 }
 
@@ -64,6 +66,10 @@ impl fmt::Display for Error {
             Error::EmptyDataset => write!(f, "the dataset has no pairs"),
             Error::Tokenizer(m) => write!(f, "tokenizer: {m}"),
             Error::Backend(m) => write!(f, "tensor backend: {m}"),
+            Error::Diverged { step, problem } => write!(
+                f,
+                "training diverged at step {step} ({problem}); kept the parameters of the last good step — try a lower learning rate or smaller steering factors"
+            ),
             Error::Invalid(m) => f.write_str(m),
         }
     }

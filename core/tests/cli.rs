@@ -1,5 +1,6 @@
 //! The `steerscope` binary end to end on the real model: help, inspect, generate (plain and
-//! steered with a DiffMean vector it computed), and its error messages.
+//! steered with a DiffMean vector it computed, and with a LoRA update it trained), sweep over a
+//! trained update, and its error messages.
 mod common;
 use std::process::Command;
 
@@ -10,7 +11,7 @@ fn run(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn help_on_every_subcommand() {
-    for sub in ["fetch-model", "inspect", "generate", "vector", "compose"] {
+    for sub in ["fetch-model", "inspect", "generate", "vector", "train", "sweep", "results", "compose"] {
         let (ok, out, _) = run(&[sub, "--help"]);
         assert!(ok && out.contains("Usage"), "{sub}: {out}");
     }
@@ -74,5 +75,53 @@ fn vector_then_steered_generation_differs_from_base() {
     assert!(!ok && err.contains("/nonexistent.gguf") && err.contains("not found"), "{err}");
     let (ok, _, err) = run(&["generate", "--prompt", "  "]);
     assert!(!ok && err.contains("empty"), "{err}");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn trained_update_steers_generation_and_sweeps() {
+    let dir = std::env::temp_dir().join(format!("steerscope-cli-train-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pairs = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/pirate.train.jsonl");
+    let lora = dir.join("lora.safetensors");
+    let lora_s = lora.to_str().unwrap();
+    let train = |extra: &[&str]| {
+        let mut a = vec!["train", "--pairs", pairs, "--layer", "25", "--max-pairs", "4", "--epochs", "1", "--out", lora_s];
+        a.extend(extra);
+        run(&a)
+    };
+    let (ok, _, err) = train(&["--method", "lora", "--objective", "split"]);
+    assert!(ok, "{err}");
+    let gen = |steer: Option<String>| {
+        let mut args = vec!["generate", "--json", "--max-tokens", "12", "--prompt", "Describe your morning."];
+        let s;
+        if let Some(x) = steer {
+            s = x;
+            args.extend(["--steer", s.as_str()]);
+        }
+        let (ok, out, err) = run(&args);
+        assert!(ok, "{err}");
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()["text"].as_str().unwrap().to_string()
+    };
+    // The file says where it acts (mlp_out, layer 25); a big multiple makes one step's LoRA visible.
+    assert_ne!(gen(None), gen(Some(format!("{lora_s}:400"))));
+    let test = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/pirate.test.jsonl");
+    let out_dir = dir.join("sweep");
+    let (ok, out, err) = run(&["--json", "sweep", "--train", pairs, "--test", test, "--method", "", "--update", lora_s,
+        "--max-pairs", "2", "--strengths=-5,0,5", "--out", out_dir.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["results"][0]["method"], "lora-split");
+    assert_eq!(v["results"][0]["site"], "mlp_out");
+    assert_eq!(v["results"][0]["heldout"]["points"].as_array().unwrap().len(), 3);
+    // Bad input: unsupported site, unknown method, divergence (keeps the last good checkpoint).
+    let (ok, _, err) = train(&["--method", "lora", "--site", "residual"]);
+    assert!(!ok && err.contains("does not support site `residual`") && !err.contains("panicked"), "{err}");
+    let (ok, _, err) = train(&["--method", "dora"]);
+    assert!(!ok && err.contains("unknown method `dora`"), "{err}");
+    std::fs::remove_file(&lora).unwrap();
+    let (ok, _, err) = train(&["--method", "vector", "--factors", "1e38"]);
+    assert!(!ok && err.contains("diverged at step 1") && err.contains("last good checkpoint"), "{err}");
+    assert!(lora.exists(), "the last good checkpoint must be saved");
     std::fs::remove_dir_all(dir).ok();
 }

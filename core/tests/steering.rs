@@ -50,7 +50,7 @@ fn residual_vector_equals_folded_bias() {
         &Steering::none().with(Intervention::new(&model().llama.config, layer, Site::Residual, Edit::AddVector(v.clone()), strength).unwrap()),
     );
     let mut folded = Model::load(model_bytes()).unwrap();
-    folded.llama.fold_into_down_bias(layer, &(v * strength as f64).unwrap()).unwrap();
+    folded.llama.merge(&Intervention::new(&folded.llama.config, layer, Site::Residual, Edit::AddVector(v), strength).unwrap()).unwrap();
     let weights = last_logits(&folded, &ids, &Steering::none());
     let base = last_logits(model(), &ids, &Steering::none());
     let d = max_diff(&steered, &weights);

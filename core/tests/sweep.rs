@@ -68,13 +68,14 @@ fn sweep_reports_every_strength_and_rejects_bad_ones() {
     let pairs = pairs(2);
     let prepared = Prepared::new(llama, &pairs, 10, |_, _| {}).unwrap();
     let v: Vec<f32> = (0..576).map(|i| if i % 7 == 0 { 1.0 } else { 0.0 }).collect();
-    let s = sweep(llama, &prepared, Site::Residual, &v, &[-2.0, 0.0, 2.0], |_, _| {}).unwrap();
+    let edit = |v: &[f32]| Edit::AddVector(Tensor::from_slice(v, v.len(), &Device::Cpu).unwrap());
+    let s = sweep(llama, &prepared, Site::Residual, &edit(&v), &[-2.0, 0.0, 2.0], |_, _| {}).unwrap();
     assert_eq!(s.points.len(), 3);
     assert!((s.points[1].off_manifold - 1.0).abs() < 1e-4, "unsteered off-manifold score is the unit");
     assert!(s.points[0].off_manifold > 1.0 && s.points[2].off_manifold > 1.0);
-    let err = sweep(llama, &prepared, Site::Residual, &v, &[0.0, f32::NAN], |_, _| {}).unwrap_err();
+    let err = sweep(llama, &prepared, Site::Residual, &edit(&v), &[0.0, f32::NAN], |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("finite"), "{err}");
-    let err = sweep(llama, &prepared, Site::Residual, &v[..10], &[1.0], |_, _| {}).unwrap_err();
+    let err = sweep(llama, &prepared, Site::Residual, &edit(&v[..10]), &[1.0], |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("dimension 10"), "{err}");
     assert!(Prepared::new(llama, &pairs, 30, |_, _| {}).is_err());
     assert!(Prepared::new(llama, &[], 3, |_, _| {}).is_err());

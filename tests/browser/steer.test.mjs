@@ -226,3 +226,27 @@ test('steering changes the plotted log-odds and the generated text', { timeout: 
   assert.deepEqual(errors, [], 'console errors on the page');
   await page.close();
 });
+
+test('a trained method (LoRA, SPLIT) trains in the page, is scored, and a bad site is reported', { timeout: 3 * STEP }, async (t) => {
+  const { playwright, reason } = missing(true);
+  if (!playwright) return skipOrFail(t, reason);
+  const ctx = await browser(playwright);
+  // Few pairs near the top of the stack: one gradient step in wasm, through three layers.
+  const { page, errors } = await openPage(ctx, '#method=lora-split&layer=27&n_train=4&n_test=2&max_tokens=4&strength=5');
+  await waitFor(page, 'the model to load', () => document.querySelector('#steerscope').dataset.model === 'ready');
+  assert.ok((await page.$$eval('#method option', (os) => os.map((o) => o.value))).includes('local-weight-split'),
+    'the method list comes from the core');
+  await waitFor(page, 'the trained update', () => /lora-split at layer 27 \(mlp_out\)/.test(document.querySelector('#fit-info').textContent));
+  await waitFor(page, 'the score at 5', () =>
+    [...document.querySelectorAll('#points tbody tr')].some((r) => r.dataset.strength === '5'));
+  const p5 = (await rows(page)).find((p) => p.strength === 5);
+  assert.ok(Number.isFinite(p5.pref), `bad point ${JSON.stringify(p5)}`);
+  // LoRA is a weight update: the residual stream has no affine writer to update.
+  await page.selectOption('#site', 'residual');
+  await page.waitForSelector('#error:not([hidden])', { timeout: STEP });
+  assert.match(await page.textContent('#error'), /does not support site `residual`/);
+  assert.match(page.url(), /site=residual/);
+  assert.deepEqual(errors, [], 'console errors on the page');
+  t.diagnostic(`fit: ${await page.textContent('#fit-info')}; point at 5: ${JSON.stringify(p5)}`);
+  await page.close();
+});

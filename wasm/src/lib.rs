@@ -2,15 +2,15 @@
 //! errors as JS `Error`s whose message names the problem. It runs inside a Web Worker
 //! (`web/worker.js`); every call is synchronous there and reports progress through callbacks.
 //! All the work is `steerscope` core code — this file only converts types.
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::IndexOp;
 use js_sys::Function;
 use steerscope::analysis::measure::summarize;
-use steerscope::analysis::sweep::Prepared;
+use steerscope::analysis::sweep::{Prepared, UpdateScale};
 use steerscope::data::parse_jsonl;
 use steerscope::model::generate::{generate, Sampling};
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Edit, Intervention, Model, Site, Steering};
-use steerscope::steer::diffmean::{self, FittedVector};
+use steerscope::steer::methods::Spec;
 use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen]
@@ -20,9 +20,16 @@ pub struct Session {
     cache: steerscope::model::Cache,
     train: Vec<PairTokens>,
     test: Vec<PairTokens>,
-    vector: Option<FittedVector>,
-    /// The test pairs run through the layers below the vector's layer, shared by every score.
+    /// The fitted or trained update, already in strength units.
+    update: Option<Fitted>,
+    /// The test pairs run through the layers below the update's layer, shared by every score.
     prepared: Option<Prepared>,
+}
+
+struct Fitted {
+    layer: usize,
+    site: Site,
+    edit: Edit,
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -47,7 +54,7 @@ impl Session {
         // A bug that panics would otherwise surface only as "unreachable": log its message.
         console_error_panic_hook::set_once();
         let model = Model::load(bytes).map_err(js_err)?;
-        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), vector: None, prepared: None })
+        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), update: None, prepared: None })
     }
 
     pub fn info(&self) -> Result<JsValue, JsError> {
@@ -66,31 +73,46 @@ impl Session {
         };
         self.train = tokenize(train_jsonl, "train")?;
         self.test = tokenize(test_jsonl, "test")?;
-        self.vector = None;
+        self.update = None;
         self.prepared = None;
         to_js(&serde_json::json!({"n_train": self.train.len(), "n_test": self.test.len()}))
     }
 
-    /// Fits the DiffMean vector at `layer`'s residual stream from the train pairs, and runs the
-    /// test pairs through the layers below it once for all the scores that follow.
-    pub fn fit_diffmean(&mut self, layer: usize, on_progress: &Function) -> Result<JsValue, JsError> {
-        let total = self.train.len() + self.test.len();
-        let llama = &self.model.llama;
-        let dm = diffmean::fit(llama, &self.train, layer, Site::Residual, |d, _| report(on_progress, d, total)).map_err(js_err)?;
-        let n = self.train.len();
-        self.prepared = Some(Prepared::new(llama, &self.test, layer, |d, _| report(on_progress, n + d, total)).map_err(js_err)?);
-        let out = serde_json::json!({"layer": dm.layer, "norm": dm.norm, "mean_hidden_norm": dm.mean_activation_norm});
-        self.vector = Some(dm);
-        to_js(&out)
+    /// The methods [`Session::fit`] accepts.
+    pub fn methods() -> Vec<String> {
+        steerscope::steer::methods::ALL.iter().map(|m| m.to_string()).collect()
     }
 
-    /// Preference and utility log-odds on the test pairs with the vector added at `strength`
-    /// (10 = half the layer's mean hidden-state norm, as in the CLI).
+    /// Fits (DiffMean, PCA) or trains (vector / LoRA / local weight with SFT or SPLIT, one
+    /// epoch) `method` at `(layer, site)` from the train pairs — `site` "" = the method's own —
+    /// puts it in strength units, and runs the test pairs through the layers below it once for
+    /// all the scores that follow. Progress counts preparation, then fitting or training steps.
+    pub fn fit(&mut self, method: &str, layer: usize, site: &str, on_progress: &Function) -> Result<JsValue, JsError> {
+        let spec: Spec = method.parse().map_err(js_err)?;
+        let site: Site = if site.is_empty() { spec.default_site() } else { site.parse().map_err(js_err)? };
+        let llama = &self.model.llama;
+        let (n_train, n_test) = (self.train.len(), self.test.len());
+        let train = Prepared::new(llama, &self.train, layer, |d, _| report(on_progress, d, n_train + n_test + 1)).map_err(js_err)?;
+        let test = Prepared::new(llama, &self.test, layer, |d, _| report(on_progress, n_train + d, n_train + n_test + 1)).map_err(js_err)?;
+        let prepared = n_train + n_test;
+        let edit = spec
+            .update(llama, &self.train, &train, site, 1, |d, t| report(on_progress, prepared + d, prepared + t))
+            .map_err(js_err)?;
+        let scale = UpdateScale::measure(llama, &train, site, &edit).map_err(js_err)?;
+        let edit = edit.scaled(scale.to_strength_units() as f64).map_err(js_err)?;
+        self.prepared = Some(test);
+        self.update = Some(Fitted { layer, site, edit });
+        to_js(&serde_json::json!({"method": spec.name(), "layer": layer, "site": site, "effect_norm": scale.effect_norm,
+            "mean_hidden_norm": scale.residual_norm}))
+    }
+
+    /// Preference and utility log-odds on the test pairs with the update at `strength` (10 = a
+    /// `Δh` of half the layer's mean residual-stream norm, as in the CLI).
     pub fn score(&self, strength: f32, on_progress: &Function) -> Result<JsValue, JsError> {
         let steering = self.steering(strength)?;
-        let prepared = self.prepared.as_ref().ok_or_else(|| JsError::new("no steering vector yet: fit one first"))?;
+        let (prepared, fitted) = self.prepared.as_ref().zip(self.update.as_ref()).ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
         let (scores, _) =
-            prepared.score(&self.model.llama, &steering, Site::Residual, |d, t| report(on_progress, d, t)).map_err(js_err)?;
+            prepared.score(&self.model.llama, &steering, fitted.site, |d, t| report(on_progress, d, t)).map_err(js_err)?;
         to_js(&summarize(strength, &scores))
     }
 
@@ -135,10 +157,8 @@ impl Session {
     }
 
     fn steering(&self, strength: f32) -> Result<Steering, JsError> {
-        let dm = self.vector.as_ref().ok_or_else(|| JsError::new("no steering vector yet: fit one first"))?;
-        let v = steerscope::steer::vector::in_strength_units(&dm.vector, dm.mean_activation_norm);
-        let v = Tensor::from_slice(&v, v.len(), &Device::Cpu).map_err(js_err)?;
-        let iv = Intervention::new(&self.model.llama.config, dm.layer, dm.site, Edit::AddVector(v), strength).map_err(js_err)?;
+        let f = self.update.as_ref().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let iv = Intervention::new(&self.model.llama.config, f.layer, f.site, f.edit.clone(), strength).map_err(js_err)?;
         Ok(Steering::none().with(iv))
     }
 }

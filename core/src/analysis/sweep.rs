@@ -11,10 +11,11 @@ use crate::analysis::measure::{summarize, PairScore, Point};
 use crate::analysis::logodds::{pref_odds, util_odds};
 use crate::analysis::stats::spearman;
 use crate::error::{Error, Result};
-use crate::model::score::{nll_of_rows, Nll, PairTokens};
+use crate::model::score::{nll_of_rows, PairTokens};
 use crate::model::{Cache, Edit, Intervention, Llama, Site, Steering};
 use alloc::{format, string::String, vec::Vec};
-use candle_core::{Device, IndexOp, Tensor};
+use core::cell::RefCell;
+use candle_core::{IndexOp, Tensor};
 
 /// Principal directions kept for the unsteered activation subspace.
 const MANIFOLD_DIMS: usize = 16;
@@ -23,7 +24,13 @@ const MANIFOLD_DIMS: usize = 16;
 pub struct Prepared {
     pub layer: usize,
     pairs: Vec<PreparedPair>,
+    /// Unsteered scores and site activations, per site, computed on first need: every sweep
+    /// over these pairs shares its `m = 0` point and its manifold reference.
+    unsteered: RefCell<Vec<(Site, Scored)>>,
 }
+
+/// Scores of every pair and the site activations over the completion tokens.
+type Scored = (Vec<PairScore>, Vec<Vec<f32>>);
 
 struct PreparedPair {
     /// Residual stream entering layer ℓ: prompt `(1, p, h)` and each completion `(1, n, h)`.
@@ -49,7 +56,57 @@ impl Prepared {
             out.push(PreparedPair { prompt, completions: [below(&p.positive)?, below(&p.negative)?] });
             progress(i + 1, pairs.len());
         }
-        Ok(Prepared { layer, pairs: out })
+        Ok(Prepared { layer, pairs: out, unsteered: RefCell::default() })
+    }
+
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    /// The positive and negative completion tokens of pair `i`.
+    pub fn targets(&self, i: usize) -> [&[u32]; 2] {
+        self.pairs[i].completions.each_ref().map(|(_, ids)| ids.as_slice())
+    }
+
+    /// Pair `i` under `steering` (acting at layer ≥ ℓ): for each completion, the final hidden
+    /// rows that predict its tokens, and the activations at `(ℓ, site)` for each of `record`
+    /// over the completion positions (positive's sites, then negative's). Differentiable when
+    /// the steering holds trainable tensors.
+    pub fn completion_rows(
+        &self, llama: &Llama, i: usize, steering: &Steering, record: &[Site],
+    ) -> Result<([Tensor; 2], Vec<Tensor>)> {
+        let (pair, n_layers) = (&self.pairs[i], llama.config.n_layers);
+        let recording = record.iter().fold(steering.clone(), |s, &site| s.recording(self.layer, site));
+        let mut upper = Cache::new();
+        let (x, _) = llama.run_layers(pair.prompt.clone(), self.layer..n_layers, &mut upper, steering)?;
+        let hp = llama.final_norm(&x)?;
+        let last = hp.i(hp.dim(0)? - 1..hp.dim(0)?)?;
+        let mut acts = Vec::new();
+        let mut rows = |(x_in, ids): &(Tensor, Vec<u32>)| -> Result<Tensor> {
+            let n = ids.len();
+            if n == 1 {
+                return Ok(last.clone());
+            }
+            let (x, rec) = llama.run_layers(x_in.narrow(1, 0, n - 1)?, self.layer..n_layers, &mut upper.clone(), &recording)?;
+            acts.extend(rec);
+            Ok(Tensor::cat(&[&last, &llama.final_norm(&x)?], 0)?)
+        };
+        let rows = [rows(&pair.completions[0])?, rows(&pair.completions[1])?];
+        Ok((rows, acts))
+    }
+
+    /// [`Prepared::score`] without steering, cached per site.
+    pub fn unsteered(&self, llama: &Llama, site: Site) -> Result<Scored> {
+        if let Some((_, s)) = self.unsteered.borrow().iter().find(|(s, _)| *s == site) {
+            return Ok(s.clone());
+        }
+        let scored = self.score(llama, &Steering::none(), site, |_, _| {})?;
+        self.unsteered.borrow_mut().push((site, scored.clone()));
+        Ok(scored)
     }
 
     /// Scores every pair under `steering` (acting at layer ≥ ℓ), returning the scores and the
@@ -57,27 +114,14 @@ impl Prepared {
     pub fn score(
         &self, llama: &Llama, steering: &Steering, site: Site, mut progress: impl FnMut(usize, usize),
     ) -> Result<(Vec<PairScore>, Vec<Vec<f32>>)> {
-        let n_layers = llama.config.n_layers;
-        let recording = steering.clone().recording(self.layer, site);
         let (mut scores, mut acts) = (Vec::new(), Vec::new());
-        for (i, pair) in self.pairs.iter().enumerate() {
-            let mut upper = Cache::new();
-            let (x, _) = llama.run_layers(pair.prompt.clone(), self.layer..n_layers, &mut upper, steering)?;
-            let hp = llama.final_norm(&x)?;
-            let last = hp.i(hp.dim(0)? - 1..hp.dim(0)?)?;
-            let mut nll = |(x_in, ids): &(Tensor, Vec<u32>)| -> Result<Nll> {
-                let n = ids.len();
-                let rows = if n == 1 {
-                    last.clone()
-                } else {
-                    let (x, rec) = llama.run_layers(x_in.narrow(1, 0, n - 1)?, self.layer..n_layers, &mut upper.clone(), &recording)?;
-                    acts.extend(rec[0].to_vec2::<f32>()?);
-                    Tensor::cat(&[&last, &llama.final_norm(&x)?], 0)?
-                };
-                nll_of_rows(llama, &rows, ids)
-            };
-            let lp = nll(&pair.completions[0])?;
-            let ln = nll(&pair.completions[1])?;
+        for i in 0..self.pairs.len() {
+            let ([rp, rn], rec) = self.completion_rows(llama, i, steering, &[site])?;
+            for r in rec {
+                acts.extend(r.to_vec2::<f32>()?);
+            }
+            let [tp, tn] = self.targets(i);
+            let (lp, ln) = (nll_of_rows(llama, &rp, tp)?, nll_of_rows(llama, &rn, tn)?);
             scores.push(PairScore { lp, ln, pref_odds: pref_odds(lp.mean(), ln.mean()), util_odds: util_odds(lp.mean(), ln.mean()) });
             progress(i + 1, self.pairs.len());
         }
@@ -100,7 +144,6 @@ pub struct SweepPoint {
 pub struct Sweep {
     pub layer: usize,
     pub site: Site,
-    pub vector_norm: f32,
     pub points: Vec<SweepPoint>,
     /// Spearman correlation, over the sweep points, between the off-manifold score and the
     /// utility drop from the unsteered point.
@@ -145,18 +188,57 @@ pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
     }
 }
 
-/// Sweeps `strengths` × `vector` added at `(prepared.layer, site)`.
+/// How big an update is where it acts: mean norms over completion tokens.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct UpdateScale {
+    /// `‖Δh‖` at strength 1.
+    pub effect_norm: f32,
+    /// The unsteered residual stream at the layer.
+    pub residual_norm: f32,
+}
+
+impl UpdateScale {
+    /// Measured on (up to 4 of) the prepared pairs. For a vector `effect_norm` is its norm; for
+    /// a weight update it depends on the input, so it is measured as steered − unsteered
+    /// activation at the site (exact: nothing upstream of the site changes).
+    pub fn measure(llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit) -> Result<Self> {
+        let iv = Intervention::new(&llama.config, prepared.layer, site, edit.clone(), 1.0)?;
+        let steered = Steering::none().with(iv);
+        let (mut effect, mut residual) = (Vec::new(), Vec::new());
+        for i in 0..prepared.len().min(4) {
+            let (_, base) = prepared.completion_rows(llama, i, &Steering::none(), &[site, Site::Residual])?;
+            let (_, moved) = prepared.completion_rows(llama, i, &steered, &[site])?;
+            for (c, m) in moved.iter().enumerate() {
+                effect.extend(row_norms(&(m - &base[2 * c])?)?);
+                residual.extend(row_norms(&base[2 * c + 1])?);
+            }
+        }
+        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+        Ok(UpdateScale { effect_norm: mean(&effect), residual_norm: mean(&residual) })
+    }
+
+    /// The factor that puts an update in the shared strength unit
+    /// ([`crate::steer::vector::STRENGTH_UNIT`]: strength 10 adds half the residual norm).
+    pub fn to_strength_units(&self) -> f32 {
+        crate::steer::vector::STRENGTH_UNIT * self.residual_norm / self.effect_norm.max(f32::MIN_POSITIVE)
+    }
+}
+
+fn row_norms(t: &Tensor) -> Result<Vec<f32>> {
+    Ok(t.sqr()?.sum(1)?.sqrt()?.to_vec1()?)
+}
+
+/// Sweeps `strengths` × `edit` at `(prepared.layer, site)`.
 pub fn sweep(
-    llama: &Llama, prepared: &Prepared, site: Site, vector: &[f32], strengths: &[f32], mut progress: impl FnMut(usize, usize),
+    llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit, strengths: &[f32], mut progress: impl FnMut(usize, usize),
 ) -> Result<Sweep> {
-    let v = Tensor::from_slice(vector, vector.len(), &Device::Cpu)?;
     let at = |m: f32| -> Result<Steering> {
-        Ok(Steering::none().with(Intervention::new(&llama.config, prepared.layer, site, Edit::AddVector(v.clone()), m)?))
+        Ok(Steering::none().with(Intervention::new(&llama.config, prepared.layer, site, edit.clone(), m)?))
     };
     for &m in strengths {
         at(m)?; // every strength and the vector's shape checked before any work
     }
-    let (_, base_acts) = prepared.score(llama, &Steering::none(), site, |_, _| {})?;
+    let (base_scores, base_acts) = prepared.unsteered(llama, site)?;
     let subspace = Subspace::fit(&base_acts, MANIFOLD_DIMS)?;
     let distance = |rows: &[Vec<f32>]| -> Result<f32> {
         let d = rows.iter().map(|r| subspace.distance(r)).collect::<Result<Vec<f32>>>()?;
@@ -165,7 +247,7 @@ pub fn sweep(
     let base_distance = distance(&base_acts)?.max(f32::MIN_POSITIVE);
     let mut points = Vec::with_capacity(strengths.len());
     for (i, &m) in strengths.iter().enumerate() {
-        let (scores, acts) = prepared.score(llama, &at(m)?, site, |_, _| {})?;
+        let (scores, acts) = if m == 0.0 { (base_scores.clone(), base_acts.clone()) } else { prepared.score(llama, &at(m)?, site, |_, _| {})? };
         points.push(SweepPoint { point: summarize(m, &scores), off_manifold: distance(&acts)? / base_distance });
         progress(i + 1, strengths.len());
     }
@@ -177,5 +259,5 @@ pub fn sweep(
         let off: Vec<f32> = defined.iter().map(|d| d.1).collect();
         spearman(&off, &drop).ok()
     });
-    Ok(Sweep { layer: prepared.layer, site, vector_norm: crate::steer::vector::norm(vector), points, manifold_vs_utility_drop })
+    Ok(Sweep { layer: prepared.layer, site, points, manifold_vs_utility_drop })
 }

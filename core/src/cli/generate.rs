@@ -26,8 +26,9 @@ pub struct GenerateArgs {
     pub top_p: f32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// SITE:LAYER:VECTOR_FILE:STRENGTH — add STRENGTH × the vector at that site (repeatable).
-    /// Sites: residual, attn_out, mlp_mid, mlp_out.
+    /// FILE[:STRENGTH] — apply an update file from `vector` or `train` (DiffMean, PCA, trained
+    /// vector, LoRA, local weight) at the site and layer it names, times STRENGTH (default 1).
+    /// SITE:LAYER:FILE:STRENGTH puts it elsewhere. Repeatable.
     #[arg(long)]
     pub steer: Vec<String>,
     /// FILE[:STRENGTH] — a llama.cpp / repeng control-vector GGUF, each `direction.N` added at
@@ -68,21 +69,25 @@ pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `SITE:LAYER:FILE:STRENGTH`; the file may itself contain colons.
+/// `[SITE:LAYER:]FILE[:STRENGTH]`; the file name may itself contain colons.
 fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention> {
-    let parts: Vec<&str> = spec.split(':').collect();
-    if parts.len() < 4 {
-        bail!("--steer `{spec}`: expected SITE:LAYER:VECTOR_FILE:STRENGTH");
+    let mut parts: Vec<&str> = spec.split(':').collect();
+    let strength = match parts.last().map(|s| s.parse::<f32>()) {
+        Some(Ok(m)) if parts.len() > 1 => {
+            parts.pop();
+            m
+        }
+        Some(Err(_)) if parts.len() >= 4 => bail!("--steer `{spec}`: strength `{}` is not a number", parts[parts.len() - 1]),
+        _ => 1.0,
+    };
+    let placed = parts.len() >= 3 && parts[1].chars().all(|c| c.is_ascii_digit());
+    let file = PathBuf::from(parts[if placed { 2 } else { 0 }..].join(":"));
+    let mut artifact = super::artifact::Artifact::load(&file).with_context(|| format!("--steer `{spec}`"))?;
+    if placed {
+        artifact.site = parts[0].parse()?;
+        artifact.layer = parts[1].parse().with_context(|| format!("--steer `{spec}`: layer `{}` is not a number", parts[1]))?;
     }
-    let site: Site = parts[0].parse()?;
-    let layer: usize = parts[1].parse().with_context(|| format!("--steer `{spec}`: layer `{}` is not a number", parts[1]))?;
-    let strength: f32 = parts[parts.len() - 1]
-        .parse()
-        .with_context(|| format!("--steer `{spec}`: strength `{}` is not a number", parts[parts.len() - 1]))?;
-    let file = PathBuf::from(parts[2..parts.len() - 1].join(":"));
-    let v = super::vector::read_vector(&file)?;
-    let v = Tensor::from_vec(v.clone(), v.len(), &Device::Cpu)?;
-    Ok(Intervention::new(config, layer, site, Edit::AddVector(v), strength).with_context(|| format!("--steer `{spec}`"))?)
+    Ok(artifact.intervention(config, strength).with_context(|| format!("--steer `{spec}`"))?)
 }
 
 /// `FILE[:STRENGTH]` → one residual-site intervention per direction in the file.

@@ -1,11 +1,14 @@
 //! The `steerscope` command-line tool: argument parsing and the I/O the library leaves to its
 //! host (files, network, terminal, clocks). Each subcommand lives in its own module.
+mod artifact;
 mod compose;
 mod fetch;
 mod generate;
 mod inspect;
 mod plot;
+mod results;
 mod sweep;
+mod train;
 mod vector;
 
 use anyhow::{Context, Result};
@@ -37,8 +40,12 @@ pub enum Command {
     Generate(generate::GenerateArgs),
     /// Sweep steering strength on held-out pairs: preference, utility, off-manifold score, curve fits.
     Sweep(sweep::SweepArgs),
-    /// Compute a DiffMean steering vector from polarity pairs and save it (safetensors).
+    /// Compute a DiffMean or PCA steering vector from polarity pairs and save it.
     Vector(vector::VectorArgs),
+    /// Train a vector, LoRA or local weight update with SFT or SPLIT and save it.
+    Train(train::TrainArgs),
+    /// Every shipped concept × every method on held-out pairs → docs/results.md.
+    Results(results::ResultsArgs),
     /// Sequential function composition: full vs linear attention.
     Compose(compose::ComposeArgs),
 }
@@ -50,6 +57,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Generate(a) => generate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Sweep(a) => sweep::run(a, &model_path(&cli.model)?, cli.json),
         Command::Vector(a) => vector::run(a, &model_path(&cli.model)?, cli.json),
+        Command::Train(a) => train::run(a, &model_path(&cli.model)?, cli.json),
+        Command::Results(a) => results::run(a, &model_path(&cli.model)?, cli.json),
         Command::Compose(a) => compose::run(a, cli.json),
     }
 }

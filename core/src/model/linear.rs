@@ -4,6 +4,11 @@
 //! scalar Q4_1 path but SIMD-fast) through a candle custom op; every other ggml type runs on
 //! candle's `QMatMul`. The optional bias exists so that a steering vector can be *folded into
 //! the weights* and checked against the same vector applied as a hook.
+//!
+//! Gradients: the weights are frozen, but training an intervention needs `∂loss/∂x` to flow
+//! *through* them. When the input is part of an autograd graph, the layer runs as a custom op
+//! whose backward is `∂x = ∂y·W` on the weights dequantized once to f32 (cached). The forward
+//! stays the quantized one, so training sees the same model that scoring and generation see.
 use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorType};
 use crate::kernels::q4_1::{self, Q4_1Matrix, Q8_1Rows};
@@ -11,6 +16,7 @@ use alloc::{format, sync::Arc};
 use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
 use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Shape, Tensor};
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 #[derive(Clone, Debug)]
 pub struct QLinear {
@@ -18,12 +24,16 @@ pub struct QLinear {
     pub bias: Option<Tensor>,
     /// (out, in)
     pub shape: (usize, usize),
+    /// The weights as f32 `(out, in)`, made on first need (a backward pass or a merge).
+    dense: Arc<OnceLock<Tensor>>,
 }
 
 #[derive(Clone, Debug)]
 enum Weight {
     Q4_1(Arc<Q4_1Matrix>),
     Candle(QMatMul),
+    /// Plain f32 `(out, in)`: a layer whose weights were merged with an update.
+    F32(Tensor),
 }
 
 impl QLinear {
@@ -44,18 +54,95 @@ impl QLinear {
             )),
             _ => Weight::Candle(QMatMul::from_qtensor(qtensor(g, name)?)?),
         };
-        Ok(QLinear { weight, bias: None, shape: (out, inp) })
+        Ok(QLinear { weight, bias: None, shape: (out, inp), dense: Arc::default() })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let y = match &self.weight {
-            Weight::Q4_1(w) => x.apply_op1_no_bwd(&Q4_1MatMul(w.clone()))?,
-            Weight::Candle(m) => m.forward(x)?,
+        let y = if x.track_op() && !matches!(self.weight, Weight::F32(_)) {
+            x.apply_op1(FrozenLinear(self.clone()))?
+        } else {
+            self.forward_weights(x)?
         };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,
             None => y,
         })
+    }
+
+    /// `x Wᵀ` without the bias.
+    fn forward_weights(&self, x: &Tensor) -> Result<Tensor> {
+        Ok(match &self.weight {
+            Weight::Q4_1(w) => x.apply_op1_no_bwd(&Q4_1MatMul(w.clone()))?,
+            Weight::Candle(m) => m.forward(x)?,
+            Weight::F32(w) => x.broadcast_matmul(&w.t()?)?,
+        })
+    }
+
+    /// The weights as f32 `(out, in)` (dequantized once, then cached).
+    pub fn dense(&self) -> Result<Tensor> {
+        if let Some(t) = self.dense.get() {
+            return Ok(t.clone());
+        }
+        let (out, inp) = self.shape;
+        let t = match &self.weight {
+            Weight::Q4_1(w) => Tensor::from_vec(w.dequantize(), (out, inp), &Device::Cpu)?,
+            Weight::Candle(QMatMul::QTensor(q)) => q.dequantize(&Device::Cpu)?,
+            Weight::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => t.to_dtype(candle_core::DType::F32)?,
+            Weight::F32(t) => t.clone(),
+        };
+        Ok(self.dense.get_or_init(|| t).clone())
+    }
+
+    /// Runs the layer in f32 on its dequantized weights from now on.
+    pub fn to_f32(&mut self) -> Result<()> {
+        self.weight = Weight::F32(self.dense()?);
+        Ok(())
+    }
+
+    /// Replaces the weights by `W + ΔW` in f32 (`delta_w` is `(out, in)`) and the bias by
+    /// `b + Δb`: an induced update applied *as weights*.
+    /// Without `ΔW` the weights stay as they are (quantized), so folding a vector into the bias
+    /// changes no other arithmetic.
+    pub fn merge(&mut self, delta_w: Option<&Tensor>, delta_b: Option<&Tensor>) -> Result<()> {
+        if let Some(d) = delta_w {
+            self.weight = Weight::F32((self.dense()? + d)?);
+            self.dense = Arc::default();
+        }
+        if let Some(d) = delta_b {
+            self.bias = Some(match &self.bias {
+                Some(b) => (b + d)?,
+                None => d.clone(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The frozen layer inside an autograd graph: the quantized forward, and `∂x = ∂y·W`.
+struct FrozenLinear(QLinear);
+
+impl CustomOp1 for FrozenLinear {
+    fn name(&self) -> &'static str {
+        "frozen-linear"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = match storage {
+            CpuStorage::F32(x) => x,
+            _ => candle_core::bail!("frozen linear: input must be f32"),
+        };
+        let (start, end) = layout
+            .contiguous_offsets()
+            .ok_or_else(|| candle_core::Error::Msg("frozen linear: input not contiguous".into()))?;
+        let x = Tensor::from_slice(&x[start..end], layout.shape(), &Device::Cpu)?;
+        let y = self.0.forward_weights(&x).map_err(candle_core::Error::wrap)?;
+        let shape = y.shape().clone();
+        Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
+    }
+
+    fn bwd(&self, _arg: &Tensor, _res: &Tensor, grad_res: &Tensor) -> candle_core::Result<Option<Tensor>> {
+        let w = self.0.dense().map_err(candle_core::Error::wrap)?;
+        Ok(Some(grad_res.broadcast_matmul(&w)?))
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::model::linear::{qtensor, QLinear};
-use crate::model::{Config, Site, Steering};
+use crate::model::{Config, Intervention, Site, Steering};
 use alloc::{format, sync::Arc, vec::Vec};
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Tensor, D};
@@ -162,11 +162,11 @@ impl Llama {
                 Ok(h)
             };
             let block_in = x;
-            let h = candle_nn::ops::rms_norm(&block_in, &layer.attn_norm, c.rms_eps as f32)?;
+            let h = rms_norm(&block_in, &layer.attn_norm, c.rms_eps as f32)?;
             let (attn, ctx) = self.attention(layer, &h, mask.as_ref(), &rope, pos, &mut cache.kv[i])?;
             let attn = site(Site::AttnOut, attn, &ctx)?;
             let x_mid = (attn + &block_in)?;
-            let h = candle_nn::ops::rms_norm(&x_mid, &layer.ffn_norm, c.rms_eps as f32)?;
+            let h = rms_norm(&x_mid, &layer.ffn_norm, c.rms_eps as f32)?;
             let mid = (candle_nn::ops::silu(&layer.gate.forward(&h)?)? * layer.up.forward(&h)?)?;
             let mid = site(Site::MlpMid, mid, &h)?;
             let mlp = site(Site::MlpOut, layer.down.forward(&mid)?, &mid)?;
@@ -185,7 +185,7 @@ impl Llama {
 
     /// The final norm: stream `(1, seq, hidden)` → hidden states `(seq, hidden)` for [`Llama::logits`].
     pub fn final_norm(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(candle_nn::ops::rms_norm(x, &self.norm, self.config.rms_eps as f32)?.squeeze(0)?)
+        Ok(rms_norm(x, &self.norm, self.config.rms_eps as f32)?.squeeze(0)?)
     }
 
     /// Logits for rows of [`Forward::hidden`]: `(rows, hidden)` → `(rows, vocab)`.
@@ -205,8 +205,8 @@ impl Llama {
         let k = heads(l.k.forward(h)?, c.n_kv_heads)?;
         let v = heads(l.v.forward(h)?, c.n_kv_heads)?.contiguous()?;
         // GGUF llama weights are permuted for the interleaved ("non-neox") rotation.
-        let q = candle_nn::rotary_emb::rope_i(&q.contiguous()?, cos, sin)?;
-        let k = candle_nn::rotary_emb::rope_i(&k.contiguous()?, cos, sin)?;
+        let q = rope_i(&q.contiguous()?, cos, sin)?;
+        let k = rope_i(&k.contiguous()?, cos, sin)?;
         let (k, v) = match kv.take() {
             Some((k0, v0)) if pos > 0 => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
             _ => (k, v),
@@ -223,7 +223,7 @@ impl Llama {
                 m.where_cond(&Tensor::new(f32::NEG_INFINITY, &Device::Cpu)?.broadcast_as(m.shape().dims())?, &att)?
             }
         };
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
+        let att = softmax_last_dim(&att)?;
         let ctx = att.matmul(&v.contiguous()?)?.transpose(1, 2)?.reshape((b, seq, hidden))?;
         Ok((l.o.forward(&ctx)?, ctx))
     }
@@ -236,17 +236,58 @@ impl Llama {
         Ok((angles.cos()?, angles.sin()?))
     }
 
-    /// Adds `bias` to the down projection of `layer` — folding a residual-stream steering
-    /// vector into the weights.
-    pub fn fold_into_down_bias(&mut self, layer: usize, bias: &Tensor) -> Result<()> {
-        self.config.check_layer(layer)?;
-        let down = &mut self.layers[layer].down;
-        down.bias = Some(match &down.bias {
-            Some(b) => (b + bias)?,
-            None => bias.clone(),
-        });
-        Ok(())
+    /// Dequantizes every weight to f32. The quantized forward rounds each matmul's input to 8
+    /// bits, so a perturbation far below that resolution can flip roundings and move the logits
+    /// by ~0.1–0.5; the f32 model is smooth. It is the reference for gradient checks and for
+    /// comparing two ways of applying the same update. (~4× the memory of Q4_1.)
+    pub fn to_f32(&mut self) -> Result<()> {
+        for l in &mut self.layers {
+            for lin in [&mut l.q, &mut l.k, &mut l.v, &mut l.o, &mut l.gate, &mut l.up, &mut l.down] {
+                lin.to_f32()?;
+            }
+        }
+        self.output.to_f32()
     }
+
+    /// Applies `iv` *as weights*: its update, times its strength, merged into the sublayer that
+    /// writes its site — `W_o` for `attn_out`, `W_down` for `mlp_out`, and for `residual` a
+    /// bias of `W_down` (a vector only: the block as a whole is not affine). That sublayer's
+    /// weights become f32. `mlp_mid` is written by `silu(W_gate·)·(W_up·)`, not an affine map.
+    pub fn merge(&mut self, iv: &Intervention) -> Result<()> {
+        self.config.check_layer(iv.layer)?;
+        let (dw, db) = iv.edit.as_weights()?;
+        let m = iv.strength as f64;
+        let scale = |t: Option<Tensor>| t.map(|t| t * m).transpose();
+        let (dw, db) = (scale(dw)?, scale(db)?);
+        let layer = &mut self.layers[iv.layer];
+        let writer = match (iv.site, &dw) {
+            (Site::AttnOut, _) => &mut layer.o,
+            (Site::MlpOut, _) | (Site::Residual, None) => &mut layer.down,
+            (site, _) => {
+                return Err(Error::Invalid(format!(
+                    "an update at site `{site}` cannot be merged into weights: its writer is not an affine sublayer \
+                     (weight updates act at attn_out or mlp_out; vectors also at residual)"
+                )))
+            }
+        };
+        writer.merge(dw.as_ref(), db.as_ref())
+    }
+}
+
+// Fused kernels where no gradient is needed; inside an autograd graph (training an
+// intervention) their composite forms, which candle can differentiate. Same math, so the trained
+// parameters fit the model that scores and generates.
+
+fn rms_norm(x: &Tensor, w: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
+    if x.track_op() { candle_nn::ops::rms_norm_slow(x, w, eps) } else { candle_nn::ops::rms_norm(x, w, eps) }
+}
+
+fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
+    if x.track_op() { candle_nn::ops::softmax(&x, D::Minus1) } else { candle_nn::ops::softmax_last_dim(x) }
+}
+
+fn rope_i(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
+    if x.track_op() { candle_nn::rotary_emb::rope_i_slow(x, cos, sin) } else { candle_nn::rotary_emb::rope_i(x, cos, sin) }
 }
 
 /// Stores `h` in every recording slot that asks for `(layer, site)`.
@@ -289,10 +330,15 @@ fn rope_frequencies(dim: usize, base: f32) -> Result<Tensor> {
     Ok(Tensor::new(theta.as_slice(), &Device::Cpu)?)
 }
 
-/// Log-probabilities of `targets[t]` under `logits[t]` (rows of `(n, vocab)`).
-pub fn target_logprobs(logits: &Tensor, targets: &[u32]) -> Result<Vec<f32>> {
+/// Log-probabilities of `targets[t]` under `logits[t]` (rows of `(n, vocab)`), as an `(n,)`
+/// tensor (differentiable when the logits are).
+pub fn target_logprob_tensor(logits: &Tensor, targets: &[u32]) -> Result<Tensor> {
     let lp = candle_nn::ops::log_softmax(logits, D::Minus1)?;
     let idx = Tensor::new(targets, &Device::Cpu)?.unsqueeze(1)?;
-    Ok(lp.gather(&idx, 1)?.squeeze(1)?.to_vec1()?)
+    Ok(lp.gather(&idx, 1)?.squeeze(1)?)
 }
 
+/// [`target_logprob_tensor`] as numbers.
+pub fn target_logprobs(logits: &Tensor, targets: &[u32]) -> Result<Vec<f32>> {
+    Ok(target_logprob_tensor(logits, targets)?.to_vec1()?)
+}

@@ -1,7 +1,7 @@
 //! Teacher-forced scoring of completions: `L = −Σ log p(completion token | everything before)`.
 //! The prompt is run once into a [`Prefix`] and shared by every completion scored after it.
 use crate::error::{Error, Result};
-use crate::model::llama::target_logprobs;
+use crate::model::llama::{target_logprob_tensor, target_logprobs};
 use crate::model::{Cache, Llama, Steering};
 use candle_core::{IndexOp, Tensor};
 
@@ -54,6 +54,12 @@ pub fn completion_nll(llama: &Llama, prefix: &Prefix, completion: &[u32], steeri
 pub fn nll_of_rows(llama: &Llama, rows: &Tensor, targets: &[u32]) -> Result<Nll> {
     let lp = target_logprobs(&llama.logits(rows)?, targets)?;
     Ok(Nll { sum: -lp.iter().sum::<f32>(), tokens: targets.len() })
+}
+
+/// The per-token mean loss of `targets` given `rows`, as a scalar tensor: what training
+/// differentiates.
+pub fn mean_nll_tensor(llama: &Llama, rows: &Tensor, targets: &[u32]) -> Result<Tensor> {
+    Ok(target_logprob_tensor(&llama.logits(rows)?, targets)?.mean_all()?.neg()?)
 }
 
 /// A polarity pair as token ids: the chat-formatted prompt and the two completions.

@@ -80,6 +80,35 @@ pub enum Edit {
     Dense { w: Tensor, bias: Option<Tensor> },
 }
 
+impl Edit {
+    /// The update as weights, `(ΔW, Δb)` with `ΔW` dense `(width, source_width)`.
+    pub fn as_weights(&self) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        Ok(match self {
+            Edit::AddVector(v) => (None, Some(v.clone())),
+            Edit::LowRank { a, b } => (Some(b.matmul(a)?), None),
+            Edit::Dense { w, bias } => (Some(w.clone()), bias.clone()),
+        })
+    }
+
+    /// The same edit times `s` (`Δh` scales by `s`).
+    pub fn scaled(&self, s: f64) -> Result<Edit> {
+        Ok(match self {
+            Edit::AddVector(v) => Edit::AddVector((v * s)?),
+            Edit::LowRank { a, b } => Edit::LowRank { a: a.clone(), b: (b * s)? },
+            Edit::Dense { w, bias } => Edit::Dense { w: (w * s)?, bias: bias.as_ref().map(|b| b * s).transpose()? },
+        })
+    }
+
+    /// The same edit with its tensors cut from any autograd graph.
+    pub fn detach(&self) -> Edit {
+        match self {
+            Edit::AddVector(v) => Edit::AddVector(v.detach()),
+            Edit::LowRank { a, b } => Edit::LowRank { a: a.detach(), b: b.detach() },
+            Edit::Dense { w, bias } => Edit::Dense { w: w.detach(), bias: bias.as_ref().map(Tensor::detach) },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Intervention {
     pub layer: usize,

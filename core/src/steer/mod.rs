@@ -2,5 +2,9 @@
 #[cfg(feature = "model")]
 pub mod diffmean;
 pub mod control_vector;
+#[cfg(feature = "model")]
+pub mod methods;
 pub mod pca;
+#[cfg(feature = "model")]
+pub mod train;
 pub mod vector;

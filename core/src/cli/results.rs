@@ -1,0 +1,238 @@
+//! `steerscope results`: every shipped concept × every method, fitted or trained on the train
+//! pairs and swept on held-out pairs → `docs/results.md` (+ one SVG per concept and the raw
+//! JSON). The markdown is written from the numbers of that run only; nothing in it is typed by
+//! hand, including the sentences that say what the numbers show.
+use super::sweep::{fit, measure, pairs, plot, prepare, Run, STRENGTH_UNIT_TEXT};
+use crate::analysis::stats::spearman;
+use crate::model::Model;
+use crate::steer::methods::Spec;
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct ResultsArgs {
+    /// The layer every method acts at.
+    #[arg(long, default_value_t = 20)]
+    pub layer: usize,
+    /// Train pairs used to fit or train each method.
+    #[arg(long, default_value_t = 64)]
+    pub train_pairs: usize,
+    /// Train pairs swept for the curve model's train R².
+    #[arg(long, default_value_t = 6)]
+    pub sweep_train_pairs: usize,
+    /// Held-out pairs swept.
+    #[arg(long, default_value_t = 12)]
+    pub test_pairs: usize,
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-10,-6,-3,-1,0,1,3,6,10")]
+    pub strengths: Vec<f32>,
+    /// Concepts (names in core/data/concepts/index.json); default: all.
+    #[arg(long, value_delimiter = ',')]
+    pub concepts: Vec<String>,
+    /// Methods, comma-separated (default: all of them).
+    #[arg(long, value_delimiter = ',')]
+    pub methods: Vec<String>,
+    /// Utility drop (log-odds) allowed when reading the frontier.
+    #[arg(long, default_value_t = 0.5)]
+    pub budget: f32,
+    /// Directory of the concept datasets.
+    #[arg(long, default_value = "core/data/concepts")]
+    pub data: PathBuf,
+    /// Writes OUT/results.md, OUT/results/*.svg and OUT/results/results.json.
+    #[arg(long, default_value = "docs")]
+    pub out: PathBuf,
+}
+
+/// One method's held-out sweep read as a few numbers.
+struct Summary {
+    name: String,
+    /// Spearman(strength, preference) over the sweep.
+    pref_rank: Option<f32>,
+    /// Utility at 0 minus utility at the most negative / most positive strength.
+    util_drop: [Option<f32>; 2],
+    /// Largest preference gain over `m = 0` at `m > 0` whose utility stays within the budget.
+    gain_in_budget: Option<f32>,
+    train_seconds: Option<f32>,
+}
+
+impl Summary {
+    fn tradeoff_holds(&self) -> bool {
+        self.pref_rank.is_some_and(|r| r >= 0.7) && self.util_drop.iter().all(|d| d.is_some_and(|d| d > 0.0))
+    }
+}
+
+fn summarize(run: &Run, budget: f32, train_seconds: Option<f32>) -> Summary {
+    let pts: Vec<_> = run.test.points.iter().map(|p| &p.point).collect();
+    let (m, pref): (Vec<f32>, Vec<f32>) = pts.iter().map(|p| (p.strength, p.pref_odds)).unzip();
+    let zero = pts.iter().find(|p| p.strength == 0.0);
+    let at = |i: Option<usize>| i.and_then(|i| pts.get(i)).and_then(|p| p.util_odds);
+    let (lo, hi) = (m.iter().position(|&x| x == m.iter().copied().fold(f32::MAX, f32::min)), m.iter().position(|&x| x == m.iter().copied().fold(f32::MIN, f32::max)));
+    let u0 = zero.and_then(|z| z.util_odds);
+    let gain_in_budget = zero.map(|z| {
+        pts.iter()
+            .filter(|p| p.strength > 0.0 && matches!((p.util_odds, u0), (Some(u), Some(u0)) if u >= u0 - budget))
+            .map(|p| p.pref_odds - z.pref_odds)
+            .fold(0.0, f32::max)
+    });
+    Summary {
+        name: run.name.clone(),
+        pref_rank: spearman(&m, &pref).ok(),
+        util_drop: [at(lo), at(hi)].map(|u| u0.zip(u).map(|(a, b)| a - b)),
+        gain_in_budget,
+        train_seconds,
+    }
+}
+
+struct ConceptResult {
+    name: String,
+    description: String,
+    runs: Vec<Run>,
+    summaries: Vec<Summary>,
+}
+
+pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
+    let index: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(args.data.join("index.json")).context("reading the concept index")?)?;
+    let model = super::load_model(model_path)?;
+    let llama = &model.llama;
+    llama.config.check_layer(args.layer)?;
+    let mut results = Vec::new();
+    for concept in &index {
+        let name = concept["name"].as_str().unwrap_or_default().to_string();
+        if !args.concepts.is_empty() && !args.concepts.contains(&name) {
+            continue;
+        }
+        eprintln!("== {name}");
+        results.push(run_concept(&model, &args, concept, name)?);
+    }
+    anyhow::ensure!(!results.is_empty(), "no concept matched {:?}", args.concepts);
+    let dir = args.out.join("results");
+    std::fs::create_dir_all(&dir)?;
+    for c in &results {
+        std::fs::write(dir.join(format!("{}.svg", c.name)), plot(&c.runs)?)?;
+    }
+    let json: Vec<_> = results.iter().map(|c| serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>()})).collect();
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
+    let md = markdown(&args, &super::fetch::sha256_file(model_path)?, &results);
+    std::fs::write(args.out.join("results.md"), md)?;
+    println!("wrote {}/results.md, {}/*.svg, {}/results.json", args.out.display(), dir.display(), dir.display());
+    Ok(())
+}
+
+fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, name: String) -> Result<ConceptResult> {
+    let llama = &model.llama;
+    let file = |k: &str| args.data.join(concept[k].as_str().unwrap_or_default());
+    let train_tokens = pairs(model, &file("train"), Some(args.train_pairs))?;
+    let test_tokens = pairs(model, &file("test"), Some(args.test_pairs))?;
+    let prep_fit = prepare(llama, &train_tokens, args.layer, "train")?;
+    let n_sweep = args.sweep_train_pairs.min(train_tokens.len());
+    let prep_train = prepare(llama, &train_tokens[..n_sweep], args.layer, "train sweep")?;
+    let prep_test = prepare(llama, &test_tokens, args.layer, "held-out")?;
+    let (mut runs, mut summaries) = (Vec::new(), Vec::new());
+    let all: Vec<String> = crate::steer::methods::ALL.iter().map(|m| m.to_string()).collect();
+    for method in if args.methods.is_empty() { &all } else { &args.methods } {
+        let spec: Spec = method.parse()?;
+        let start = std::time::Instant::now();
+        let edit = fit(llama, spec, &train_tokens, &prep_fit, spec.default_site(), args.epochs)?;
+        let seconds = matches!(spec, Spec::Trained(..)).then(|| start.elapsed().as_secs_f32());
+        let run = measure(llama, method, spec.default_site(), &edit, &prep_train, &prep_test, &args.strengths)?;
+        summaries.push(summarize(&run, args.budget, seconds));
+        runs.push(run);
+    }
+    Ok(ConceptResult { name, description: concept["description"].as_str().unwrap_or_default().into(), runs, summaries })
+}
+
+fn num(x: Option<f32>) -> String {
+    x.map_or("–".into(), |v| format!("{v:.2}"))
+}
+
+fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> String {
+    let mut md = String::new();
+    let cmd = format!(
+        "steerscope results --layer {} --train-pairs {} --sweep-train-pairs {} --test-pairs {} --epochs {} --strengths={} --budget {}",
+        args.layer, args.train_pairs, args.sweep_train_pairs, args.test_pairs, args.epochs,
+        args.strengths.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","), args.budget
+    );
+    let _ = writeln!(md, "# Steering results on SmolLM2-135M-Instruct\n");
+    let _ = writeln!(md, "Generated by `{cmd}` — do not edit by hand; rerun the command.\n");
+    let _ = writeln!(md, "- model sha256 `{model_sha}`; every method acts at layer {} (vectors at the residual stream, LoRA rank 4 and local weight on the down projection, `mlp_out`).", args.layer);
+    let _ = writeln!(md, "- Fitted / trained on {} train pairs per concept ({} epoch(s), SPLIT weights as in EasyEdit's configs, factors drawn per example, add + subtract examples); swept on {} held-out pairs (and {} train pairs for the curve model's train R²).", args.train_pairs, args.epochs, args.test_pairs, args.sweep_train_pairs);
+    let _ = writeln!(md, "- Strength unit: {STRENGTH_UNIT_TEXT}; every method is rescaled to it, so all share one axis and the frontier compares directions at equal intervention size.");
+    let _ = writeln!(md, "- Preference = L_n − L_p, utility = log[(e^−L_p + e^−L_n)/(1 − e^−L_p − e^−L_n)] with per-token mean losses (undefined pairs left out of the mean).");
+    let _ = writeln!(md, "- *Trade-off holds*: Spearman(strength, preference) ≥ 0.7 and utility below its m = 0 value at both ends. *Gain within budget*: the largest held-out preference gain over m = 0 at m > 0 whose utility drops by at most {}.\n", args.budget);
+    for c in results {
+        let _ = writeln!(md, "## {}\n\n{}\n\n![{}](results/{}.svg)\n", c.name, c.description, c.name, c.name);
+        let _ = writeln!(md, "| method | pref −10 / 0 / +10 | util −10 / 0 / +10 | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | train s |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
+        for (run, s) in c.runs.iter().zip(&c.summaries) {
+            let pts = &run.test.points;
+            let ends = |f: &dyn Fn(&crate::analysis::measure::Point) -> Option<f32>| {
+                let first = pts.first().and_then(|p| f(&p.point));
+                let zero = pts.iter().find(|p| p.point.strength == 0.0).and_then(|p| f(&p.point));
+                let last = pts.last().and_then(|p| f(&p.point));
+                format!("{} / {} / {}", num(first), num(zero), num(last))
+            };
+            let r2 = |r: [Option<f32>; 2]| format!("{} / {}", num(r[0]), num(r[1]));
+            let _ = writeln!(
+                md,
+                "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+                s.name, ends(&|p| Some(p.pref_odds)), ends(&|p| p.util_odds), num(s.pref_rank), num(s.util_drop[0]), num(s.util_drop[1]),
+                if s.tradeoff_holds() { "yes" } else { "no" }, num(s.gain_in_budget), r2(run.curves.preference_r2), r2(run.curves.utility_r2),
+                num(run.test.manifold_vs_utility_drop), s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
+            );
+        }
+        let _ = writeln!(md, "\n{}\n", findings(&c.summaries));
+    }
+    let _ = writeln!(md, "## What the numbers show\n\n{}", overall(results));
+    md
+}
+
+/// Sentences for one concept, from its summaries.
+fn findings(s: &[Summary]) -> String {
+    let get = |n: &str| s.iter().find(|x| x.name == n).and_then(|x| x.gain_in_budget);
+    let mut best: Vec<&Summary> = s.iter().filter(|x| x.gain_in_budget.is_some()).collect();
+    best.sort_by(|a, b| b.gain_in_budget.partial_cmp(&a.gain_in_budget).unwrap_or(std::cmp::Ordering::Equal));
+    let mut out = String::new();
+    if let Some(b) = best.first() {
+        let _ = write!(out, "Best gain within the utility budget: **{}** ({}).", b.name, num(b.gain_in_budget));
+    }
+    for form in ["vector", "lora", "local-weight"] {
+        if let (Some(split), Some(sft)) = (get(&format!("{form}-split")), get(&format!("{form}-sft"))) {
+            let verdict = if split > sft { "beats" } else { "does not beat" };
+            let _ = write!(out, " {form}: SPLIT {verdict} SFT ({split:.2} vs {sft:.2}).");
+        }
+    }
+    if let (Some(split), Some(dm)) = (get("vector-split"), get("diffmean")) {
+        let verdict = if split > dm { "beats" } else { "does not beat" };
+        let _ = write!(out, " SPLIT vector {verdict} DiffMean ({split:.2} vs {dm:.2}).");
+    }
+    let holds: Vec<&str> = s.iter().filter(|x| x.tradeoff_holds()).map(|x| x.name.as_str()).collect();
+    let _ = write!(out, " Trade-off holds for {} of {} methods{}.", holds.len(), s.len(), if holds.is_empty() { String::new() } else { format!(" ({})", holds.join(", ")) });
+    out
+}
+
+/// Counts over all concepts.
+fn overall(results: &[ConceptResult]) -> String {
+    let all: Vec<&Summary> = results.iter().flat_map(|c| &c.summaries).collect();
+    let holds = all.iter().filter(|s| s.tradeoff_holds()).count();
+    let (mut wins, mut cases, mut losses) = (0, 0, Vec::new());
+    for c in results {
+        let get = |n: &str| c.summaries.iter().find(|x| x.name == n).and_then(|x| x.gain_in_budget);
+        for (split, other) in [("vector-split", "vector-sft"), ("lora-split", "lora-sft"), ("local-weight-split", "local-weight-sft"), ("vector-split", "diffmean")] {
+            if let (Some(a), Some(b)) = (get(split), get(other)) {
+                cases += 1;
+                if a > b { wins += 1 } else { losses.push(format!("{} ({split} {a:.2} vs {other} {b:.2})", c.name)) }
+            }
+        }
+    }
+    let mut out = format!(
+        "- The trade-off (preference rising with strength, utility falling at both ends) holds in {holds} of {} (concept, method) sweeps.\n\
+         - Within a utility-drop budget, SPLIT gains more held-out preference than its SFT counterpart (or, for the vector, than DiffMean) in {wins} of {cases} comparisons.\n",
+        all.len()
+    );
+    if !losses.is_empty() {
+        let _ = writeln!(out, "- Where SPLIT does not win: {}.", losses.join("; "));
+    }
+    out
+}

@@ -1,0 +1,139 @@
+//! `steerscope train`: fit a vector, LoRA or local weight update on polarity pairs with SFT or
+//! SPLIT ([`crate::steer::train`]) → an update file ([`super::artifact`]) that `generate
+//! --steer` and `sweep --update` apply.
+//!
+//! The file is rewritten after every epoch, so a run that diverges (NaN loss) or is stopped
+//! leaves its last good checkpoint behind.
+use super::artifact::Artifact;
+use crate::analysis::sweep::Prepared;
+use crate::model::{Llama, Site};
+use crate::steer::train::{Form, Objective, StepStats, TrainConfig, Trainer};
+use anyhow::{bail, Result};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct TrainArgs {
+    /// Polarity pairs to train on (JSONL: prompt, positive, negative).
+    #[arg(long)]
+    pub pairs: PathBuf,
+    #[arg(long)]
+    pub layer: usize,
+    /// vector, lora or local-weight.
+    #[arg(long, default_value = "vector")]
+    pub method: String,
+    /// sft or split.
+    #[arg(long, default_value = "split")]
+    pub objective: String,
+    /// Default: residual for a vector, mlp_out (the down projection) for LoRA and local weight.
+    #[arg(long)]
+    pub site: Option<Site>,
+    #[arg(long, default_value_t = 4)]
+    pub rank: usize,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Default: 0.1 for a vector, 0.01 for weight updates.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Steering factors drawn per example, comma-separated (default: 1,2,3,4 for a vector,
+    /// 0.25,0.5,0.75,1 for weight updates).
+    #[arg(long, value_delimiter = ',')]
+    pub factors: Option<Vec<f32>>,
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// Train "add" examples only (no negated factor with swapped completions).
+    #[arg(long)]
+    pub add_only: bool,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Use at most this many pairs.
+    #[arg(long)]
+    pub max_pairs: Option<usize>,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+impl TrainArgs {
+    pub fn config(&self) -> Result<TrainConfig> {
+        let form = match self.method.as_str() {
+            "vector" => Form::Vector,
+            "lora" => Form::Lora { rank: self.rank },
+            "local-weight" => Form::LocalWeight,
+            other => bail!("unknown method `{other}` (expected vector, lora or local-weight)"),
+        };
+        let objective = match self.objective.as_str() {
+            "sft" => Objective::Sft,
+            "split" => Objective::split_for(form),
+            other => bail!("unknown objective `{other}` (expected sft or split)"),
+        };
+        let site = self.site.unwrap_or(if form == Form::Vector { Site::Residual } else { Site::MlpOut });
+        let mut c = TrainConfig::new(form, objective, self.layer, site);
+        c.learning_rate = self.lr.unwrap_or(c.learning_rate);
+        c.factors = self.factors.clone().unwrap_or(c.factors);
+        c.epochs = self.epochs.unwrap_or(c.epochs);
+        c.batch = self.batch.unwrap_or(c.batch);
+        c.subtract = !self.add_only;
+        c.seed = self.seed;
+        Ok(c)
+    }
+}
+
+pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
+    let config = args.config()?;
+    let model = super::load_model(model_path)?;
+    let pairs = super::sweep::pairs(&model, &args.pairs, args.max_pairs)?;
+    let pb = super::progress_bar(pairs.len() as u64, &format!("prepare < {}", args.layer));
+    model.llama.config.check_layer(args.layer)?;
+    let prepared = Prepared::new(&model.llama, &pairs, args.layer, |i, _| pb.set_position(i as u64))?;
+    pb.finish_and_clear();
+    let meta = HashMap::from([
+        ("model_sha256".to_string(), super::fetch::sha256_file(model_path)?),
+        ("pairs_sha256".into(), super::fetch::sha256_file(&args.pairs)?),
+    ]);
+    let (artifact, log) = train(&model.llama, &prepared, config, meta, Some(&args.out))?;
+    let last = log.last().copied();
+    if json {
+        println!("{}", serde_json::json!({"out": args.out, "steps": log, "meta": artifact.meta}));
+    } else if let Some(s) = last {
+        println!("wrote {} after {} steps: loss {:.3} (winner {:.3}, loser {:.3})", args.out.display(), s.step, s.loss, s.winner, s.loser);
+    }
+    Ok(())
+}
+
+/// Trains with a progress bar, saving to `out` after every epoch (and the last good state on
+/// divergence). Returns the trained update and the per-step log.
+pub fn train(
+    llama: &Llama, prepared: &Prepared, config: TrainConfig, mut meta: HashMap<String, String>, out: Option<&Path>,
+) -> Result<(Artifact, Vec<StepStats>)> {
+    meta.insert("method".into(), config.form.name().into());
+    meta.insert("objective".into(), config.objective.name().into());
+    meta.insert("training".into(), serde_json::to_string(&config)?);
+    let what = format!("{} {}", config.form.name(), config.objective.name());
+    let mut trainer = Trainer::new(llama, prepared, config)?;
+    let (total, per_epoch) = (trainer.total_steps(), trainer.steps_per_epoch());
+    let pb = super::progress_bar(total as u64, &what);
+    let snapshot = |t: &Trainer| Artifact { layer: t.config.layer, site: t.config.site, edit: t.edit(), meta: meta.clone() };
+    let save = |a: &Artifact| out.map_or(Ok(()), |p| a.save(p));
+    let mut save_error = None;
+    let result = trainer.run(|t, s| {
+        pb.set_position(s.step as u64);
+        pb.set_message(format!("{what} {:.3}", s.loss));
+        if t.step % per_epoch == 0 {
+            save_error = save(&snapshot(t)).err().or(save_error.take());
+        }
+    });
+    if let Some(e) = save_error {
+        return Err(e);
+    }
+    let log = match result {
+        Ok(log) => log,
+        Err(e) => {
+            pb.abandon();
+            save(&snapshot(&trainer))?;
+            let saved = out.map_or(String::new(), |p| format!("; last good checkpoint (step {}) in {}", trainer.step, p.display()));
+            bail!("{e}{saved}");
+        }
+    };
+    pb.finish_and_clear();
+    Ok((snapshot(&trainer), log))
+}

@@ -1,0 +1,203 @@
+//! Trained interventions on the real model:
+//! - gradients through the frozen model (composite ops + the frozen layers' backward) agree
+//!   with central finite differences of the *inference* forward (fused kernels, no autograd) —
+//!   an independent reference for both the differentiable forward and its backward. Checked on
+//!   the model dequantized to f32: the quantized forward rounds activations to 8 bits, which
+//!   makes it piecewise constant at the scale finite differences need (training on it uses the
+//!   f32 gradient, i.e. treats that rounding as the identity — a straight-through estimate);
+//! - every method's induced update, applied as weights (merged into `W_down` / `W_o` / a bias),
+//!   gives the same logits as the method applied as a hook; LoRA merged = LoRA unmerged (on the
+//!   f32 model for weight updates, for the same reason; a vector folded into a bias changes no
+//!   rounding, so it is checked on the quantized model, bit for bit);
+//! - training moves preference toward the positive completions; a diverging run stops with a
+//!   clear error and keeps the last good parameters.
+mod common;
+use candle_core::{DType, Device, Tensor, Var};
+use common::*;
+use steerscope::analysis::sweep::Prepared;
+use steerscope::data::parse_jsonl;
+use steerscope::model::score::{mean_nll_tensor, PairTokens};
+use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
+use steerscope::steer::train::{Form, Objective, TrainConfig, Trainer};
+use steerscope::Error;
+
+fn pairs(file: &str, n: usize) -> Vec<PairTokens> {
+    let text = std::fs::read_to_string(format!("{}/data/concepts/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    parse_jsonl(&text).unwrap()[..n].iter().map(|p| PairTokens::new(model(), p).unwrap()).collect()
+}
+
+fn random(shape: &[usize], scale: f32, seed: u64) -> Tensor {
+    let mut rng = steerscope::rng::Rng::new(seed);
+    let n = shape.iter().product();
+    Tensor::from_vec(rng.normals(n, scale), shape, &Device::Cpu).unwrap()
+}
+
+fn f32_model() -> &'static Model {
+    static M: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+    M.get_or_init(|| {
+        let mut m = Model::load(model_bytes()).unwrap();
+        m.llama.to_f32().unwrap();
+        m
+    })
+}
+
+/// Mean per-token loss of pair 0's positive completion with `edit` at strength 1.
+fn loss(prepared: &Prepared, site: Site, edit: Edit) -> Tensor {
+    let llama = &f32_model().llama;
+    let iv = Intervention::new(&llama.config, prepared.layer, site, edit, 1.0).unwrap();
+    let ([rows, _], _) = prepared.completion_rows(llama, 0, &Steering::none().with(iv), &[]).unwrap();
+    mean_nll_tensor(llama, &rows, prepared.targets(0)[0]).unwrap()
+}
+
+#[test]
+fn gradients_match_finite_differences() {
+    let llama = &f32_model().llama;
+    let c = &llama.config;
+    let prepared = Prepared::new(llama, &pairs("sentiment.train.jsonl", 1), 20, |_, _| {}).unwrap();
+    // A vector at the residual stream and a dense update of W_down: the gradient reaches the
+    // first through every layer above, the second also through the matmul with the MLP input.
+    let cases: [(Site, Vec<Tensor>, fn(&[Tensor]) -> Edit); 2] = [
+        (Site::Residual, vec![random(&[c.hidden], 2.0, 1)], |t| Edit::AddVector(t[0].clone())),
+        (Site::MlpOut, vec![random(&[c.hidden, c.ffn], 0.02, 2), random(&[c.hidden], 0.5, 3)], |t| Edit::Dense {
+            w: t[0].clone(),
+            bias: Some(t[1].clone()),
+        }),
+    ];
+    for (site, point, make) in cases {
+        let vars: Vec<Var> = point.iter().map(|t| Var::from_tensor(t).unwrap()).collect();
+        let live: Vec<Tensor> = vars.iter().map(|v| v.as_tensor().clone()).collect();
+        let l = loss(&prepared, site, make(&live));
+        let plain = loss(&prepared, site, make(&point)).to_scalar::<f32>().unwrap();
+        let traced = l.to_scalar::<f32>().unwrap();
+        assert!((plain - traced).abs() < 1e-3 * plain.abs().max(1.0), "{site}: composite forward {traced} vs fused {plain}");
+        let grads = l.backward().unwrap();
+        // Directional derivative along a random direction: autograd vs central differences.
+        let dirs: Vec<Tensor> = point.iter().enumerate().map(|(i, t)| random(t.dims(), 1.0, 50 + i as u64)).collect();
+        let analytic: f32 = vars
+            .iter()
+            .zip(&dirs)
+            .map(|(v, d)| (grads.get(v).unwrap() * d).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
+            .sum();
+        let eps = 0.01 * point.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum::<f32>().sqrt()
+            / dirs.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum::<f32>().sqrt();
+        let at = |s: f32| {
+            let moved: Vec<Tensor> = point.iter().zip(&dirs).map(|(p, d)| (p + (d * s as f64).unwrap()).unwrap()).collect();
+            loss(&prepared, site, make(&moved)).to_scalar::<f32>().unwrap() as f64
+        };
+        let numeric = ((at(eps) - at(-eps)) / (2.0 * eps as f64)) as f32;
+        println!("{site}: directional derivative autograd {analytic:.5} vs finite differences {numeric:.5}");
+        assert!(
+            (analytic - numeric).abs() <= 0.01 * numeric.abs() + 1e-4,
+            "{site}: autograd {analytic} vs finite differences {numeric}"
+        );
+    }
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// One real SPLIT step, so the update is a trained one (LoRA's B starts at zero).
+fn trained(form: Form, site: Site, layer: usize) -> Edit {
+    let llama = &model().llama;
+    let prepared = Prepared::new(llama, &pairs("formality.train.jsonl", 2), layer, |_, _| {}).unwrap();
+    let mut config = TrainConfig::new(form, Objective::split_for(form), layer, site);
+    config.batch = 2;
+    let mut t = Trainer::new(llama, &prepared, config).unwrap();
+    t.step().unwrap();
+    t.edit()
+}
+
+#[test]
+fn every_method_as_weights_equals_as_hook() {
+    let layer = 24;
+    let dm = steerscope::steer::diffmean::fit(&model().llama, &pairs("formality.train.jsonl", 4), layer, Site::Residual, |_, _| {}).unwrap();
+    let diffmean = Edit::AddVector(Tensor::from_vec(dm.vector.clone(), dm.vector.len(), &Device::Cpu).unwrap());
+    let cases = [
+        ("diffmean", Site::Residual, diffmean),
+        ("vector", Site::Residual, trained(Form::Vector, Site::Residual, layer)),
+        ("lora", Site::MlpOut, trained(Form::Lora { rank: 4 }, Site::MlpOut, layer)),
+        ("lora", Site::AttnOut, trained(Form::Lora { rank: 4 }, Site::AttnOut, layer)),
+        ("local-weight", Site::MlpOut, trained(Form::LocalWeight, Site::MlpOut, layer)),
+    ];
+    for (name, site, edit) in cases {
+        let c = &model().llama.config;
+        let is_vector = matches!(edit, Edit::AddVector(_));
+        // One training step moves LoRA / local weights only a little: a large strength makes
+        // their effect big enough for the comparison to mean something (both sides are linear in m).
+        let strength = if is_vector { 1.5 } else { 200.0 };
+        let hooked = if is_vector { model() } else { f32_model() };
+        let mut merged = Model::load(model_bytes()).unwrap();
+        if !is_vector {
+            merged.llama.to_f32().unwrap();
+        }
+        let iv = Intervention::new(c, layer, site, edit.clone(), strength).unwrap();
+        let run = |m: &Model, s: Steering| {
+            let s = s.recording(layer, site);
+            let ids = m.tokenizer.encode(&m.chat.prompt(None, "Write one sentence about the sea.")).unwrap();
+            let fwd = m.llama.forward(&ids, &mut Cache::new(), &s).unwrap();
+            let n = fwd.hidden.dim(0).unwrap();
+            let logits: Vec<f32> = m.llama.logits(&fwd.hidden.narrow(0, n - 1, 1).unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            (fwd.recorded[0].flatten_all().unwrap().to_vec1::<f32>().unwrap(), logits)
+        };
+        let (_, base) = run(hooked, Steering::none());
+        let (site_hook, as_hook) = run(hooked, Steering::none().with(iv.clone()));
+        merged.llama.merge(&iv).unwrap();
+        let (site_weights, as_weights) = run(&merged, Steering::none());
+        let (ds, d) = (max_diff(&site_hook, &site_weights), max_diff(&as_hook, &as_weights));
+        // f32 sums in a different order: bounded relative to the largest value compared.
+        let largest = |v: &[f32]| v.iter().fold(0f32, |a, x| a.max(x.abs()));
+        let (ss, ls) = (largest(&site_hook), largest(&as_hook));
+        println!("{name} at {site}: hook vs merged weights: site max |Δ| = {ds:e} (of {ss:.1}); logits max |Δ| = {d:e} (of {ls:.1}); effect {:e}", max_diff(&as_hook, &base));
+        assert!(ds <= 1e-5 * ss, "{name} at {site}: site activation, hook vs weights {ds}");
+        assert!(d <= 1e-5 * ls, "{name} at {site}: logits, hook vs weights {d}");
+        assert!(max_diff(&as_hook, &base) > 1e-2, "{name} at {site}: the update changed nothing");
+    }
+    // A weight update cannot be merged where the writer is not affine.
+    let c = &model().llama.config;
+    let mut m = Model::load(model_bytes()).unwrap();
+    let err = m.llama.merge(&Intervention::new(c, layer, Site::Residual, Edit::Dense { w: Tensor::zeros((576, 576), DType::F32, &Device::Cpu).unwrap(), bias: None }, 1.0).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("cannot be merged"), "{err}");
+}
+
+#[test]
+fn training_moves_preference_and_divergence_keeps_last_good() {
+    let llama = &model().llama;
+    let layer = 20;
+    let data = pairs("sentiment.train.jsonl", 8);
+    let prepared = Prepared::new(llama, &data, layer, |_, _| {}).unwrap();
+    let mut config = TrainConfig::new(Form::Vector, Objective::split_for(Form::Vector), layer, Site::Residual);
+    config.epochs = 3;
+    let mut t = Trainer::new(llama, &prepared, config.clone()).unwrap();
+    while t.step < t.total_steps() {
+        t.step().unwrap();
+    }
+    let pref = |m: f32| {
+        let iv = Intervention::new(&llama.config, layer, Site::Residual, t.edit(), m).unwrap();
+        let (scores, _) = prepared.score(llama, &Steering::none().with(iv), Site::Residual, |_, _| {}).unwrap();
+        scores.iter().map(|s| s.pref_odds).sum::<f32>() / scores.len() as f32
+    };
+    let (neg, zero, pos) = (pref(-2.0), pref(0.0), pref(2.0));
+    println!("trained vector: preference at m = -2, 0, +2: {neg:.3} {zero:.3} {pos:.3}");
+    assert!(pos > zero + 0.2 && neg < zero - 0.2, "training did not move preference: {neg} {zero} {pos}");
+
+    // A factor so large the gradient overflows: stop at once, parameters untouched (zero).
+    config.factors = vec![1e38];
+    let mut t = Trainer::new(llama, &prepared, config.clone()).unwrap();
+    let err = t.step().unwrap_err();
+    assert!(matches!(err, Error::Diverged { step: 1, .. }), "{err}");
+    assert!(err.to_string().contains("last good"), "{err}");
+    let Edit::AddVector(v) = t.edit() else { panic!() };
+    assert_eq!(v.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
+    // Bad configurations are refused up front.
+    let bad = |f: &dyn Fn(&mut TrainConfig)| {
+        let mut c = config.clone();
+        c.factors = vec![1.0];
+        f(&mut c);
+        Trainer::new(llama, &prepared, c).err().map(|e| e.to_string()).unwrap_or_default()
+    };
+    assert!(bad(&|c| c.learning_rate = f64::NAN).contains("learning rate"));
+    assert!(bad(&|c| c.factors = vec![f32::NAN]).contains("factors"));
+    assert!(bad(&|c| c.layer = 99).contains("out of range"));
+    assert!(bad(&|c| { c.form = Form::LocalWeight; c.site = Site::MlpMid }).contains("does not support site `mlp_mid`"));
+}
