@@ -88,3 +88,43 @@ fn edit_forms_agree_at_every_site() {
         assert_eq!(rec[0].dims(), [ids.len(), w]);
     }
 }
+
+/// Project-out and clamp against a direct computation on the recorded unsteered activation:
+/// `h − (h·v̂)v̂` and `h + (c − h·v̂)v̂`, in f64 here.
+#[test]
+fn project_out_and_clamp_match_direct_computation() {
+    let m = model();
+    let c = &m.llama.config;
+    let ids = prompt();
+    let layer = 10;
+    let v = random(&[c.hidden], 1.0, 7);
+    let vv: Vec<f64> = v.to_vec1::<f32>().unwrap().iter().map(|&x| x as f64).collect();
+    let norm = vv.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let unit: Vec<f64> = vv.iter().map(|x| x / norm).collect();
+    let record = |s: Steering| -> Vec<Vec<f32>> {
+        m.llama.forward(&ids, &mut Cache::new(), &s.recording(layer, Site::Residual)).unwrap().recorded[0].to_vec2().unwrap()
+    };
+    let base = record(Steering::none());
+    for (op, strength) in [("project-out", 1.0f32), ("clamp", 3.0)] {
+        let edit = Edit::with_operation(v.clone(), op).unwrap();
+        let got = record(Steering::none().with(Intervention::new(c, layer, Site::Residual, edit, strength).unwrap()));
+        let mut worst = 0f64;
+        for (h, g) in base.iter().zip(&got) {
+            let along: f64 = h.iter().zip(&unit).map(|(&a, b)| a as f64 * b).sum();
+            let target = if op == "clamp" { strength as f64 * norm } else { 0.0 };
+            let scale = h.iter().fold(1f64, |a, &x| a.max((x as f64).abs()));
+            for ((&hi, &gi), ui) in h.iter().zip(g).zip(&unit) {
+                worst = worst.max((hi as f64 + (target - along) * ui - gi as f64).abs() / scale);
+            }
+        }
+        println!("{op}: max relative |Δ| vs direct = {worst:e}");
+        assert!(worst < 1e-5, "{op}: {worst}");
+    }
+    let zero = Tensor::zeros(c.hidden, DType::F32, &Device::Cpu).unwrap();
+    let err = Intervention::new(c, layer, Site::Residual, Edit::ProjectOut(zero), 1.0).unwrap_err();
+    assert!(err.to_string().contains("zero-norm"), "{err}");
+    let err = Edit::with_operation(v.clone(), "scale").unwrap_err();
+    assert!(err.to_string().contains("unknown operation `scale`"), "{err}");
+    let err = Edit::ProjectOut(v).as_weights().unwrap_err();
+    assert!(err.to_string().contains("no weight update"), "{err}");
+}

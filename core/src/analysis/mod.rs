@@ -1,6 +1,8 @@
 //! Preference/utility analysis: the log-odds formulas (a no_std leaf) and, with the model,
 //! measuring them on polarity pairs under a steering.
+pub mod calibrate;
 pub mod curve;
+pub mod fluency;
 pub mod logodds;
 pub mod manifold;
 pub mod stats;

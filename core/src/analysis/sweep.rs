@@ -245,11 +245,18 @@ pub fn sweep(
         Ok(d.iter().sum::<f32>() / d.len().max(1) as f32)
     };
     let base_distance = distance(&base_acts)?.max(f32::MIN_POSITIVE);
+    let base = summarize(0.0, &base_scores);
     let mut points = Vec::with_capacity(strengths.len());
     for (i, &m) in strengths.iter().enumerate() {
         let (scores, acts) = if m == 0.0 { (base_scores.clone(), base_acts.clone()) } else { prepared.score(llama, &at(m)?, site, |_, _| {})? };
         points.push(SweepPoint { point: summarize(m, &scores), off_manifold: distance(&acts)? / base_distance });
         progress(i + 1, strengths.len());
+    }
+    let moved = points.iter().any(|p| p.point.strength != 0.0 && (p.point.lp, p.point.ln) != (base.lp, base.ln));
+    if !moved && strengths.iter().any(|&m| m != 0.0) {
+        return Err(Error::Invalid(
+            "steering was not applied: no nonzero strength changed any score (a zero update, or a site the forward pass never reaches)".into(),
+        ));
     }
     let defined: Vec<(f32, f32)> =
         points.iter().filter_map(|p| p.point.util_odds.map(|u| (u, p.off_manifold))).collect();

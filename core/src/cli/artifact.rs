@@ -3,7 +3,8 @@
 //! (`Δh = m·(ΔW·u + Δb)`, see [`crate::model::sites`]), in safetensors with metadata that says
 //! what it is: method, objective, site, layer, and the sha256 of the model and the pairs.
 //!
-//! Tensors: `vector` (a Δb alone), `lora_a` + `lora_b` (`ΔW = B·A`), or `delta_w` + `delta_b`.
+//! Tensors: `vector` (a Δb alone — or, with metadata `operation` = `project-out` / `clamp`, a
+//! direction to ablate or clamp), `lora_a` + `lora_b` (`ΔW = B·A`), or `delta_w` + `delta_b`.
 use crate::model::{Config, Edit, Intervention, Site};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -35,7 +36,7 @@ impl Artifact {
 
     pub fn save(&self, path: &Path) -> Result<()> {
         let tensors: Vec<(&str, &Tensor)> = match &self.edit {
-            Edit::AddVector(v) => vec![("vector", v)],
+            Edit::AddVector(v) | Edit::ProjectOut(v) | Edit::Clamp(v) => vec![("vector", v)],
             Edit::LowRank { a, b } => vec![("lora_a", a), ("lora_b", b)],
             Edit::Dense { w, bias } => {
                 let mut t = vec![("delta_w", w)];
@@ -55,6 +56,7 @@ impl Artifact {
         meta.insert("format".into(), "steerscope-update".into());
         meta.insert("site".into(), self.site.name().into());
         meta.insert("layer".into(), self.layer.to_string());
+        meta.insert("operation".into(), self.edit.operation().into());
         safetensors::serialize_to_file(views, Some(meta), path).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
@@ -76,7 +78,8 @@ impl Artifact {
             Ok(Some(Tensor::from_vec(v, t.shape(), &Device::Cpu)?))
         };
         let edit = match (tensor("vector")?, tensor("lora_a")?, tensor("lora_b")?, tensor("delta_w")?) {
-            (Some(v), None, None, None) => Edit::AddVector(v),
+            (Some(v), None, None, None) => Edit::with_operation(v, meta.get("operation").map_or("add", |s| s.as_str()))
+                .with_context(|| format!("{}", path.display()))?,
             (None, Some(a), Some(b), None) => Edit::LowRank { a, b },
             (None, None, None, Some(w)) => Edit::Dense { w, bias: tensor("delta_b")? },
             _ => bail!(

@@ -1,6 +1,7 @@
 //! The `steerscope` command-line tool: argument parsing and the I/O the library leaves to its
 //! host (files, network, terminal, clocks). Each subcommand lives in its own module.
 mod artifact;
+mod calibrate;
 mod compose;
 mod fetch;
 mod generate;
@@ -44,6 +45,8 @@ pub enum Command {
     Vector(vector::VectorArgs),
     /// Train a vector, LoRA or local weight update with SFT or SPLIT and save it.
     Train(train::TrainArgs),
+    /// Layer × strength heatmaps of preference and utility, and the (layer, strength) to use under a utility budget.
+    Calibrate(calibrate::CalibrateArgs),
     /// Every shipped concept × every method on held-out pairs → docs/results.md.
     Results(results::ResultsArgs),
     /// Sequential function composition: full vs linear attention.
@@ -58,6 +61,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::run(a, &model_path(&cli.model)?, cli.json),
         Command::Vector(a) => vector::run(a, &model_path(&cli.model)?, cli.json),
         Command::Train(a) => train::run(a, &model_path(&cli.model)?, cli.json),
+        Command::Calibrate(a) => calibrate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Results(a) => results::run(a, &model_path(&cli.model)?, cli.json),
         Command::Compose(a) => compose::run(a, cli.json),
     }

@@ -2,7 +2,7 @@
 //! pairs and swept on held-out pairs → `docs/results.md` (+ one SVG per concept and the raw
 //! JSON). The markdown is written from the numbers of that run only; nothing in it is typed by
 //! hand, including the sentences that say what the numbers show.
-use super::sweep::{fit, measure, pairs, plot, prepare, Run, STRENGTH_UNIT_TEXT};
+use super::sweep::{fit, measure, pairs, plot, prepare, read_pairs, Baselines, Run, STRENGTH_UNIT_TEXT};
 use crate::analysis::stats::spearman;
 use crate::model::Model;
 use crate::steer::methods::Spec;
@@ -34,7 +34,10 @@ pub struct ResultsArgs {
     /// Methods, comma-separated (default: all of them).
     #[arg(long, value_delimiter = ',')]
     pub methods: Vec<String>,
-    /// Utility drop (log-odds) allowed when reading the frontier.
+    /// Layers of the DiffMean calibration grid.
+    #[arg(long, value_delimiter = ',', default_value = "6,12,18,24")]
+    pub calibrate_layers: Vec<usize>,
+    /// Utility drop (log-odds) allowed when reading the frontier and calibrating.
     #[arg(long, default_value_t = 0.5)]
     pub budget: f32,
     /// Directory of the concept datasets.
@@ -90,6 +93,10 @@ struct ConceptResult {
     description: String,
     runs: Vec<Run>,
     summaries: Vec<Summary>,
+    baselines: Baselines,
+    /// The random direction's summary.
+    floor: Summary,
+    calibration: super::calibrate::Calibration,
 }
 
 pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
@@ -110,9 +117,12 @@ pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
     let dir = args.out.join("results");
     std::fs::create_dir_all(&dir)?;
     for c in &results {
-        std::fs::write(dir.join(format!("{}.svg", c.name)), plot(&c.runs)?)?;
+        std::fs::write(dir.join(format!("{}.svg", c.name)), plot(&c.runs, std::slice::from_ref(&c.baselines))?)?;
     }
-    let json: Vec<_> = results.iter().map(|c| serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>()})).collect();
+    let json: Vec<_> = results
+        .iter()
+        .map(|c| serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>(), "baselines": c.baselines.json()}))
+        .collect();
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
     let md = markdown(&args, &super::fetch::sha256_file(model_path)?, &results);
     std::fs::write(args.out.join("results.md"), md)?;
@@ -124,7 +134,8 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
     let llama = &model.llama;
     let file = |k: &str| args.data.join(concept[k].as_str().unwrap_or_default());
     let train_tokens = pairs(model, &file("train"), Some(args.train_pairs))?;
-    let test_tokens = pairs(model, &file("test"), Some(args.test_pairs))?;
+    let test_pairs = read_pairs(&file("test"), Some(args.test_pairs))?;
+    let test_tokens = test_pairs.iter().map(|p| Ok(crate::model::score::PairTokens::new(model, p)?)).collect::<Result<Vec<_>>>()?;
     let prep_fit = prepare(llama, &train_tokens, args.layer, "train")?;
     let n_sweep = args.sweep_train_pairs.min(train_tokens.len());
     let prep_train = prepare(llama, &train_tokens[..n_sweep], args.layer, "train sweep")?;
@@ -136,11 +147,27 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
         let start = std::time::Instant::now();
         let edit = fit(llama, spec, &train_tokens, &prep_fit, spec.default_site(), args.epochs)?;
         let seconds = matches!(spec, Spec::Trained(..)).then(|| start.elapsed().as_secs_f32());
-        let run = measure(llama, method, spec.default_site(), &edit, &prep_train, &prep_test, &args.strengths)?;
+        let run = measure(model, method, spec.default_site(), &edit, &prep_train, &prep_test, &args.strengths, &test_tokens[0].prompt)?;
         summaries.push(summarize(&run, args.budget, seconds));
         runs.push(run);
     }
-    Ok(ConceptResult { name, description: concept["description"].as_str().unwrap_or_default().into(), runs, summaries })
+    let instruction = concept["instruction"].as_str().map(String::from).unwrap_or_else(|| super::sweep::instruction_for(&file("train"), &test_pairs[0]));
+    let baselines = Baselines::measure(model, crate::model::Site::Residual, &prep_train, &prep_test, &test_pairs, &instruction, &args.strengths, &test_tokens[0].prompt)?;
+    let floor = summarize(&baselines.random, args.budget, None);
+    let calibration = super::calibrate::calibrate(model, &super::calibrate::CalibrateArgs {
+        train: file("train"),
+        test: file("test"),
+        layers: args.calibrate_layers.clone(),
+        strengths: args.strengths.clone(),
+        method: "diffmean".into(),
+        budget: args.budget,
+        max_pairs: Some(args.test_pairs.min(8)),
+        out: PathBuf::new(),
+    })?;
+    let out = args.out.join("results");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join(format!("{name}-calibrate.svg")), super::calibrate::plot(&calibration.cells, &args.calibrate_layers, &args.strengths)?)?;
+    Ok(ConceptResult { name, description: concept["description"].as_str().unwrap_or_default().into(), runs, summaries, baselines, floor, calibration })
 }
 
 fn num(x: Option<f32>) -> String {
@@ -150,9 +177,10 @@ fn num(x: Option<f32>) -> String {
 fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> String {
     let mut md = String::new();
     let cmd = format!(
-        "steerscope results --layer {} --train-pairs {} --sweep-train-pairs {} --test-pairs {} --epochs {} --strengths={} --budget {}",
+        "steerscope results --layer {} --train-pairs {} --sweep-train-pairs {} --test-pairs {} --epochs {} --strengths={} --calibrate-layers {} --budget {}",
         args.layer, args.train_pairs, args.sweep_train_pairs, args.test_pairs, args.epochs,
-        args.strengths.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","), args.budget
+        args.strengths.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
+        args.calibrate_layers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","), args.budget
     );
     let _ = writeln!(md, "# Steering results on SmolLM2-135M-Instruct\n");
     let _ = writeln!(md, "Generated by `{cmd}` — do not edit by hand; rerun the command.\n");
@@ -163,9 +191,9 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
     let _ = writeln!(md, "- *Trade-off holds*: Spearman(strength, preference) ≥ 0.7 and utility below its m = 0 value at both ends. *Gain within budget*: the largest held-out preference gain over m = 0 at m > 0 whose utility drops by at most {}.\n", args.budget);
     for c in results {
         let _ = writeln!(md, "## {}\n\n{}\n\n![{}](results/{}.svg)\n", c.name, c.description, c.name, c.name);
-        let _ = writeln!(md, "| method | pref −10 / 0 / +10 | util −10 / 0 / +10 | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | train s |");
-        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|");
-        for (run, s) in c.runs.iter().zip(&c.summaries) {
+        let _ = writeln!(md, "| method | pref −10 / 0 / +10 | util −10 / 0 / +10 | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | distinct-2 at 0 / +10 | compression at 0 / +10 | train s |");
+        let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.baselines.random, &c.floor)]) {
             let pts = &run.test.points;
             let ends = |f: &dyn Fn(&crate::analysis::measure::Point) -> Option<f32>| {
                 let first = pts.first().and_then(|p| f(&p.point));
@@ -174,22 +202,45 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
                 format!("{} / {} / {}", num(first), num(zero), num(last))
             };
             let r2 = |r: [Option<f32>; 2]| format!("{} / {}", num(r[0]), num(r[1]));
+            let text_at = |f: &dyn Fn(&super::sweep::TextPoint) -> Option<f32>| {
+                let zero = run.texts.iter().find(|t| t.strength == 0.0).and_then(f);
+                format!("{} / {}", num(zero), num(run.texts.last().and_then(f)))
+            };
             let _ = writeln!(
                 md,
-                "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 s.name, ends(&|p| Some(p.pref_odds)), ends(&|p| p.util_odds), num(s.pref_rank), num(s.util_drop[0]), num(s.util_drop[1]),
                 if s.tradeoff_holds() { "yes" } else { "no" }, num(s.gain_in_budget), r2(run.curves.preference_r2), r2(run.curves.utility_r2),
-                num(run.test.manifold_vs_utility_drop), s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
+                num(run.test.manifold_vs_utility_drop), text_at(&|t| t.fluency.distinct_2), text_at(&|t| Some(t.fluency.compression_ratio)),
+                s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
             );
         }
-        let _ = writeln!(md, "\n{}\n", findings(&c.summaries));
+        let p = &c.baselines.prompting;
+        let _ = writeln!(
+            md,
+            "\nBaselines: *random* is a random direction rescaled like every method (the noise floor). Prompting baseline \
+             (no steering, system prompt \"{}\"): preference {}, utility {}.\n\n{}\n",
+            c.baselines.instruction, num(Some(p.pref_odds)), num(p.util_odds), findings(&c.summaries, &c.floor)
+        );
+        let rec = match &c.calibration.recommendation {
+            Ok(r) => super::calibrate::describe(r, args.budget),
+            Err(e) => format!("no recommendation: {e}"),
+        };
+        let _ = writeln!(md, "Calibration (DiffMean, layers {:?}): {rec}.\n\n![{} calibration](results/{}-calibrate.svg)\n", args.calibrate_layers, c.name, c.name);
+        if let Some(t) = c.runs.iter().find(|r| r.name == "vector-split").or(c.runs.first()) {
+            let _ = writeln!(md, "Greedy text from the first held-out prompt, {} at each strength:\n", t.name);
+            for tp in &t.texts {
+                let _ = writeln!(md, "- {:+}: {:?}", tp.strength, tp.text);
+            }
+            let _ = writeln!(md);
+        }
     }
     let _ = writeln!(md, "## What the numbers show\n\n{}", overall(results));
     md
 }
 
 /// Sentences for one concept, from its summaries.
-fn findings(s: &[Summary]) -> String {
+fn findings(s: &[Summary], floor: &Summary) -> String {
     let get = |n: &str| s.iter().find(|x| x.name == n).and_then(|x| x.gain_in_budget);
     let mut best: Vec<&Summary> = s.iter().filter(|x| x.gain_in_budget.is_some()).collect();
     best.sort_by(|a, b| b.gain_in_budget.partial_cmp(&a.gain_in_budget).unwrap_or(std::cmp::Ordering::Equal));
@@ -207,6 +258,8 @@ fn findings(s: &[Summary]) -> String {
         let verdict = if split > dm { "beats" } else { "does not beat" };
         let _ = write!(out, " SPLIT vector {verdict} DiffMean ({split:.2} vs {dm:.2}).");
     }
+    let above: Vec<&str> = s.iter().filter(|x| x.gain_in_budget > floor.gain_in_budget).map(|x| x.name.as_str()).collect();
+    let _ = write!(out, " Above the random direction's gain ({}): {} of {} methods.", num(floor.gain_in_budget), above.len(), s.len());
     let holds: Vec<&str> = s.iter().filter(|x| x.tradeoff_holds()).map(|x| x.name.as_str()).collect();
     let _ = write!(out, " Trade-off holds for {} of {} methods{}.", holds.len(), s.len(), if holds.is_empty() { String::new() } else { format!(" ({})", holds.join(", ")) });
     out
@@ -226,9 +279,22 @@ fn overall(results: &[ConceptResult]) -> String {
             }
         }
     }
+    let prompt_wins: Vec<&str> = results
+        .iter()
+        .filter(|c| {
+            let best = c.summaries.iter().filter_map(|s| s.gain_in_budget).fold(f32::MIN, f32::max);
+            let unsteered = c.runs.first().and_then(|r| r.test.points.iter().find(|p| p.point.strength == 0.0)).map(|p| p.point.pref_odds);
+            unsteered.is_some_and(|u| c.baselines.prompting.pref_odds - u > best)
+        })
+        .map(|c| c.name.as_str())
+        .collect();
     let mut out = format!(
-        "- The trade-off (preference rising with strength, utility falling at both ends) holds in {holds} of {} (concept, method) sweeps.\n\
+        "- The prompting baseline gains more preference than the best steering method (within the budget) for {} of {} concepts{}.\n\
+         - The trade-off (preference rising with strength, utility falling at both ends) holds in {holds} of {} (concept, method) sweeps.\n\
          - Within a utility-drop budget, SPLIT gains more held-out preference than its SFT counterpart (or, for the vector, than DiffMean) in {wins} of {cases} comparisons.\n",
+        prompt_wins.len(),
+        results.len(),
+        if prompt_wins.is_empty() { String::new() } else { format!(" ({})", prompt_wins.join(", ")) },
         all.len()
     );
     if !losses.is_empty() {

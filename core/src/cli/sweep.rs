@@ -8,9 +8,13 @@
 use super::plot::{panels, Line};
 use super::artifact::Artifact;
 use crate::analysis::sweep::{fit_curves, sweep, Curves, Prepared, Sweep, UpdateScale};
-use crate::data::parse_jsonl;
+use crate::analysis::measure::{score_pairs, summarize, Point};
+use crate::analysis::fluency::{fluency, Fluency};
+use crate::data::{parse_jsonl, Pair};
+use crate::model::generate::{generate, Sampling};
 use crate::model::score::PairTokens;
-use crate::model::{Edit, Llama, Model, Site};
+use crate::model::{Edit, Intervention, Llama, Model, Site, Steering};
+use candle_core::{Device, Tensor};
 use crate::steer::methods::Spec;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -34,6 +38,10 @@ pub struct SweepArgs {
     /// ("" for none).
     #[arg(long, value_delimiter = ',', default_value = "diffmean,pca")]
     pub method: Vec<String>,
+    /// System prompt of the prompting baseline (default: the concept's `instruction` in the
+    /// index.json beside --train, else one built from the first example answer).
+    #[arg(long)]
+    pub instruction: Option<String>,
     /// Training epochs for the trained methods.
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
@@ -53,10 +61,58 @@ pub struct SweepArgs {
 }
 
 pub fn pairs(model: &Model, path: &Path, max: Option<usize>) -> Result<Vec<PairTokens>> {
+    read_pairs(path, max)?.iter().map(|p| Ok(PairTokens::new(model, p)?)).collect()
+}
+
+pub fn read_pairs(path: &Path, max: Option<usize>) -> Result<Vec<Pair>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let pairs = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
-    let n = max.unwrap_or(pairs.len()).min(pairs.len());
-    Ok(pairs[..n].iter().map(|p| PairTokens::new(model, p)).collect::<crate::Result<_>>()?)
+    let mut pairs = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
+    pairs.truncate(max.unwrap_or(pairs.len()));
+    Ok(pairs)
+}
+
+/// The baselines every sweep shows beside its methods.
+pub struct Baselines {
+    /// A random direction at the same site and layer, rescaled like every method: the noise
+    /// floor a method has to clear.
+    pub random: Run,
+    /// No steering: the concept asked for in the system prompt instead (AxBench's prompting
+    /// baseline), scored on the same held-out pairs.
+    pub prompting: Point,
+    pub instruction: String,
+}
+
+impl Baselines {
+    pub fn measure(
+        model: &Model, site: Site, train: &Prepared, test: &Prepared, test_pairs: &[Pair], instruction: &str, strengths: &[f32],
+        probe: &[u32],
+    ) -> Result<Self> {
+        let llama = &model.llama;
+        let mut rng = crate::rng::Rng::new(0);
+        let width = site.width(&llama.config);
+        let random = Edit::AddVector(Tensor::from_vec(rng.normals(width, 1.0), width, &Device::Cpu)?);
+        let random = measure(model, "random", site, &random, train, test, strengths, probe)?;
+        let prompted = test_pairs.iter().map(|p| Ok(PairTokens::with_system(model, p, Some(instruction))?)).collect::<Result<Vec<_>>>()?;
+        let pb = super::progress_bar(prompted.len() as u64, "prompting");
+        let scores = score_pairs(llama, &prompted, &Steering::none(), |i, _| pb.set_position(i as u64))?;
+        pb.finish_and_clear();
+        Ok(Baselines { random, prompting: summarize(0.0, &scores), instruction: instruction.into() })
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({"random": self.random.json(), "prompting": {"instruction": self.instruction, "point": self.prompting}})
+    }
+}
+
+/// The prompting baseline's system prompt: the concept's `instruction` from the `index.json`
+/// beside the pairs file, else an example-based one (the first positive completion as a model answer).
+pub fn instruction_for(train: &Path, first: &Pair) -> String {
+    let from_index = || -> Option<String> {
+        let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(train.parent()?.join("index.json")).ok()?).ok()?;
+        let name = train.file_name()?.to_str()?;
+        index.as_array()?.iter().find(|c| c["train"] == name)?["instruction"].as_str().map(String::from)
+    };
+    from_index().unwrap_or_else(|| format!("Answer in the same style as this example answer: \"{}\"", first.positive))
 }
 
 /// One update swept on the train and the held-out pairs.
@@ -67,12 +123,25 @@ pub struct Run {
     pub train: Sweep,
     pub test: Sweep,
     pub curves: Curves,
+    /// Greedy text for one held-out prompt at each strength, with its fluency proxies.
+    pub texts: Vec<TextPoint>,
 }
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TextPoint {
+    pub strength: f32,
+    pub text: String,
+    #[serde(flatten)]
+    pub fluency: Fluency,
+}
+
+/// Tokens generated per sweep point for the fluency proxies.
+const FLUENCY_TOKENS: usize = 32;
 
 impl Run {
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({"method": self.name, "layer": self.test.layer, "site": self.test.site, "scale": self.scale,
-            "heldout": self.test, "train": self.train, "curves": self.curves})
+            "heldout": self.test, "train": self.train, "curves": self.curves, "texts": self.texts})
     }
 }
 
@@ -95,10 +164,12 @@ pub fn fit(llama: &Llama, m: Spec, train: &[PairTokens], prepared: &Prepared, si
     Ok(edit)
 }
 
-/// Puts `edit` in strength units (measured on the train pairs) and sweeps it on both sets.
+/// Puts `edit` in strength units (measured on the train pairs), sweeps it on both sets, and
+/// generates from `probe` (chat-formatted prompt ids) at each strength for the fluency proxies.
 pub fn measure(
-    llama: &Llama, name: &str, site: Site, edit: &Edit, train: &Prepared, test: &Prepared, strengths: &[f32],
+    model: &Model, name: &str, site: Site, edit: &Edit, train: &Prepared, test: &Prepared, strengths: &[f32], probe: &[u32],
 ) -> Result<Run> {
+    let llama = &model.llama;
     let scale = UpdateScale::measure(llama, train, site, edit)?;
     let edit = edit.scaled(scale.to_strength_units() as f64)?;
     let n = strengths.len() as u64;
@@ -107,7 +178,15 @@ pub fn measure(
     let test_sweep = sweep(llama, test, site, &edit, strengths, |i, _| pb.set_position(n + i as u64))?;
     pb.finish_and_clear();
     let curves = fit_curves(&train_sweep, &test_sweep);
-    Ok(Run { name: name.into(), scale, train: train_sweep, test: test_sweep, curves })
+    let texts = strengths
+        .iter()
+        .map(|&m| {
+            let steering = Steering::none().with(Intervention::new(&llama.config, test.layer, site, edit.clone(), m)?);
+            let g = generate(model, probe, FLUENCY_TOKENS, Sampling::GREEDY, &steering, |_| {})?;
+            Ok(TextPoint { strength: m, fluency: fluency(&g.ids, &g.text), text: g.text })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Run { name: name.into(), scale, train: train_sweep, test: test_sweep, curves, texts })
 }
 
 pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
@@ -120,32 +199,39 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     for &l in &layers {
         llama.config.check_layer(l)?;
     }
-    let (train, test) = (pairs(&model, &args.train, args.max_pairs)?, pairs(&model, &args.test, args.max_pairs)?);
-    let mut runs = Vec::new();
+    let (train, test_pairs) = (pairs(&model, &args.train, args.max_pairs)?, read_pairs(&args.test, args.max_pairs)?);
+    let test = test_pairs.iter().map(|p| Ok(PairTokens::new(&model, p)?)).collect::<Result<Vec<_>>>()?;
+    let instruction = args.instruction.clone().unwrap_or_else(|| instruction_for(&args.train, &test_pairs[0]));
+    let (mut runs, mut baselines) = (Vec::new(), Vec::new());
     for &layer in &layers {
         let (prep_train, prep_test) = (prepare(llama, &train, layer, "train")?, prepare(llama, &test, layer, "test")?);
+        let site = args.site.unwrap_or(Site::Residual);
+        baselines.push(Baselines::measure(&model, site, &prep_train, &prep_test, &test_pairs, &instruction, &args.strengths, &test[0].prompt)?);
         if args.layer.contains(&layer) {
             for &m in &methods {
                 let site = args.site.unwrap_or(m.default_site());
                 let edit = fit(llama, m, &train, &prep_train, site, args.epochs)?;
-                runs.push(measure(llama, &m.name(), site, &edit, &prep_train, &prep_test, &args.strengths)?);
+                runs.push(measure(&model, &m.name(), site, &edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?);
             }
         }
         for (u, path) in updates.iter().zip(&args.update).filter(|(u, _)| u.layer == layer) {
             let name = u.name().unwrap_or_else(|| path.display().to_string());
-            runs.push(measure(llama, &name, u.site, &u.edit, &prep_train, &prep_test, &args.strengths)?);
+            runs.push(measure(&model, &name, u.site, &u.edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?);
         }
     }
     std::fs::create_dir_all(&args.out)?;
     let report = serde_json::json!({"train": args.train, "test": args.test,
         "n_train_pairs": train.len(), "n_test_pairs": test.len(),
-        "strength_unit": STRENGTH_UNIT_TEXT, "results": runs.iter().map(Run::json).collect::<Vec<_>>()});
+        "strength_unit": STRENGTH_UNIT_TEXT, "results": runs.iter().map(Run::json).collect::<Vec<_>>(),
+        "baselines": baselines.iter().map(Baselines::json).collect::<Vec<_>>()});
     std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&report)?)?;
-    std::fs::write(args.out.join("sweep.svg"), plot(&runs)?)?;
+    std::fs::write(args.out.join("sweep.svg"), plot(&runs, &baselines)?)?;
     if json {
         println!("{report}");
     } else {
-        runs.iter().for_each(print_run);
+        runs.iter().chain(baselines.iter().map(|b| &b.random)).for_each(print_run);
+        let p = &baselines[0].prompting;
+        println!("prompting baseline (system prompt \"{instruction}\"): pref {:.3}, util {}", p.pref_odds, p.util_odds.map_or("undefined".into(), |u| format!("{u:.3}")));
         println!("wrote {}/sweep.json and sweep.svg", args.out.display());
     }
     Ok(())
@@ -157,10 +243,11 @@ pub const STRENGTH_UNIT_TEXT: &str = "10 = an update whose mean |Δh| is half th
 fn print_run(r: &Run) {
     let s = &r.test;
     println!("{} at layer {} ({}), held-out pairs; strength 1 = ×{:.3} of the update as found:", r.name, s.layer, s.site, r.scale.to_strength_units());
-    println!("  {:>8} {:>10} {:>10} {:>12}", "strength", "pref", "util", "off-manifold");
-    for p in &s.points {
+    println!("  {:>8} {:>10} {:>10} {:>12} {:>10} {:>11}", "strength", "pref", "util", "off-manifold", "distinct-2", "compression");
+    for (p, t) in s.points.iter().zip(&r.texts) {
         let util = p.point.util_odds.map_or("undefined".into(), |u| format!("{u:.3}"));
-        println!("  {:>8.2} {:>10.3} {:>10} {:>12.3}", p.point.strength, p.point.pref_odds, util, p.off_manifold);
+        let d2 = t.fluency.distinct_2.map_or("–".into(), |d| format!("{d:.3}"));
+        println!("  {:>8.2} {:>10.3} {:>10} {:>12.3} {:>10} {:>11.3}", p.point.strength, p.point.pref_odds, util, p.off_manifold, d2, t.fluency.compression_ratio);
     }
     let r2 = |x: [Option<f32>; 2]| x.map(|v| v.map_or("n/a".to_string(), |v| format!("{v:.3}")));
     let [pt, ph] = r2(r.curves.preference_r2);
@@ -171,16 +258,27 @@ fn print_run(r: &Run) {
     }
 }
 
-/// Held-out sweeps, one line per (method, layer).
-pub fn plot(runs: &[Run]) -> Result<String> {
+/// Held-out sweeps, one line per (method, layer), the random direction among them; the
+/// prompting baseline as a flat line (it has no strength).
+pub fn plot(runs: &[Run], baselines: &[Baselines]) -> Result<String> {
+    let all: Vec<&Run> = runs.iter().chain(baselines.iter().map(|b| &b.random)).collect();
     let lines = |f: &dyn Fn(&crate::analysis::sweep::SweepPoint) -> Option<(f32, f32)>| -> Vec<Line> {
-        runs.iter()
+        all.iter()
             .map(|r| Line { name: format!("{} @{}", r.name, r.test.layer), points: r.test.points.iter().filter_map(f).collect() })
             .collect()
     };
+    let span = all.iter().flat_map(|r| r.test.points.iter().map(|p| p.point.strength)).fold((f32::MAX, f32::MIN), |(a, b), m| (a.min(m), b.max(m)));
+    let flat = |y: Option<f32>| -> Vec<Line> {
+        y.into_iter().take(1).map(|y| Line { name: "prompting".into(), points: vec![(span.0, y), (span.1, y)] }).collect()
+    };
+    let prompting = baselines.first().map(|b| &b.prompting);
+    let with = |mut l: Vec<Line>, extra: Vec<Line>| {
+        l.extend(extra);
+        l
+    };
     panels(&[
-        ("preference", "strength", "log-odds", lines(&|p| Some((p.point.strength, p.point.pref_odds)))),
-        ("utility", "strength", "log-odds", lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u)))),
+        ("preference", "strength", "log-odds", with(lines(&|p| Some((p.point.strength, p.point.pref_odds))), flat(prompting.map(|p| p.pref_odds)))),
+        ("utility", "strength", "log-odds", with(lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u))), flat(prompting.and_then(|p| p.util_odds)))),
         ("off-manifold score", "strength", "distance (× unsteered)", lines(&|p| Some((p.point.strength, p.off_manifold)))),
         ("frontier", "preference log-odds", "utility log-odds", lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u)))),
     ])

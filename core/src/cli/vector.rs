@@ -20,6 +20,10 @@ pub struct VectorArgs {
     /// positive completions, scaled to the DiffMean norm).
     #[arg(long, default_value = "diffmean")]
     pub method: String,
+    /// What applying the file does with the direction: add, project-out (ablate it; strength 1
+    /// removes it fully) or clamp (set the component along it to strength × its norm).
+    #[arg(long, default_value = "add")]
+    pub operation: String,
     /// Output file: `.safetensors`, or `.gguf` for a llama.cpp / repeng control vector
     /// (residual site only; `llama-cli --control-vector FILE` applies it at the same layer).
     #[arg(long)]
@@ -29,6 +33,10 @@ pub struct VectorArgs {
 pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.pairs).with_context(|| format!("reading {}", args.pairs.display()))?;
     let pairs = parse_jsonl(&text).with_context(|| format!("in {}", args.pairs.display()))?;
+    anyhow::ensure!(
+        crate::model::sites::OPERATIONS.contains(&args.operation.as_str()),
+        "unknown operation `{}` (expected add, project-out or clamp)", args.operation
+    );
     let model = super::load_model(model_path)?;
     model.llama.config.check_layer(args.layer)?;
     let tokens = pairs.iter().map(|p| PairTokens::new(&model, p)).collect::<crate::Result<Vec<_>>>()?;
@@ -47,10 +55,12 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
         ("mean_activation_norm".into(), dm.mean_activation_norm.to_string()),
     ]);
     if args.out.extension().is_some_and(|e| e == "gguf") {
+        anyhow::ensure!(args.operation == "add", "llama.cpp control vectors can only add; `{}` cannot be exported as one", args.operation);
         write_control_vector(&args.out, args.site, args.layer, &dm.vector, &meta)?;
     } else {
         let v = candle_core::Tensor::from_slice(&dm.vector, dm.vector.len(), &candle_core::Device::Cpu)?;
-        super::artifact::Artifact { layer: args.layer, site: args.site, edit: crate::model::Edit::AddVector(v), meta }.save(&args.out)?;
+        let edit = crate::model::Edit::with_operation(v, &args.operation)?;
+        super::artifact::Artifact { layer: args.layer, site: args.site, edit, meta }.save(&args.out)?;
     }
     let summary = serde_json::json!({"out": args.out, "layer": args.layer, "site": args.site, "norm": dm.norm,
         "mean_activation_norm": dm.mean_activation_norm, "pairs": pairs.len()});

@@ -300,7 +300,7 @@ fn record(steering: &Steering, slots: &mut [Option<Tensor>], layer: usize, site:
 
 /// Applies the interventions at `(layer, site)` to `h`, reading the site's source `u`.
 fn apply_site(steering: &Steering, layer: usize, site: Site, h: Tensor, u: &Tensor) -> Result<Tensor> {
-    steering.at(layer, site).try_fold(h, |h, iv| Ok(h.broadcast_add(&iv.delta(u)?)?))
+    steering.at(layer, site).try_fold(h, |h, iv| Ok(h.broadcast_add(&iv.delta(&h, u)?)?))
 }
 
 fn norm_weight(g: &Gguf, name: &str, width: usize) -> Result<Tensor> {

@@ -72,9 +72,14 @@ pub struct PairTokens {
 
 impl PairTokens {
     pub fn new(model: &crate::model::Model, pair: &crate::data::Pair) -> Result<Self> {
+        Self::with_system(model, pair, None)
+    }
+
+    /// With a system message instead of the template's default one (the prompting baseline).
+    pub fn with_system(model: &crate::model::Model, pair: &crate::data::Pair, system: Option<&str>) -> Result<Self> {
         let tok = &model.tokenizer;
         Ok(PairTokens {
-            prompt: tok.encode(&model.chat.prompt(None, &pair.prompt))?,
+            prompt: tok.encode(&model.chat.prompt(system, &pair.prompt))?,
             positive: tok.encode_continuation(&pair.positive)?,
             negative: tok.encode_continuation(&pair.negative)?,
         })

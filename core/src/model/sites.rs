@@ -74,17 +74,48 @@ impl FromStr for Site {
 pub enum Edit {
     /// `Δh = v` (shape `(width,)`).
     AddVector(Tensor),
+    /// `h ← h − m·(h·v̂)v̂`: at `m = 1` the component along `v` is ablated.
+    ProjectOut(Tensor),
+    /// `h ← h + (m·‖v‖ − h·v̂)v̂`: the component along `v` is set to `m·‖v‖`.
+    Clamp(Tensor),
     /// `Δh = B·A·u`: `a` is `(rank, source_width)`, `b` is `(width, rank)`.
     LowRank { a: Tensor, b: Tensor },
     /// `Δh = ΔW·u + Δb`: `w` is `(width, source_width)`, `bias` `(width,)`.
     Dense { w: Tensor, bias: Option<Tensor> },
 }
 
+/// The operations a direction supports, by name (files and the CLI use these).
+pub const OPERATIONS: [&str; 3] = ["add", "project-out", "clamp"];
+
 impl Edit {
+    /// A direction `v` with an operation named in [`OPERATIONS`].
+    pub fn with_operation(v: Tensor, operation: &str) -> Result<Edit> {
+        match operation {
+            "add" => Ok(Edit::AddVector(v)),
+            "project-out" => Ok(Edit::ProjectOut(v)),
+            "clamp" => Ok(Edit::Clamp(v)),
+            other => Err(Error::Invalid(alloc::format!("unknown operation `{other}` (expected add, project-out or clamp)"))),
+        }
+    }
+
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Edit::ProjectOut(_) => "project-out",
+            Edit::Clamp(_) => "clamp",
+            _ => "add",
+        }
+    }
+
     /// The update as weights, `(ΔW, Δb)` with `ΔW` dense `(width, source_width)`.
     pub fn as_weights(&self) -> Result<(Option<Tensor>, Option<Tensor>)> {
         Ok(match self {
             Edit::AddVector(v) => (None, Some(v.clone())),
+            Edit::ProjectOut(_) | Edit::Clamp(_) => {
+                return Err(Error::Invalid(alloc::format!(
+                    "`{}` depends on the activation itself, so it is no weight update",
+                    self.operation()
+                )))
+            }
             Edit::LowRank { a, b } => (Some(b.matmul(a)?), None),
             Edit::Dense { w, bias } => (Some(w.clone()), bias.clone()),
         })
@@ -94,6 +125,8 @@ impl Edit {
     pub fn scaled(&self, s: f64) -> Result<Edit> {
         Ok(match self {
             Edit::AddVector(v) => Edit::AddVector((v * s)?),
+            Edit::Clamp(v) => Edit::Clamp((v * s)?),
+            Edit::ProjectOut(v) => Edit::ProjectOut(v.clone()), // only v̂ matters
             Edit::LowRank { a, b } => Edit::LowRank { a: a.clone(), b: (b * s)? },
             Edit::Dense { w, bias } => Edit::Dense { w: (w * s)?, bias: bias.as_ref().map(|b| b * s).transpose()? },
         })
@@ -103,6 +136,8 @@ impl Edit {
     pub fn detach(&self) -> Edit {
         match self {
             Edit::AddVector(v) => Edit::AddVector(v.detach()),
+            Edit::ProjectOut(v) => Edit::ProjectOut(v.detach()),
+            Edit::Clamp(v) => Edit::Clamp(v.detach()),
             Edit::LowRank { a, b } => Edit::LowRank { a: a.detach(), b: b.detach() },
             Edit::Dense { w, bias } => Edit::Dense { w: w.detach(), bias: bias.as_ref().map(Tensor::detach) },
         }
@@ -135,6 +170,12 @@ impl Intervention {
         };
         match &edit {
             Edit::AddVector(v) => check(v, None, width)?,
+            Edit::ProjectOut(v) | Edit::Clamp(v) => {
+                check(v, None, width)?;
+                if v.sqr()?.sum_all()?.to_scalar::<f32>()? == 0.0 {
+                    return Err(Error::Invalid(alloc::format!("`{}` needs a direction, got a zero-norm vector", edit.operation())));
+                }
+            }
             Edit::LowRank { a, b } => {
                 check(a, Some(usize::MAX), src)?;
                 check(b, Some(width), a.dims()[0])?;
@@ -149,11 +190,21 @@ impl Intervention {
         Ok(Intervention { layer, site, edit, strength })
     }
 
-    /// `Δh` for source activations `u` of shape `(…, source_width)`.
-    pub(crate) fn delta(&self, u: &Tensor) -> Result<Tensor> {
+    /// `Δh` for the site's activation `h` and source activations `u` `(…, source_width)`.
+    pub(crate) fn delta(&self, h: &Tensor, u: &Tensor) -> Result<Tensor> {
         let m = self.strength as f64;
         let d = match &self.edit {
             Edit::AddVector(v) => (v * m)?,
+            Edit::ProjectOut(v) | Edit::Clamp(v) => {
+                let norm = v.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()? as f64;
+                let unit = (v / norm)?;
+                let along = h.broadcast_matmul(&unit.unsqueeze(1)?)?; // (…, 1): h·v̂
+                let target = match self.edit {
+                    Edit::Clamp(_) => (along.neg()? + m * norm)?,
+                    _ => (along * -m)?,
+                };
+                target.broadcast_mul(&unit)?
+            }
             Edit::LowRank { a, b } => (u.broadcast_matmul(&a.t()?)?.broadcast_matmul(&b.t()?)? * m)?,
             Edit::Dense { w, bias } => {
                 let y = u.broadcast_matmul(&w.t()?)?;
