@@ -11,7 +11,7 @@ fn run(args: &[&str]) -> (bool, String, String) {
 
 #[test]
 fn help_on_every_subcommand() {
-    for sub in ["fetch-model", "inspect", "generate", "vector", "train", "sweep", "results", "compose"] {
+    for sub in ["fetch-model", "inspect", "generate", "vector", "train", "sweep", "calibrate", "combine", "results", "compose"] {
         let (ok, out, _) = run(&[sub, "--help"]);
         assert!(ok && out.contains("Usage"), "{sub}: {out}");
     }
@@ -114,6 +114,11 @@ fn trained_update_steers_generation_and_sweeps() {
     assert_eq!(v["results"][0]["method"], "lora-split");
     assert_eq!(v["results"][0]["site"], "mlp_out");
     assert_eq!(v["results"][0]["heldout"]["points"].as_array().unwrap().len(), 3);
+    // Every sweep carries its baselines and the fluency of text at each strength.
+    assert_eq!(v["baselines"][0]["random"]["method"], "random");
+    assert!(v["baselines"][0]["prompting"]["point"]["pref_odds"].is_number());
+    assert!(v["baselines"][0]["prompting"]["instruction"].as_str().unwrap().contains("pirate"));
+    assert!(v["results"][0]["texts"][0]["compression_ratio"].is_number());
     // Bad input: unsupported site, unknown method, divergence (keeps the last good checkpoint).
     let (ok, _, err) = train(&["--method", "lora", "--site", "residual"]);
     assert!(!ok && err.contains("does not support site `residual`") && !err.contains("panicked"), "{err}");
@@ -123,5 +128,50 @@ fn trained_update_steers_generation_and_sweeps() {
     let (ok, _, err) = train(&["--method", "vector", "--factors", "1e38"]);
     assert!(!ok && err.contains("diverged at step 1") && err.contains("last good checkpoint"), "{err}");
     assert!(lora.exists(), "the last good checkpoint must be saved");
+    std::fs::remove_dir_all(dir).ok();
+}
+
+#[test]
+fn operations_combine_and_calibrate() {
+    let dir = std::env::temp_dir().join(format!("steerscope-cli-ops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts");
+    let file = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let vector = |concept: &str, method: &str, op: &str, out: &str| {
+        run(&["vector", "--pairs", &format!("{data}/{concept}.test.jsonl"), "--layer", "15", "--method", method, "--operation", op, "--out", &file(out)])
+    };
+    for (concept, method, op, out) in [("sentiment", "diffmean", "add", "dm.safetensors"), ("sentiment", "pca", "add", "pca.safetensors"), ("sentiment", "diffmean", "project-out", "ablate.safetensors")] {
+        let (ok, _, err) = vector(concept, method, op, out);
+        assert!(ok, "{err}");
+    }
+    let (ok, _, err) = vector("sentiment", "diffmean", "scale", "bad.safetensors");
+    assert!(!ok && err.contains("unknown operation `scale`"), "{err}");
+    // Ablating the sentiment direction runs as a hook; it cannot become a llama.cpp control vector.
+    let (ok, _, err) = run(&["generate", "--max-tokens", "4", "--prompt", "hi", "--steer", &format!("{}:1", file("ablate.safetensors"))]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = vector("sentiment", "diffmean", "project-out", "ablate.gguf");
+    assert!(!ok && err.contains("can only add"), "{err}");
+
+    // DiffMean and PCA of one concept point the same way: the overlap warning fires.
+    let (ok, out, err) = run(&["combine", "--vector", &format!("{}:0.5", file("dm.safetensors")), "--vector", &file("pca.safetensors"), "--out", &file("sum.safetensors")]);
+    assert!(ok, "{err}");
+    assert!(out.contains("| ") && err.contains("overlap"), "{out}\n{err}");
+    let (ok, _, err) = run(&["combine", "--vector", &file("dm.safetensors"), "--vector", &file("ablate.safetensors"), "--out", &file("x.safetensors")]);
+    assert!(!ok && err.contains("only added vectors"), "{err}");
+
+    // Calibration writes its heatmaps and names the measured range when the budget is outside it.
+    let cal = dir.join("cal");
+    let calibrate = |budget: &str| {
+        run(&["calibrate", "--train", &format!("{data}/formality.train.jsonl"), "--test", &format!("{data}/formality.test.jsonl"),
+            "--layers", "12,20", "--strengths=-6,0,6", "--max-pairs", "3", "--budget", budget, "--out", cal.to_str().unwrap()])
+    };
+    let (ok, _, err) = calibrate("1000");
+    assert!(!ok && err.contains("outside the measured range"), "{err}");
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cal.join("calibrate.json")).unwrap()).unwrap();
+    assert_eq!(report["cells"].as_array().unwrap().len(), 6);
+    assert!(report["cells"][0]["raw_multiple"].is_number() && report["cells"][0]["norm_fraction"].is_number());
+    assert!(std::fs::read_to_string(cal.join("calibrate.svg")).unwrap().contains("<svg"));
+    let (ok, _, err) = calibrate("-1");
+    assert!(!ok && err.contains("positive"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -80,3 +80,13 @@ fn sweep_reports_every_strength_and_rejects_bad_ones() {
     assert!(Prepared::new(llama, &pairs, 30, |_, _| {}).is_err());
     assert!(Prepared::new(llama, &[], 3, |_, _| {}).is_err());
 }
+
+/// "Was it even applied?": an update that changes nothing is an error, not a flat line.
+#[test]
+fn a_sweep_that_changes_nothing_is_an_error() {
+    let llama = &model().llama;
+    let prepared = Prepared::new(llama, &pairs(2), 10, |_, _| {}).unwrap();
+    let zero = Edit::AddVector(Tensor::zeros(576, candle_core::DType::F32, &Device::Cpu).unwrap());
+    let err = sweep(llama, &prepared, Site::Residual, &zero, &[-1.0, 0.0, 1.0], |_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("not applied"), "{err}");
+}

@@ -30,7 +30,7 @@ pub struct CalibrateArgs {
     #[arg(long, default_value = "diffmean")]
     pub method: String,
     /// Largest utility drop (log-odds, from the layer's unsteered utility) the recommendation may cost.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub budget: f32,
     #[arg(long)]
     pub max_pairs: Option<usize>,

@@ -2,6 +2,7 @@
 //! host (files, network, terminal, clocks). Each subcommand lives in its own module.
 mod artifact;
 mod calibrate;
+mod combine;
 mod compose;
 mod fetch;
 mod generate;
@@ -43,6 +44,8 @@ pub enum Command {
     Sweep(sweep::SweepArgs),
     /// Compute a DiffMean or PCA steering vector from polarity pairs and save it.
     Vector(vector::VectorArgs),
+    /// Weighted sum of vector files, with their cosine table and overlap warnings.
+    Combine(combine::CombineArgs),
     /// Train a vector, LoRA or local weight update with SFT or SPLIT and save it.
     Train(train::TrainArgs),
     /// Layer × strength heatmaps of preference and utility, and the (layer, strength) to use under a utility budget.
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sweep(a) => sweep::run(a, &model_path(&cli.model)?, cli.json),
         Command::Vector(a) => vector::run(a, &model_path(&cli.model)?, cli.json),
         Command::Train(a) => train::run(a, &model_path(&cli.model)?, cli.json),
+        Command::Combine(a) => combine::run(a, cli.json),
         Command::Calibrate(a) => calibrate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Results(a) => results::run(a, &model_path(&cli.model)?, cli.json),
         Command::Compose(a) => compose::run(a, cli.json),

@@ -157,7 +157,7 @@ impl Llama {
         for i in layers {
             let layer = &self.layers[i];
             let mut site = |s: Site, h: Tensor, u: &Tensor| -> Result<Tensor> {
-                let h = apply_site(steering, i, s, h, u)?;
+                let h = apply_site(steering, i, s, h, u, None)?;
                 record(steering, &mut recorded, i, s, &h)?;
                 Ok(h)
             };
@@ -173,7 +173,7 @@ impl Llama {
             // A residual-site delta joins the MLP branch before the skip connection: the same
             // real number as adding it to the block output, and the same float as a bias on
             // W_down — which is what makes "steering = a bias update" an exact identity.
-            let mlp = apply_site(steering, i, Site::Residual, mlp, &block_in)?;
+            let mlp = apply_site(steering, i, Site::Residual, mlp, &block_in, Some(&x_mid))?;
             x = (mlp + &x_mid)?;
             record(steering, &mut recorded, i, Site::Residual, &x)?;
         }
@@ -298,9 +298,17 @@ fn record(steering: &Steering, slots: &mut [Option<Tensor>], layer: usize, site:
     Ok(())
 }
 
-/// Applies the interventions at `(layer, site)` to `h`, reading the site's source `u`.
-fn apply_site(steering: &Steering, layer: usize, site: Site, h: Tensor, u: &Tensor) -> Result<Tensor> {
-    steering.at(layer, site).try_fold(h, |h, iv| Ok(h.broadcast_add(&iv.delta(&h, u)?)?))
+/// Applies the interventions at `(layer, site)` to `h`, reading the site's source `u`. The
+/// activation an operation such as project-out sees is `h + offset` (the residual site's
+/// deltas join the MLP branch, so its full activation adds the skip connection).
+fn apply_site(steering: &Steering, layer: usize, site: Site, h: Tensor, u: &Tensor, offset: Option<&Tensor>) -> Result<Tensor> {
+    steering.at(layer, site).try_fold(h, |h, iv| {
+        let seen = match offset {
+            Some(o) if iv.edit.reads_activation() => (&h + o)?,
+            _ => h.clone(),
+        };
+        Ok(h.broadcast_add(&iv.delta(&seen, u)?)?)
+    })
 }
 
 fn norm_weight(g: &Gguf, name: &str, width: usize) -> Result<Tensor> {

@@ -98,6 +98,11 @@ impl Edit {
         }
     }
 
+    /// Whether `Δh` depends on the activation itself (not only on the writer's input).
+    pub fn reads_activation(&self) -> bool {
+        matches!(self, Edit::ProjectOut(_) | Edit::Clamp(_))
+    }
+
     pub fn operation(&self) -> &'static str {
         match self {
             Edit::ProjectOut(_) => "project-out",
