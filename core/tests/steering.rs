@@ -128,3 +128,69 @@ fn project_out_and_clamp_match_direct_computation() {
     let err = Edit::ProjectOut(v).as_weights().unwrap_err();
     assert!(err.to_string().contains("no weight update"), "{err}");
 }
+
+/// Position masks against a per-position computation: steering only the completion equals
+/// running the prompt unsteered and the completion steered (and so on for the other masks).
+/// And a last-token DiffMean equals the mean of directly recorded last-position activations.
+#[test]
+fn position_masks_and_read_positions_match_direct_computation() {
+    use steerscope::model::sites::Positions;
+    let m = model();
+    let c = &m.llama.config;
+    let prompt = prompt();
+    let completion = m.tokenizer.encode_continuation("It was a bright, cold day in April.").unwrap();
+    let layer = 10;
+    let iv = |p: Positions| Intervention::new(c, layer, Site::Residual, Edit::AddVector(random(&[c.hidden], 3.0, 11)), 4.0).unwrap().at(p);
+    let steer = |p: Positions| Steering::none().with(iv(p));
+    // Hidden states of every position, running the given chunks in order on one cache.
+    let run = |chunks: &[(&[u32], Steering)]| -> Vec<f32> {
+        let mut cache = Cache::new();
+        let mut out = Vec::new();
+        for (ids, s) in chunks {
+            out.extend(m.llama.forward(ids, &mut cache, s).unwrap().hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+        }
+        out
+    };
+    let none = Steering::none;
+    let n = 5;
+    let cases = [
+        (Positions::Completion, run(&[(&prompt, none()), (&completion, steer(Positions::All))])),
+        (Positions::Prompt, run(&[(&prompt, steer(Positions::All)), (&completion, none())])),
+        (Positions::From(n), run(&[(&prompt[..n], none()), (&prompt[n..], steer(Positions::All)), (&completion, steer(Positions::All))])),
+    ];
+    let unsteered = run(&[(&prompt, none()), (&completion, none())]);
+    for (p, direct) in cases {
+        let masked = run(&[(&prompt, steer(p)), (&completion, steer(p))]);
+        let worst = max_diff(&masked, &direct);
+        println!("{}: masked vs per-position max |Δ| = {worst:e}", p.name());
+        assert!(worst < 1e-3, "{}: {worst}", p.name());
+        assert!(max_diff(&masked, &unsteered) > 1e-2, "{}: the mask steered nothing", p.name());
+    }
+    assert_eq!(Positions::parse("prompt,completion").unwrap(), Positions::All);
+    let err = Positions::parse("all,prompt").unwrap_err();
+    assert!(err.to_string().contains("overlapping position masks"), "{err}");
+    assert!(Positions::parse("middle").unwrap_err().to_string().contains("unknown position mask"));
+
+    // Read positions: the last-token DiffMean, recomputed from one full forward per completion.
+    use steerscope::model::score::PairTokens;
+    use steerscope::steer::diffmean::{fit_method, Method, Read};
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/formality.test.jsonl")).unwrap();
+    let pairs: Vec<PairTokens> = steerscope::data::parse_jsonl(&text).unwrap()[..3].iter().map(|p| PairTokens::new(m, p).unwrap()).collect();
+    let fitted = fit_method(&m.llama, &pairs, Method::DiffMean, layer, Site::Residual, Read::LastToken, |_, _| {}).unwrap();
+    let last = |p: &PairTokens, completion: &[u32]| -> Vec<f32> {
+        let ids: Vec<u32> = p.prompt.iter().chain(completion).copied().collect();
+        let rec = m.llama.forward(&ids, &mut Cache::new(), &Steering::none().recording(layer, Site::Residual)).unwrap().recorded.remove(0);
+        rec.i(ids.len() - 1).unwrap().to_vec1().unwrap()
+    };
+    let mut direct = vec![0f32; c.hidden];
+    for p in &pairs {
+        for ((d, a), b) in direct.iter_mut().zip(last(p, &p.positive)).zip(last(p, &p.negative)) {
+            *d += (a - b) / pairs.len() as f32;
+        }
+    }
+    let scale = direct.iter().fold(0f32, |a, x| a.max(x.abs()));
+    let worst = max_diff(&fitted.vector, &direct);
+    println!("last-token DiffMean vs direct: max |Δ| = {worst:e} (of {scale:.2})");
+    assert!(worst <= 1e-3 * scale, "{worst}");
+    assert_eq!(fitted.read, Read::LastToken);
+}

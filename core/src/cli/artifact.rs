@@ -5,6 +5,7 @@
 //!
 //! Tensors: `vector` (a Δb alone — or, with metadata `operation` = `project-out` / `clamp`, a
 //! direction to ablate or clamp), `lora_a` + `lora_b` (`ΔW = B·A`), or `delta_w` + `delta_b`.
+use crate::model::sites::Positions;
 use crate::model::{Config, Edit, Intervention, Site};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
@@ -16,13 +17,16 @@ pub struct Artifact {
     pub layer: usize,
     pub site: Site,
     pub edit: Edit,
+    /// The positions it steers (metadata `steered_positions`); where it read its signal from
+    /// is in `read_positions`.
+    pub positions: Positions,
     /// `method`, `objective`, `model_sha256`, `pairs_sha256`, … (`site` and `layer` are added on save).
     pub meta: HashMap<String, String>,
 }
 
 impl Artifact {
     pub fn intervention(&self, config: &Config, strength: f32) -> crate::Result<Intervention> {
-        Intervention::new(config, self.layer, self.site, self.edit.clone(), strength)
+        Ok(Intervention::new(config, self.layer, self.site, self.edit.clone(), strength)?.at(self.positions))
     }
 
     /// `method` or `method-objective` from the metadata.
@@ -57,6 +61,7 @@ impl Artifact {
         meta.insert("site".into(), self.site.name().into());
         meta.insert("layer".into(), self.layer.to_string());
         meta.insert("operation".into(), self.edit.operation().into());
+        meta.insert("steered_positions".into(), self.positions.name());
         safetensors::serialize_to_file(views, Some(meta), path).with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
@@ -87,6 +92,7 @@ impl Artifact {
                 path.display()
             ),
         };
-        Ok(Artifact { layer, site, edit, meta })
+        let positions = Positions::parse(meta.get("steered_positions").map_or("all", |s| s.as_str())).with_context(|| format!("{}", path.display()))?;
+        Ok(Artifact { layer, site, edit, positions, meta })
     }
 }

@@ -44,7 +44,10 @@ pub fn run(args: CombineArgs, json: bool) -> Result<()> {
         ("combined_from".into(), names.iter().zip(&weights).map(|(n, w)| format!("{w}×{n}")).collect::<Vec<_>>().join(" + ")),
     ]);
     let edit = Edit::AddVector(Tensor::from_slice(&sum, sum.len(), &Device::Cpu)?);
-    Artifact { layer: files[0].layer, site: files[0].site, edit, meta }.save(&args.out)?;
+    if let Some(a) = files.iter().find(|a| a.positions != files[0].positions) {
+        bail!("all vectors must steer the same positions: {} vs {}", files[0].positions.name(), a.positions.name());
+    }
+    Artifact { layer: files[0].layer, site: files[0].site, edit, positions: files[0].positions, meta }.save(&args.out)?;
     if json {
         println!("{}", serde_json::json!({"out": args.out, "cosine": table, "overlaps": overlaps}));
         return Ok(());

@@ -147,7 +147,7 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
         let start = std::time::Instant::now();
         let edit = fit(llama, spec, &train_tokens, &prep_fit, spec.default_site(), args.epochs)?;
         let seconds = matches!(spec, Spec::Trained(..)).then(|| start.elapsed().as_secs_f32());
-        let run = measure(model, method, spec.default_site(), &edit, &prep_train, &prep_test, &args.strengths, &test_tokens[0].prompt)?;
+        let run = measure(model, method, spec.default_site(), &edit, &prep_train, &prep_test, &args.strengths, &test_tokens[0].prompt)?.reading(spec.reads());
         summaries.push(summarize(&run, args.budget, seconds));
         runs.push(run);
     }

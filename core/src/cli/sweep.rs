@@ -123,6 +123,8 @@ pub struct Run {
     pub train: Sweep,
     pub test: Sweep,
     pub curves: Curves,
+    /// Which positions the method read its signal from.
+    pub reads: String,
     /// Greedy text for one held-out prompt at each strength, with its fluency proxies.
     pub texts: Vec<TextPoint>,
 }
@@ -139,8 +141,15 @@ pub struct TextPoint {
 const FLUENCY_TOKENS: usize = 32;
 
 impl Run {
+    /// Records which positions the method read its signal from.
+    pub fn reading(mut self, reads: &str) -> Self {
+        self.reads = reads.into();
+        self
+    }
+
     pub fn json(&self) -> serde_json::Value {
         serde_json::json!({"method": self.name, "layer": self.test.layer, "site": self.test.site, "scale": self.scale,
+            "positions": {"read": self.reads, "steered": "all"},
             "heldout": self.test, "train": self.train, "curves": self.curves, "texts": self.texts})
     }
 }
@@ -186,12 +195,15 @@ pub fn measure(
             Ok(TextPoint { strength: m, fluency: fluency(&g.ids, &g.text), text: g.text })
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Run { name: name.into(), scale, train: train_sweep, test: test_sweep, curves, texts })
+    Ok(Run { name: name.into(), scale, train: train_sweep, test: test_sweep, curves, reads: "n/a".into(), texts })
 }
 
 pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     let methods = args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<crate::Result<Vec<Spec>>>()?;
     let updates = args.update.iter().map(|p| Artifact::load(p)).collect::<Result<Vec<_>>>()?;
+    for (u, p) in updates.iter().zip(&args.update) {
+        anyhow::ensure!(u.positions == Default::default(), "sweeps steer every position; {} steers only `{}`", p.display(), u.positions.name());
+    }
     let model = super::load_model(model_path)?;
     let llama = &model.llama;
     let mut layers = args.layer.clone();
@@ -211,12 +223,13 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
             for &m in &methods {
                 let site = args.site.unwrap_or(m.default_site());
                 let edit = fit(llama, m, &train, &prep_train, site, args.epochs)?;
-                runs.push(measure(&model, &m.name(), site, &edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?);
+                runs.push(measure(&model, &m.name(), site, &edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?.reading(m.reads()));
             }
         }
         for (u, path) in updates.iter().zip(&args.update).filter(|(u, _)| u.layer == layer) {
             let name = u.name().unwrap_or_else(|| path.display().to_string());
-            runs.push(measure(&model, &name, u.site, &u.edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?);
+            let reads = u.meta.get("read_positions").map_or("unknown", |s| s.as_str());
+            runs.push(measure(&model, &name, u.site, &u.edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?.reading(reads));
         }
     }
     std::fs::create_dir_all(&args.out)?;

@@ -108,11 +108,13 @@ pub fn train(
     meta.insert("method".into(), config.form.name().into());
     meta.insert("objective".into(), config.objective.name().into());
     meta.insert("training".into(), serde_json::to_string(&config)?);
+    // Training steers every position and its loss reads the completion tokens.
+    meta.insert("read_positions".into(), "completion-loss".into());
     let what = format!("{} {}", config.form.name(), config.objective.name());
     let mut trainer = Trainer::new(llama, prepared, config)?;
     let (total, per_epoch) = (trainer.total_steps(), trainer.steps_per_epoch());
     let pb = super::progress_bar(total as u64, &what);
-    let snapshot = |t: &Trainer| Artifact { layer: t.config.layer, site: t.config.site, edit: t.edit(), meta: meta.clone() };
+    let snapshot = |t: &Trainer| Artifact { layer: t.config.layer, site: t.config.site, edit: t.edit(), positions: Default::default(), meta: meta.clone() };
     let save = |a: &Artifact| out.map_or(Ok(()), |p| a.save(p));
     let mut save_error = None;
     let result = trainer.run(|t, s| {

@@ -24,6 +24,13 @@ pub struct VectorArgs {
     /// removes it fully) or clamp (set the component along it to strength × its norm).
     #[arg(long, default_value = "add")]
     pub operation: String,
+    /// Which completion positions the vector is read from: completion-mean or last-token.
+    #[arg(long, default_value = "completion-mean")]
+    pub read: String,
+    /// Which positions applying it steers: all, prompt, completion, from:N (absolute index),
+    /// or prompt,completion. Stored in the file; `generate --steer` honours it.
+    #[arg(long, default_value = "all")]
+    pub steer_positions: String,
     /// Output file: `.safetensors`, or `.gguf` for a llama.cpp / repeng control vector
     /// (residual site only; `llama-cli --control-vector FILE` applies it at the same layer).
     #[arg(long)]
@@ -37,6 +44,8 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
         crate::model::sites::OPERATIONS.contains(&args.operation.as_str()),
         "unknown operation `{}` (expected add, project-out or clamp)", args.operation
     );
+    let read = crate::steer::diffmean::Read::parse(&args.read)?;
+    let positions = crate::model::sites::Positions::parse(&args.steer_positions)?;
     let model = super::load_model(model_path)?;
     model.llama.config.check_layer(args.layer)?;
     let tokens = pairs.iter().map(|p| PairTokens::new(&model, p)).collect::<crate::Result<Vec<_>>>()?;
@@ -45,22 +54,24 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
         _ => anyhow::bail!("`vector` computes diffmean or pca; use `train` for `{}`", args.method),
     };
     let pb = super::progress_bar(tokens.len() as u64, &args.method);
-    let dm = crate::steer::diffmean::fit_method(&model.llama, &tokens, method, args.layer, args.site, |i, _| pb.set_position(i as u64))?;
+    let dm = crate::steer::diffmean::fit_method(&model.llama, &tokens, method, args.layer, args.site, read, |i, _| pb.set_position(i as u64))?;
     pb.finish_and_clear();
     let meta = HashMap::from([
         ("method".to_string(), args.method.clone()),
         ("objective".into(), "none".into()),
+        ("read_positions".into(), read.name().into()),
         ("model_sha256".into(), super::fetch::sha256_file(model_path)?),
         ("pairs_sha256".into(), super::fetch::sha256_file(&args.pairs)?),
         ("mean_activation_norm".into(), dm.mean_activation_norm.to_string()),
     ]);
     if args.out.extension().is_some_and(|e| e == "gguf") {
         anyhow::ensure!(args.operation == "add", "llama.cpp control vectors can only add; `{}` cannot be exported as one", args.operation);
+        anyhow::ensure!(positions == crate::model::sites::Positions::All, "llama.cpp control vectors steer every position; `{}` cannot be exported as one", args.steer_positions);
         write_control_vector(&args.out, args.site, args.layer, &dm.vector, &meta)?;
     } else {
         let v = candle_core::Tensor::from_slice(&dm.vector, dm.vector.len(), &candle_core::Device::Cpu)?;
         let edit = crate::model::Edit::with_operation(v, &args.operation)?;
-        super::artifact::Artifact { layer: args.layer, site: args.site, edit, meta }.save(&args.out)?;
+        super::artifact::Artifact { layer: args.layer, site: args.site, edit, positions, meta }.save(&args.out)?;
     }
     let summary = serde_json::json!({"out": args.out, "layer": args.layer, "site": args.site, "norm": dm.norm,
         "mean_activation_norm": dm.mean_activation_norm, "pairs": pairs.len()});

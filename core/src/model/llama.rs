@@ -8,6 +8,7 @@
 use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use crate::model::linear::{qtensor, QLinear};
+use crate::model::sites::Positions;
 use crate::model::{Config, Intervention, Site, Steering};
 use alloc::{format, sync::Arc, vec::Vec};
 use candle_core::quantized::QTensor;
@@ -47,6 +48,9 @@ pub struct Cache {
     kv: Vec<Option<(Tensor, Tensor)>>,
     /// Number of positions already in the cache.
     pub pos: usize,
+    /// Where the prompt ended: the length of the first call on the empty cache (for
+    /// [`crate::model::sites::Positions`]).
+    pub prompt_end: Option<usize>,
 }
 
 impl Cache {
@@ -154,10 +158,11 @@ impl Llama {
         let mask = if seq == 1 { None } else { Some(causal_mask(seq, pos)?) };
         let rope = self.rope_tables(pos, seq)?;
         let mut recorded = alloc::vec![None; steering.record.len()];
+        let masks = PositionMasks::new(steering, pos, seq, cache.prompt_end)?;
         for i in layers {
             let layer = &self.layers[i];
             let mut site = |s: Site, h: Tensor, u: &Tensor| -> Result<Tensor> {
-                let h = apply_site(steering, i, s, h, u, None)?;
+                let h = apply_site(steering, &masks, i, s, h, u, None)?;
                 record(steering, &mut recorded, i, s, &h)?;
                 Ok(h)
             };
@@ -173,9 +178,12 @@ impl Llama {
             // A residual-site delta joins the MLP branch before the skip connection: the same
             // real number as adding it to the block output, and the same float as a bias on
             // W_down — which is what makes "steering = a bias update" an exact identity.
-            let mlp = apply_site(steering, i, Site::Residual, mlp, &block_in, Some(&x_mid))?;
+            let mlp = apply_site(steering, &masks, i, Site::Residual, mlp, &block_in, Some(&x_mid))?;
             x = (mlp + &x_mid)?;
             record(steering, &mut recorded, i, Site::Residual, &x)?;
+        }
+        if pos == 0 && cache.prompt_end.is_none() {
+            cache.prompt_end = Some(seq);
         }
         cache.pos += seq;
         let missing = || Error::Invalid("a recorded site lies outside the layers run".into());
@@ -301,14 +309,44 @@ fn record(steering: &Steering, slots: &mut [Option<Tensor>], layer: usize, site:
 /// Applies the interventions at `(layer, site)` to `h`, reading the site's source `u`. The
 /// activation an operation such as project-out sees is `h + offset` (the residual site's
 /// deltas join the MLP branch, so its full activation adds the skip connection).
-fn apply_site(steering: &Steering, layer: usize, site: Site, h: Tensor, u: &Tensor, offset: Option<&Tensor>) -> Result<Tensor> {
+fn apply_site(
+    steering: &Steering, masks: &PositionMasks, layer: usize, site: Site, h: Tensor, u: &Tensor, offset: Option<&Tensor>,
+) -> Result<Tensor> {
     steering.at(layer, site).try_fold(h, |h, iv| {
         let seen = match offset {
             Some(o) if iv.edit.reads_activation() => (&h + o)?,
             _ => h.clone(),
         };
-        Ok(h.broadcast_add(&iv.delta(&seen, u)?)?)
+        let delta = iv.delta(&seen, u)?;
+        let delta = match masks.get(iv.positions) {
+            Some(m) => delta.broadcast_mul(m)?,
+            None => delta,
+        };
+        Ok(h.broadcast_add(&delta)?)
     })
+}
+
+/// One `(1, seq, 1)` 0/1 mask per position rule in use (none for `All`, whose arithmetic
+/// stays exactly the unmasked one).
+struct PositionMasks(Vec<(Positions, Tensor)>);
+
+impl PositionMasks {
+    fn new(steering: &Steering, pos: usize, seq: usize, prompt_end: Option<usize>) -> Result<Self> {
+        let mut masks: Vec<(Positions, Tensor)> = Vec::new();
+        for iv in &steering.interventions {
+            let p = iv.positions;
+            if p == Positions::All || masks.iter().any(|(q, _)| *q == p) {
+                continue;
+            }
+            let m: Vec<f32> = (pos..pos + seq).map(|j| if p.covers(j, prompt_end) { 1.0 } else { 0.0 }).collect();
+            masks.push((p, Tensor::from_vec(m, (1, seq, 1), &Device::Cpu)?));
+        }
+        Ok(PositionMasks(masks))
+    }
+
+    fn get(&self, p: Positions) -> Option<&Tensor> {
+        self.0.iter().find(|(q, _)| *q == p).map(|(_, m)| m)
+    }
 }
 
 fn norm_weight(g: &Gguf, name: &str, width: usize) -> Result<Tensor> {

@@ -149,12 +149,81 @@ impl Edit {
     }
 }
 
+/// Which token positions an intervention steers. A sequence is a prompt (the first forward
+/// call on an empty [`crate::model::Cache`]) followed by a completion (every later call), so
+/// the masks resolve per sequence even when prompts differ in length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Positions {
+    /// Every position (EasyEdit's choice is `AfterPrefix`; llama.cpp control vectors steer all).
+    #[default]
+    All,
+    Prompt,
+    Completion,
+    /// Positions at or after this absolute index: "after the chat prefix" with the index of the
+    /// first token after the system turn.
+    From(usize),
+}
+
+impl Positions {
+    pub fn name(self) -> alloc::string::String {
+        match self {
+            Positions::All => "all".into(),
+            Positions::Prompt => "prompt".into(),
+            Positions::Completion => "completion".into(),
+            Positions::From(n) => alloc::format!("from:{n}"),
+        }
+    }
+
+    /// `all`, `prompt`, `completion`, `from:N`, or a comma-separated union of non-overlapping
+    /// ones (`prompt,completion` = `all`); overlapping parts are refused.
+    pub fn parse(s: &str) -> Result<Self> {
+        let one = |p: &str| -> Result<Positions> {
+            match p.trim() {
+                "all" => Ok(Positions::All),
+                "prompt" => Ok(Positions::Prompt),
+                "completion" => Ok(Positions::Completion),
+                other => other
+                    .strip_prefix("from:")
+                    .and_then(|n| n.parse().ok())
+                    .map(Positions::From)
+                    .ok_or_else(|| Error::Invalid(alloc::format!("unknown position mask `{other}` (expected all, prompt, completion or from:N)"))),
+            }
+        };
+        let parts = s.split(',').map(one).collect::<Result<Vec<_>>>()?;
+        for (i, a) in parts.iter().enumerate() {
+            for b in &parts[i + 1..] {
+                if !matches!((a, b), (Positions::Prompt, Positions::Completion) | (Positions::Completion, Positions::Prompt)) {
+                    return Err(Error::Invalid(alloc::format!(
+                        "overlapping position masks: `{}` and `{}` both cover some positions",
+                        a.name(),
+                        b.name()
+                    )));
+                }
+            }
+        }
+        Ok(if parts.len() == 2 { Positions::All } else { parts[0] })
+    }
+
+    /// Whether absolute position `p` is steered, given where the prompt ended (`None` while the
+    /// prompt itself is being run).
+    pub fn covers(self, p: usize, prompt_end: Option<usize>) -> bool {
+        match self {
+            Positions::All => true,
+            Positions::Prompt => prompt_end.is_none_or(|e| p < e),
+            Positions::Completion => prompt_end.is_some_and(|e| p >= e),
+            Positions::From(n) => p >= n,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Intervention {
     pub layer: usize,
     pub site: Site,
     pub edit: Edit,
     pub strength: f32,
+    pub positions: Positions,
 }
 
 impl Intervention {
@@ -192,7 +261,13 @@ impl Intervention {
                 }
             }
         }
-        Ok(Intervention { layer, site, edit, strength })
+        Ok(Intervention { layer, site, edit, strength, positions: Positions::All })
+    }
+
+    /// The same intervention on `positions` only.
+    pub fn at(mut self, positions: Positions) -> Self {
+        self.positions = positions;
+        self
     }
 
     /// `Δh` for the site's activation `h` and source activations `u` `(…, source_width)`.

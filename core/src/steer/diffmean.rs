@@ -17,12 +17,41 @@ pub enum Method {
     Pca,
 }
 
+/// Which positions of a completion a fitted vector reads its activations from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Read {
+    /// The mean over all the completion's tokens (the default; CAA reads the answer tokens).
+    #[default]
+    CompletionMean,
+    /// The completion's last token only.
+    LastToken,
+}
+
+impl Read {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "completion-mean" => Ok(Read::CompletionMean),
+            "last-token" => Ok(Read::LastToken),
+            other => Err(Error::Invalid(alloc::format!("unknown read positions `{other}` (expected completion-mean or last-token)"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Read::CompletionMean => "completion-mean",
+            Read::LastToken => "last-token",
+        }
+    }
+}
+
 /// A fitted activation-addition vector and what it was fitted at.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct FittedVector {
     pub method: Method,
     pub layer: usize,
     pub site: Site,
+    pub read: Read,
     pub vector: Vec<f32>,
     pub norm: f32,
     /// Mean norm of the unsteered activations at the site over the completion tokens: the
@@ -39,7 +68,7 @@ struct PairActivations {
 }
 
 fn pair_activations(
-    llama: &Llama, pairs: &[PairTokens], layer: usize, site: Site, mut progress: impl FnMut(usize, usize),
+    llama: &Llama, pairs: &[PairTokens], layer: usize, site: Site, read: Read, mut progress: impl FnMut(usize, usize),
 ) -> Result<PairActivations> {
     llama.config.check_layer(layer)?;
     if pairs.is_empty() {
@@ -54,7 +83,10 @@ fn pair_activations(
             let acts = llama.forward(completion, &mut prompt_cache.clone(), &record)?.recorded.remove(0);
             let rows: Vec<Vec<f32>> = acts.to_vec2()?;
             norms.extend(rows.iter().map(|r| norm(r)));
-            out.push(mean_rows(rows.iter().map(|r| r.as_slice())));
+            out.push(match read {
+                Read::CompletionMean => mean_rows(rows.iter().map(|r| r.as_slice())),
+                Read::LastToken => rows.last().cloned().unwrap_or_default(),
+            });
         }
         progress(i + 1, pairs.len());
     }
@@ -64,13 +96,13 @@ fn pair_activations(
 pub fn fit(
     llama: &Llama, pairs: &[PairTokens], layer: usize, site: Site, progress: impl FnMut(usize, usize),
 ) -> Result<FittedVector> {
-    fit_method(llama, pairs, Method::DiffMean, layer, site, progress)
+    fit_method(llama, pairs, Method::DiffMean, layer, site, Read::CompletionMean, progress)
 }
 
 pub fn fit_method(
-    llama: &Llama, pairs: &[PairTokens], method: Method, layer: usize, site: Site, progress: impl FnMut(usize, usize),
+    llama: &Llama, pairs: &[PairTokens], method: Method, layer: usize, site: Site, read: Read, progress: impl FnMut(usize, usize),
 ) -> Result<FittedVector> {
-    let acts = pair_activations(llama, pairs, layer, site, progress)?;
+    let acts = pair_activations(llama, pairs, layer, site, read, progress)?;
     let rows = |v: &[Vec<f32>]| mean_rows(v.iter().map(|r| r.as_slice()));
     let (mp, mn) = (rows(&acts.positive), rows(&acts.negative));
     let diffmean: Vec<f32> = mp.iter().zip(&mn).map(|(a, b)| a - b).collect();
@@ -84,5 +116,5 @@ pub fn fit_method(
             pc.direction.iter().map(|x| x * scale).collect()
         }
     };
-    Ok(FittedVector { method, layer, site, norm: norm(&vector), vector, mean_activation_norm: acts.mean_norm })
+    Ok(FittedVector { method, layer, site, read, norm: norm(&vector), vector, mean_activation_norm: acts.mean_norm })
 }

@@ -57,6 +57,14 @@ impl Spec {
         }
     }
 
+    /// Which positions the method reads its signal from (for artifacts and reports).
+    pub fn reads(self) -> &'static str {
+        match self {
+            Spec::Fitted(_) => crate::steer::diffmean::Read::CompletionMean.name(),
+            Spec::Trained(..) => "completion-loss",
+        }
+    }
+
     pub fn name(self) -> String {
         match self {
             Spec::Fitted(Method::DiffMean) => "diffmean".into(),
@@ -74,7 +82,7 @@ impl Spec {
         let layer = prepared.layer;
         match self {
             Spec::Fitted(m) => {
-                let fitted = fit_method(llama, train, m, layer, site, progress)?;
+                let fitted = fit_method(llama, train, m, layer, site, crate::steer::diffmean::Read::CompletionMean, progress)?;
                 Ok(Edit::AddVector(Tensor::from_slice(&fitted.vector, fitted.vector.len(), &Device::Cpu)?))
             }
             Spec::Trained(form, objective) => {
