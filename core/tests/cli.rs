@@ -144,6 +144,18 @@ fn operations_combine_and_calibrate() {
         let (ok, _, err) = vector(concept, method, op, out);
         assert!(ok, "{err}");
     }
+    // Read and steered positions travel in the file's metadata.
+    let (ok, _, err) = run(&["vector", "--pairs", &format!("{data}/sentiment.test.jsonl"), "--layer", "15", "--read", "last-token",
+        "--steer-positions", "completion", "--out", &file("late.safetensors")]);
+    assert!(ok, "{err}");
+    let bytes = std::fs::read(file("late.safetensors")).unwrap();
+    let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let meta = header.metadata().clone().unwrap();
+    assert_eq!((meta["read_positions"].as_str(), meta["steered_positions"].as_str()), ("last-token", "completion"));
+    let (ok, _, err) = run(&["generate", "--max-tokens", "4", "--prompt", "hi", "--steer", &format!("{}:3", file("late.safetensors"))]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&["vector", "--pairs", &format!("{data}/sentiment.test.jsonl"), "--layer", "15", "--steer-positions", "all,prompt", "--out", &file("x.safetensors")]);
+    assert!(!ok && err.contains("overlapping position masks"), "{err}");
     let (ok, _, err) = vector("sentiment", "diffmean", "scale", "bad.safetensors");
     assert!(!ok && err.contains("unknown operation `scale`"), "{err}");
     // Ablating the sentiment direction runs as a hook; it cannot become a llama.cpp control vector.

@@ -63,6 +63,7 @@ pub fn recommend(cells: &[Cell], budget: f32) -> Result<Recommendation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::string::ToString;
 
     fn cell(layer: usize, strength: f32, pref: f32, util: f32) -> Cell {
         Cell { layer, strength, raw_multiple: strength, norm_fraction: strength * 0.05, pref_odds: pref, util_odds: Some(util) }

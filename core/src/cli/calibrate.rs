@@ -83,7 +83,8 @@ pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
     std::fs::write(args.out.join("calibrate.svg"), plot(&c.cells, &args.layers, &args.strengths)?)?;
     let rec = c.recommendation.as_ref().map_err(|e| e.to_string());
     let report = serde_json::json!({"train": args.train, "test": args.test, "method": args.method, "budget": args.budget,
-        "strength_unit": super::sweep::STRENGTH_UNIT_TEXT, "cells": c.cells, "recommendation": rec});
+        "strength_unit": super::sweep::STRENGTH_UNIT_TEXT, "positions": {"read": "completion-mean", "steered": "all"},
+        "cells": c.cells, "recommendation": rec});
     std::fs::write(args.out.join("calibrate.json"), serde_json::to_string_pretty(&report)?)?;
     if json {
         println!("{report}");
