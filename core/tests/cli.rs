@@ -9,6 +9,19 @@ fn run(args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
+/// 12 greedy tokens for a fixed prompt, optionally with `--steer SPEC`.
+fn gen(steer: Option<String>) -> String {
+    let mut args = vec!["generate", "--json", "--max-tokens", "12", "--prompt", "Describe your morning."];
+    let s;
+    if let Some(x) = steer {
+        s = x;
+        args.extend(["--steer", s.as_str()]);
+    }
+    let (ok, out, err) = run(&args);
+    assert!(ok, "{err}");
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()["text"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn help_on_every_subcommand() {
     for sub in ["fetch-model", "inspect", "generate", "vector", "train", "sweep", "calibrate", "combine", "results", "compose"] {
@@ -34,17 +47,6 @@ fn vector_then_steered_generation_differs_from_base() {
     let pairs = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl");
     let (ok, _, err) = run(&["vector", "--pairs", pairs, "--layer", "15", "--out", vec_file.to_str().unwrap()]);
     assert!(ok, "{err}");
-    let gen = |steer: Option<String>| {
-        let mut args = vec!["generate", "--json", "--max-tokens", "12", "--prompt", "Describe your morning."];
-        let s;
-        if let Some(x) = steer {
-            s = x;
-            args.extend(["--steer", s.as_str()]);
-        }
-        let (ok, out, err) = run(&args);
-        assert!(ok, "{err}");
-        serde_json::from_str::<serde_json::Value>(&out).unwrap()["text"].as_str().unwrap().to_string()
-    };
     let base = gen(None);
     let steered = gen(Some(format!("residual:15:{}:6", vec_file.display())));
     assert!(!base.is_empty());
@@ -92,17 +94,6 @@ fn trained_update_steers_generation_and_sweeps() {
     };
     let (ok, _, err) = train(&["--method", "lora", "--objective", "split"]);
     assert!(ok, "{err}");
-    let gen = |steer: Option<String>| {
-        let mut args = vec!["generate", "--json", "--max-tokens", "12", "--prompt", "Describe your morning."];
-        let s;
-        if let Some(x) = steer {
-            s = x;
-            args.extend(["--steer", s.as_str()]);
-        }
-        let (ok, out, err) = run(&args);
-        assert!(ok, "{err}");
-        serde_json::from_str::<serde_json::Value>(&out).unwrap()["text"].as_str().unwrap().to_string()
-    };
     // The file says where it acts (mlp_out, layer 25); a big multiple makes one step's LoRA visible.
     assert_ne!(gen(None), gen(Some(format!("{lora_s}:400"))));
     let test = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/pirate.test.jsonl");

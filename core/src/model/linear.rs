@@ -118,6 +118,13 @@ impl QLinear {
     }
 }
 
+/// A custom op's input as a contiguous f32 slice.
+fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+    let CpuStorage::F32(x) = storage else { candle_core::bail!("{op}: input must be f32") };
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{op}: input not contiguous")))?;
+    Ok(&x[start..end])
+}
+
 /// The frozen layer inside an autograd graph: the quantized forward, and `∂x = ∂y·W`.
 struct FrozenLinear(QLinear);
 
@@ -127,14 +134,7 @@ impl CustomOp1 for FrozenLinear {
     }
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = match storage {
-            CpuStorage::F32(x) => x,
-            _ => candle_core::bail!("frozen linear: input must be f32"),
-        };
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("frozen linear: input not contiguous".into()))?;
-        let x = Tensor::from_slice(&x[start..end], layout.shape(), &Device::Cpu)?;
+        let x = Tensor::from_slice(contiguous_f32(storage, layout, self.name())?, layout.shape(), &Device::Cpu)?;
         let y = self.0.forward_weights(&x).map_err(candle_core::Error::wrap)?;
         let shape = y.shape().clone();
         Ok((CpuStorage::F32(y.flatten_all()?.to_vec1::<f32>()?), shape))
@@ -187,19 +187,13 @@ impl CustomOp1 for Q4_1MatMul {
 
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let w = &self.0;
-        let x = match storage {
-            CpuStorage::F32(x) => x,
-            _ => candle_core::bail!("q4_1 matmul: input must be f32"),
-        };
-        let (start, end) = layout
-            .contiguous_offsets()
-            .ok_or_else(|| candle_core::Error::Msg("q4_1 matmul: input not contiguous".into()))?;
+        let x = contiguous_f32(storage, layout, self.name())?;
         let mut dims = layout.shape().dims().to_vec();
         if dims.last() != Some(&w.cols) {
             candle_core::bail!("q4_1 matmul: input {dims:?} does not match weight ({}, {})", w.rows, w.cols);
         }
         *dims.last_mut().unwrap() = w.rows;
-        let xq = Q8_1Rows::quantize(&x[start..end], w.cols);
+        let xq = Q8_1Rows::quantize(x, w.cols);
         let mut out = alloc::vec![0f32; xq.rows * w.rows];
         matmul_parallel(w, &xq, &mut out);
         Ok((CpuStorage::F32(out), Shape::from(dims)))
