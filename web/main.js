@@ -8,7 +8,9 @@ const $ = (sel) => root.querySelector(sel);
 const views = createViews(root);
 let state = State.fromHash(location.hash);
 let nLayers = 0; // from the loaded model's info()
-let points = new Map(); // strength -> score result, for the current vector
+let points = new Map(); // strength -> score result, for the current update
+let baselines = { random: new Map(), prompting: null }; // the noise floor and the prompting baseline
+let concepts = []; // [{name, description, instruction}] from the concept index
 
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 
@@ -23,7 +25,8 @@ $('#error-dismiss').addEventListener('click', () => views.clearErrors());
 // ---- state <-> URL hash <-> controls --------------------------------------------------------------
 const WANT = ['concept', 'method', 'site', 'layer', 'strength', 'prompt', 'max_tokens', 'n_train', 'n_test'];
 function sendWant() {
-  worker.postMessage({ type: 'want', want: Object.fromEntries(WANT.map((k) => [k, state[k]])) });
+  const instruction = concepts.find((c) => c.name === state.concept)?.instruction || '';
+  worker.postMessage({ type: 'want', want: { ...Object.fromEntries(WANT.map((k) => [k, state[k]])), instruction } });
 }
 
 function writeHash() {
@@ -112,7 +115,8 @@ function startLoad(label) {
   views.clearErrors(); // errors from an earlier attempt no longer describe what is on screen
   root.dataset.model = 'loading';
   points = new Map();
-  views.points([]);
+  baselines = { random: new Map(), prompting: null };
+  views.points([], baselines);
   views.progress(label, 0, 0);
 }
 
@@ -154,15 +158,21 @@ worker.onmessage = ({ data: m }) => {
       break;
     case 'points-reset':
       points = new Map();
-      views.points([]);
+      baselines = { random: new Map(), prompting: null };
+      views.points([], baselines);
       break;
     case 'fit':
       views.fitInfo(m);
       views.progressDone();
       break;
     case 'point':
-      points.set(m.strength, m);
-      views.points(points.values());
+      (m.random ? baselines.random : points).set(m.strength, m);
+      views.points(points.values(), baselines);
+      views.progressDone();
+      break;
+    case 'prompting':
+      baselines.prompting = m;
+      views.points(points.values(), baselines);
       views.progressDone();
       break;
     case 'gen':
@@ -201,7 +211,9 @@ async function loadConcepts() {
   if (!list.length) list = [{ name: 'sentiment' }];
   // A concept named in a shared link stays selectable even if the index does not list it.
   if (!list.some((c) => c.name === state.concept)) list.push({ name: state.concept });
+  concepts = list;
   views.concepts(list, state.concept);
+  sendWant(); // the prompting baseline needs the concept's instruction
 }
 
 writeHash();

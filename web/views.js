@@ -17,11 +17,13 @@ export function createViews(root) {
     width: Math.max(300, plotBox.clientWidth || 560),
     height: 260,
     scales: { x: { time: false, range: [-10.5, 10.5] } },
-    axes: [{ label: 'strength (10 = ½ mean hidden-state norm)' }, { label: 'log-odds' }],
+    axes: [{ label: 'strength (10: Δh = ½ mean residual norm)' }, { label: 'log-odds' }],
     series: [
       { label: 'strength' },
       { label: 'preference', stroke: '#1f6fd1', width: 2, points: { size: 7 } },
       { label: 'utility', stroke: '#d1691f', width: 2, dash: [6, 4], points: { size: 7 } },
+      { label: 'random direction (pref)', stroke: '#999', width: 1, dash: [2, 3], points: { size: 4 } },
+      { label: 'prompting (pref)', stroke: '#2a9d4b', width: 1, dash: [8, 4], points: { show: false } },
     ],
     hooks: {
       draw: [(u) => {
@@ -37,21 +39,37 @@ export function createViews(root) {
         ctx.restore();
       }],
     },
-  }, [[], [], []], plotBox);
+  }, [[], [], [], [], []], plotBox);
   new ResizeObserver(() => {
     const w = plotBox.clientWidth;
     if (w > 0 && w !== plot.width) plot.setSize({ width: w, height: 260 });
   }).observe(plotBox);
 
   const views = {
-    /** `points`: score results ({strength, pref_odds, util_odds, ...}) in any order. */
-    points(points) {
+    /** `points`: score results ({strength, pref_odds, util_odds, ...}) in any order;
+     *  `baselines`: {random: Map strength -> result, prompting: result | null}. */
+    points(points, baselines = { random: new Map(), prompting: null }) {
       const pts = [...points].sort((a, b) => a.strength - b.strength);
+      const at = new Map(pts.map((p) => [p.strength, p]));
+      const xs = [...new Set([...at.keys(), ...baselines.random.keys()])].sort((a, b) => a - b);
+      const val = (p, k) => (p && Number.isFinite(p[k]) ? p[k] : null);
+      // The random direction's unsteered point is the method's own.
+      const random = (x) => baselines.random.get(x) || (x === 0 ? at.get(0) : null);
+      const prompted = val(baselines.prompting, 'pref_odds');
       plot.setData([
-        pts.map((p) => p.strength),
-        pts.map((p) => (Number.isFinite(p.pref_odds) ? p.pref_odds : null)),
-        pts.map((p) => (Number.isFinite(p.util_odds) ? p.util_odds : null)),
+        xs,
+        xs.map((x) => val(at.get(x), 'pref_odds')),
+        xs.map((x) => val(at.get(x), 'util_odds')),
+        xs.map((x) => val(random(x), 'pref_odds')),
+        xs.map(() => prompted),
       ]);
+      const box = $('#baselines');
+      box.dataset.random = JSON.stringify([...baselines.random.values()].map((p) => ({ strength: p.strength, pref: p.pref_odds })));
+      box.dataset.promptingPref = prompted == null ? '' : String(prompted);
+      const p = baselines.prompting;
+      box.textContent = p
+        ? `prompting baseline (no steering, system prompt "${p.instruction}"): preference ${fmt(p.pref_odds)}, utility ${fmt(p.util_odds)}`
+        : '';
       // The same numbers as a table: readable without the canvas, and what the browser test reads.
       const body = $('#points tbody');
       body.replaceChildren(...pts.map((p) => {

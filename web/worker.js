@@ -8,8 +8,8 @@
 // superseded strengths are never computed.
 //
 // Messages in:  {type:'load', url} | {type:'load', file: ArrayBuffer, name}
-//               {type:'want', want: {concept, method, site, layer, strength, prompt, max_tokens, n_train, n_test}}
-// Messages out: progress, loaded, busy, idle, points-reset, fit, point, gen, token, text, error.
+//               {type:'want', want: {concept, method, site, layer, strength, prompt, max_tokens, n_train, n_test, instruction}}
+// Messages out: progress, loaded, busy, idle, points-reset, fit, point, prompting, gen, token, text, error.
 
 import { SWEEP } from './state.js'; // the sweep is configuration; state.js has no DOM in it
 
@@ -209,6 +209,13 @@ function nextJob() {
     jobs.push(score(w.strength));
     jobs.push({ key: steerKey, what: `generating at strength ${w.strength}`, run: () => generate('steered', w.strength, baseKey) });
     for (const s of SWEEP) jobs.push(score(s));
+    // Baselines last: the prompting one (no steering, the concept asked for in words) and a
+    // random direction of the same size at every sweep strength (the noise floor).
+    const promptKey = `prompting|${pairsKey}|${w.instruction}`;
+    jobs.push({ key: promptKey, what: 'scoring the prompting baseline', run: () => prompting(w.instruction, promptKey) });
+    for (const s of SWEEP) {
+      if (s !== 0) jobs.push({ key: `random|${fitKey}|${s}`, what: `scoring a random direction at ${s}`, run: () => scoreAt(s, fitKey, true) });
+    }
   }
   return jobs.find((j) => !done.has(j.key)) || null;
 }
@@ -255,10 +262,17 @@ function fit(w, key) {
   post({ type: 'fit', ...r });
 }
 
-function scoreAt(strength, fitKey) {
-  const onProgress = (d, t) => post({ type: 'progress', phase: 'score', done: d, total: t, label: `scoring strength ${strength}` });
-  const r = plain(session.score(strength, onProgress));
-  post({ type: 'point', fit: fitKey, ...r, strength });
+function scoreAt(strength, fitKey, random = false) {
+  const label = random ? `scoring a random direction at ${strength}` : `scoring strength ${strength}`;
+  const onProgress = (d, t) => post({ type: 'progress', phase: 'score', done: d, total: t, label });
+  const r = plain(session.score(strength, random, onProgress));
+  post({ type: 'point', fit: fitKey, ...r, strength, random });
+}
+
+function prompting(instruction, key) {
+  const onProgress = (d, t) => post({ type: 'progress', phase: 'score', done: d, total: t, label: 'scoring the prompting baseline' });
+  const r = plain(session.score_prompting(instruction || '', onProgress));
+  post({ type: 'prompting', key, ...r });
 }
 
 function generate(which, strength, baseKey) {

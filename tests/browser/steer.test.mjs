@@ -241,6 +241,15 @@ test('a trained method (LoRA, SPLIT) trains in the page, is scored, and a bad si
     [...document.querySelectorAll('#points tbody tr')].some((r) => r.dataset.strength === '5'));
   const p5 = (await rows(page)).find((p) => p.strength === 5);
   assert.ok(Number.isFinite(p5.pref), `bad point ${JSON.stringify(p5)}`);
+  // Every sweep shows its baselines: the prompting one and a random direction of the same size.
+  await waitFor(page, 'the baselines', () => {
+    const b = document.querySelector('#baselines');
+    return b.dataset.promptingPref && JSON.parse(b.dataset.random || '[]').length >= 6;
+  });
+  const baselines = await page.$eval('#baselines', (b) => ({ prompting: Number(b.dataset.promptingPref), random: JSON.parse(b.dataset.random), text: b.textContent }));
+  assert.ok(Number.isFinite(baselines.prompting), JSON.stringify(baselines));
+  assert.ok(baselines.random.every((p) => Number.isFinite(p.pref)), JSON.stringify(baselines));
+  assert.match(baselines.text, /prompting baseline .*system prompt/);
   // LoRA is a weight update: the residual stream has no affine writer to update.
   await page.selectOption('#site', 'residual');
   await page.waitForSelector('#error:not([hidden])', { timeout: STEP });

@@ -2,11 +2,11 @@
 //! errors as JS `Error`s whose message names the problem. It runs inside a Web Worker
 //! (`web/worker.js`); every call is synchronous there and reports progress through callbacks.
 //! All the work is `steerscope` core code — this file only converts types.
-use candle_core::IndexOp;
+use candle_core::{Device, IndexOp, Tensor};
 use js_sys::Function;
-use steerscope::analysis::measure::summarize;
+use steerscope::analysis::measure::{score_pairs, summarize};
 use steerscope::analysis::sweep::{Prepared, UpdateScale};
-use steerscope::data::parse_jsonl;
+use steerscope::data::{parse_jsonl, Pair};
 use steerscope::model::generate::{generate, Sampling};
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Edit, Intervention, Model, Site, Steering};
@@ -20,6 +20,8 @@ pub struct Session {
     cache: steerscope::model::Cache,
     train: Vec<PairTokens>,
     test: Vec<PairTokens>,
+    /// The test pairs as text, for the prompting baseline (it changes the system prompt).
+    test_pairs: Vec<Pair>,
     /// The fitted or trained update, already in strength units.
     update: Option<Fitted>,
     /// The test pairs run through the layers below the update's layer, shared by every score.
@@ -30,6 +32,8 @@ struct Fitted {
     layer: usize,
     site: Site,
     edit: Edit,
+    /// A random direction at the same site, in the same units: the noise-floor baseline.
+    random: Edit,
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -54,7 +58,7 @@ impl Session {
         // A bug that panics would otherwise surface only as "unreachable": log its message.
         console_error_panic_hook::set_once();
         let model = Model::load(bytes).map_err(js_err)?;
-        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), update: None, prepared: None })
+        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), test_pairs: Vec::new(), update: None, prepared: None })
     }
 
     pub fn info(&self) -> Result<JsValue, JsError> {
@@ -67,12 +71,14 @@ impl Session {
 
     /// Polarity pairs (JSONL) for fitting (`train`) and measuring (`test`).
     pub fn set_pairs(&mut self, train_jsonl: &str, test_jsonl: &str) -> Result<JsValue, JsError> {
-        let tokenize = |text: &str, which: &str| -> Result<Vec<PairTokens>, JsError> {
-            let pairs = parse_jsonl(text).map_err(|e| JsError::new(&format!("{which} pairs: {e}")))?;
+        let parse = |text: &str, which: &str| parse_jsonl(text).map_err(|e| JsError::new(&format!("{which} pairs: {e}")));
+        let tokenize = |pairs: &[Pair]| -> Result<Vec<PairTokens>, JsError> {
             pairs.iter().map(|p| PairTokens::new(&self.model, p)).collect::<Result<_, _>>().map_err(js_err)
         };
-        self.train = tokenize(train_jsonl, "train")?;
-        self.test = tokenize(test_jsonl, "test")?;
+        let test_pairs = parse(test_jsonl, "test")?;
+        self.train = tokenize(&parse(train_jsonl, "train")?)?;
+        self.test = tokenize(&test_pairs)?;
+        self.test_pairs = test_pairs;
         self.update = None;
         self.prepared = None;
         to_js(&serde_json::json!({"n_train": self.train.len(), "n_test": self.test.len()}))
@@ -98,22 +104,45 @@ impl Session {
         let edit = spec
             .update(llama, &self.train, &train, site, 1, |d, t| report(on_progress, prepared + d, prepared + t))
             .map_err(js_err)?;
-        let scale = UpdateScale::measure(llama, &train, site, &edit).map_err(js_err)?;
-        let edit = edit.scaled(scale.to_strength_units() as f64).map_err(js_err)?;
+        let in_units = |edit: Edit| -> Result<(Edit, UpdateScale), JsError> {
+            let scale = UpdateScale::measure(llama, &train, site, &edit).map_err(js_err)?;
+            Ok((edit.scaled(scale.to_strength_units() as f64).map_err(js_err)?, scale))
+        };
+        let (edit, scale) = in_units(edit)?;
+        let width = site.width(&llama.config);
+        let noise = Tensor::from_vec(steerscope::rng::Rng::new(0).normals(width, 1.0), width, &Device::Cpu).map_err(js_err)?;
+        let (random, _) = in_units(Edit::AddVector(noise))?;
         self.prepared = Some(test);
-        self.update = Some(Fitted { layer, site, edit });
+        self.update = Some(Fitted { layer, site, edit, random });
         to_js(&serde_json::json!({"method": spec.name(), "layer": layer, "site": site, "effect_norm": scale.effect_norm,
             "mean_hidden_norm": scale.residual_norm}))
     }
 
     /// Preference and utility log-odds on the test pairs with the update at `strength` (10 = a
-    /// `Δh` of half the layer's mean residual-stream norm, as in the CLI).
-    pub fn score(&self, strength: f32, on_progress: &Function) -> Result<JsValue, JsError> {
-        let steering = self.steering(strength)?;
+    /// `Δh` of half the layer's mean residual-stream norm, as in the CLI) — or, with `random`,
+    /// a random direction of the same size instead (the noise floor).
+    pub fn score(&self, strength: f32, random: bool, on_progress: &Function) -> Result<JsValue, JsError> {
+        let steering = self.steering(strength, random)?;
         let (prepared, fitted) = self.prepared.as_ref().zip(self.update.as_ref()).ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
         let (scores, _) =
             prepared.score(&self.model.llama, &steering, fitted.site, |d, t| report(on_progress, d, t)).map_err(js_err)?;
         to_js(&summarize(strength, &scores))
+    }
+
+    /// The prompting baseline: no steering, the concept asked for in the system prompt
+    /// (`instruction`; "" = the first test pair's answer as an example), on the test pairs.
+    pub fn score_prompting(&self, instruction: &str, on_progress: &Function) -> Result<JsValue, JsError> {
+        let first = self.test_pairs.first().ok_or_else(|| JsError::new("no test pairs yet"))?;
+        let instruction = if instruction.trim().is_empty() { first.example_instruction() } else { instruction.to_string() };
+        let prompted = self
+            .test_pairs
+            .iter()
+            .map(|p| PairTokens::with_system(&self.model, p, Some(&instruction)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(js_err)?;
+        let scores = score_pairs(&self.model.llama, &prompted, &Steering::none(), |d, t| report(on_progress, d, t)).map_err(js_err)?;
+        let point = summarize(0.0, &scores);
+        to_js(&serde_json::json!({"instruction": instruction, "pref_odds": point.pref_odds, "util_odds": point.util_odds}))
     }
 
     /// Greedy continuation of a chat prompt, steered at `strength` (0 = base model).
@@ -121,7 +150,7 @@ impl Session {
         if prompt.trim().is_empty() {
             return Err(js_err(steerscope::Error::EmptyPrompt));
         }
-        let steering = if strength == 0.0 { Steering::none() } else { self.steering(strength)? };
+        let steering = if strength == 0.0 { Steering::none() } else { self.steering(strength, false)? };
         let ids = self.model.tokenizer.encode(&self.model.chat.prompt(None, prompt)).map_err(js_err)?;
         let out = generate(&self.model, &ids, max_tokens, Sampling::GREEDY, &steering, |piece| {
             let _ = on_token.call1(&JsValue::NULL, &JsValue::from_str(piece));
@@ -156,9 +185,10 @@ impl Session {
         Ok(steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0)))
     }
 
-    fn steering(&self, strength: f32) -> Result<Steering, JsError> {
+    fn steering(&self, strength: f32, random: bool) -> Result<Steering, JsError> {
         let f = self.update.as_ref().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
-        let iv = Intervention::new(&self.model.llama.config, f.layer, f.site, f.edit.clone(), strength).map_err(js_err)?;
+        let edit = if random { f.random.clone() } else { f.edit.clone() };
+        let iv = Intervention::new(&self.model.llama.config, f.layer, f.site, edit, strength).map_err(js_err)?;
         Ok(Steering::none().with(iv))
     }
 }

@@ -112,7 +112,7 @@ pub fn instruction_for(train: &Path, first: &Pair) -> String {
         let name = train.file_name()?.to_str()?;
         index.as_array()?.iter().find(|c| c["train"] == name)?["instruction"].as_str().map(String::from)
     };
-    from_index().unwrap_or_else(|| format!("Answer in the same style as this example answer: \"{}\"", first.positive))
+    from_index().unwrap_or_else(|| first.example_instruction())
 }
 
 /// One update swept on the train and the held-out pairs.

@@ -12,6 +12,14 @@ pub struct Pair {
     pub negative: String,
 }
 
+impl Pair {
+    /// A system prompt for the prompting baseline when a concept has no written instruction:
+    /// this pair's positive completion as the model answer to imitate.
+    pub fn example_instruction(&self) -> String {
+        format!("Answer in the same style as this example answer: \"{}\"", self.positive)
+    }
+}
+
 pub fn parse_jsonl(text: &str) -> Result<Vec<Pair>> {
     let mut pairs = Vec::new();
     for (i, line) in text.lines().enumerate() {
