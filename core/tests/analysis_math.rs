@@ -26,6 +26,11 @@ impl Lcg {
 // ---------- curve ----------
 
 /// The model written out plainly: branch (c, L, p) per side, each divided by its value at 0.
+/// The generating curve sampled at `ms`.
+fn curve(ms: &[f32], alpha: f64, beta: f64, b: f64, pos: (f64, f64, f64), neg: (f64, f64, f64)) -> Vec<f32> {
+    ms.iter().map(|&m| model(m as f64, alpha, beta, b, pos, neg) as f32).collect()
+}
+
 fn model(m: f64, alpha: f64, beta: f64, b: f64, pos: (f64, f64, f64), neg: (f64, f64, f64)) -> f64 {
     let (c, l, p) = if m >= 0.0 { pos } else { neg };
     let d = |x: f64| (1.0 + (x - c).powi(2) / l).powf(-p);
@@ -52,10 +57,7 @@ fn max_err(fit: &CurveFit, ms: &[f32], ys: &[f32]) -> f32 {
 fn preference_fit_recovers_its_generating_curve() {
     let (pos, neg) = ((0.5, 4.0, 1.5), (-1.0, 2.0, 0.8));
     let ms = grid(-8.0, 8.0, 0.5);
-    let ys: Vec<f32> = ms
-        .iter()
-        .map(|&m| model(m as f64, 0.8, 0.5, -1.0, pos, neg) as f32)
-        .collect();
+    let ys = curve(&ms, 0.8, 0.5, -1.0, pos, neg);
     let fit = fit_preference(&ms, &ys).unwrap();
     eprintln!("{fit:?}");
     assert_eq!(fit.kind, CurveKind::Preference);
@@ -67,10 +69,7 @@ fn preference_fit_recovers_its_generating_curve() {
     );
     // Held out: between the grid points, including just either side of 0.
     let held = grid(-7.75, 7.75, 0.5);
-    let hy: Vec<f32> = held
-        .iter()
-        .map(|&m| model(m as f64, 0.8, 0.5, -1.0, pos, neg) as f32)
-        .collect();
+    let hy = curve(&held, 0.8, 0.5, -1.0, pos, neg);
     assert!(fit.r2(&held, &hy).unwrap() > 0.9999);
     assert!(
         (fit.predict(-1e-6) - fit.predict(0.0)).abs() < 1e-5,
@@ -93,10 +92,7 @@ fn preference_fit_recovers_its_generating_curve() {
 fn utility_fit_recovers_its_generating_curve() {
     let (pos, neg) = ((0.3, 1.5, 1.2), (-0.2, 3.0, 0.7));
     let ms = grid(-6.0, 6.0, 0.4);
-    let ys: Vec<f32> = ms
-        .iter()
-        .map(|&m| model(m as f64, 0.0, 3.0, -2.0, pos, neg) as f32)
-        .collect();
+    let ys = curve(&ms, 0.0, 3.0, -2.0, pos, neg);
     let fit = fit_utility(&ms, &ys).unwrap();
     eprintln!("{fit:?}");
     assert_eq!(fit.alpha, 0.0);

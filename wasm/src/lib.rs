@@ -2,10 +2,10 @@
 //! errors as JS `Error`s whose message names the problem. It runs inside a Web Worker
 //! (`web/worker.js`); every call is synchronous there and reports progress through callbacks.
 //! All the work is `steerscope` core code — this file only converts types.
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::IndexOp;
 use js_sys::Function;
 use steerscope::analysis::measure::{score_pairs, summarize};
-use steerscope::analysis::sweep::{Prepared, UpdateScale};
+use steerscope::analysis::sweep::{random_direction, Prepared, UpdateScale};
 use steerscope::data::{parse_jsonl, Pair};
 use steerscope::model::generate::{generate, Sampling};
 use steerscope::model::score::PairTokens;
@@ -104,14 +104,9 @@ impl Session {
         let edit = spec
             .update(llama, &self.train, &train, site, 1, |d, t| report(on_progress, prepared + d, prepared + t))
             .map_err(js_err)?;
-        let in_units = |edit: Edit| -> Result<(Edit, UpdateScale), JsError> {
-            let scale = UpdateScale::measure(llama, &train, site, &edit).map_err(js_err)?;
-            Ok((edit.scaled(scale.to_strength_units() as f64).map_err(js_err)?, scale))
-        };
-        let (edit, scale) = in_units(edit)?;
-        let width = site.width(&llama.config);
-        let noise = Tensor::from_vec(steerscope::rng::Rng::new(0).normals(width, 1.0), width, &Device::Cpu).map_err(js_err)?;
-        let (random, _) = in_units(Edit::AddVector(noise))?;
+        let (edit, scale) = UpdateScale::rescale(llama, &train, site, &edit).map_err(js_err)?;
+        let noise = random_direction(&llama.config, site).map_err(js_err)?;
+        let (random, _) = UpdateScale::rescale(llama, &train, site, &noise).map_err(js_err)?;
         self.prepared = Some(test);
         self.update = Some(Fitted { layer, site, edit, random });
         to_js(&serde_json::json!({"method": spec.name(), "layer": layer, "site": site, "effect_norm": scale.effect_norm,

@@ -217,11 +217,24 @@ impl UpdateScale {
         Ok(UpdateScale { effect_norm: mean(&effect), residual_norm: mean(&residual) })
     }
 
+    /// `edit` rescaled to the shared strength unit (measured on `prepared`), and the scale found.
+    pub fn rescale(llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit) -> Result<(Edit, Self)> {
+        let scale = Self::measure(llama, prepared, site, edit)?;
+        Ok((edit.scaled(scale.to_strength_units() as f64)?, scale))
+    }
+
     /// The factor that puts an update in the shared strength unit
     /// ([`crate::steer::vector::STRENGTH_UNIT`]: strength 10 adds half the residual norm).
     pub fn to_strength_units(&self) -> f32 {
         crate::steer::vector::STRENGTH_UNIT * self.residual_norm / self.effect_norm.max(f32::MIN_POSITIVE)
     }
+}
+
+/// A fixed (seeded) random direction at `site`: the noise-floor baseline every sweep shows
+/// beside its methods, once rescaled like them.
+pub fn random_direction(config: &crate::model::Config, site: Site) -> Result<Edit> {
+    let width = site.width(config);
+    Ok(Edit::AddVector(Tensor::from_vec(crate::rng::Rng::new(0).normals(width, 1.0), width, &candle_core::Device::Cpu)?))
 }
 
 fn row_norms(t: &Tensor) -> Result<Vec<f32>> {

@@ -58,10 +58,10 @@ pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
     for &layer in &args.layers {
         let (prep_train, prep_test) = (prepare(llama, &train, layer, "train")?, prepare(llama, &test, layer, "test")?);
         let edit = fit(llama, spec, &train, &prep_train, Site::Residual, 1)?;
-        let scale = UpdateScale::measure(llama, &prep_train, Site::Residual, &edit)?;
+        let (edit, scale) = UpdateScale::rescale(llama, &prep_train, Site::Residual, &edit)?;
         let unit = scale.to_strength_units();
         let pb = super::progress_bar(args.strengths.len() as u64, &format!("layer {layer}"));
-        let s = sweep(llama, &prep_test, Site::Residual, &edit.scaled(unit as f64)?, &args.strengths, |i, _| pb.set_position(i as u64))?;
+        let s = sweep(llama, &prep_test, Site::Residual, &edit, &args.strengths, |i, _| pb.set_position(i as u64))?;
         pb.finish_and_clear();
         cells.extend(s.points.iter().map(|p| Cell {
             layer,

@@ -3,6 +3,7 @@
 //! JSON). The markdown is written from the numbers of that run only; nothing in it is typed by
 //! hand, including the sentences that say what the numbers show.
 use super::sweep::{fit, measure, pairs, plot, prepare, read_pairs, Baselines, Run, STRENGTH_UNIT_TEXT};
+use crate::analysis::measure::Point;
 use crate::analysis::stats::spearman;
 use crate::model::Model;
 use crate::steer::methods::Spec;
@@ -66,12 +67,25 @@ impl Summary {
     }
 }
 
+/// The sweep's points at the most negative strength, at 0 and at the most positive strength.
+fn ends(run: &Run) -> [Option<&Point>; 3] {
+    let pts = || run.test.points.iter().map(|p| &p.point);
+    [
+        pts().min_by(|a, b| a.strength.total_cmp(&b.strength)),
+        pts().find(|p| p.strength == 0.0),
+        pts().max_by(|a, b| a.strength.total_cmp(&b.strength)),
+    ]
+}
+
+/// The gain within budget of the method called `name`.
+fn gain(s: &[Summary], name: &str) -> Option<f32> {
+    s.iter().find(|x| x.name == name).and_then(|x| x.gain_in_budget)
+}
+
 fn summarize(run: &Run, budget: f32, train_seconds: Option<f32>) -> Summary {
     let pts: Vec<_> = run.test.points.iter().map(|p| &p.point).collect();
     let (m, pref): (Vec<f32>, Vec<f32>) = pts.iter().map(|p| (p.strength, p.pref_odds)).unzip();
-    let zero = pts.iter().find(|p| p.strength == 0.0);
-    let at = |i: Option<usize>| i.and_then(|i| pts.get(i)).and_then(|p| p.util_odds);
-    let (lo, hi) = (m.iter().position(|&x| x == m.iter().copied().fold(f32::MAX, f32::min)), m.iter().position(|&x| x == m.iter().copied().fold(f32::MIN, f32::max)));
+    let [lo, zero, hi] = ends(run);
     let u0 = zero.and_then(|z| z.util_odds);
     let gain_in_budget = zero.map(|z| {
         pts.iter()
@@ -82,7 +96,7 @@ fn summarize(run: &Run, budget: f32, train_seconds: Option<f32>) -> Summary {
     Summary {
         name: run.name.clone(),
         pref_rank: spearman(&m, &pref).ok(),
-        util_drop: [at(lo), at(hi)].map(|u| u0.zip(u).map(|(a, b)| a - b)),
+        util_drop: [lo, hi].map(|p| u0.zip(p.and_then(|p| p.util_odds)).map(|(a, b)| a - b)),
         gain_in_budget,
         train_seconds,
     }
@@ -135,7 +149,7 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
     let file = |k: &str| args.data.join(concept[k].as_str().unwrap_or_default());
     let train_tokens = pairs(model, &file("train"), Some(args.train_pairs))?;
     let test_pairs = read_pairs(&file("test"), Some(args.test_pairs))?;
-    let test_tokens = test_pairs.iter().map(|p| Ok(crate::model::score::PairTokens::new(model, p)?)).collect::<Result<Vec<_>>>()?;
+    let test_tokens = super::sweep::tokens(model, &test_pairs)?;
     let prep_fit = prepare(llama, &train_tokens, args.layer, "train")?;
     let n_sweep = args.sweep_train_pairs.min(train_tokens.len());
     let prep_train = prepare(llama, &train_tokens[..n_sweep], args.layer, "train sweep")?;
@@ -194,22 +208,16 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         let _ = writeln!(md, "| method | pref −10 / 0 / +10 | util −10 / 0 / +10 | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | distinct-2 at 0 / +10 | compression at 0 / +10 | train s |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.baselines.random, &c.floor)]) {
-            let pts = &run.test.points;
-            let ends = |f: &dyn Fn(&crate::analysis::measure::Point) -> Option<f32>| {
-                let first = pts.first().and_then(|p| f(&p.point));
-                let zero = pts.iter().find(|p| p.point.strength == 0.0).and_then(|p| f(&p.point));
-                let last = pts.last().and_then(|p| f(&p.point));
-                format!("{} / {} / {}", num(first), num(zero), num(last))
-            };
+            let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
             let r2 = |r: [Option<f32>; 2]| format!("{} / {}", num(r[0]), num(r[1]));
             let text_at = |f: &dyn Fn(&super::sweep::TextPoint) -> Option<f32>| {
-                let zero = run.texts.iter().find(|t| t.strength == 0.0).and_then(f);
-                format!("{} / {}", num(zero), num(run.texts.last().and_then(f)))
+                let [_, zero, top] = ends(run).map(|p| p.and_then(|p| run.texts.iter().find(|t| t.strength == p.strength)).and_then(f));
+                format!("{} / {}", num(zero), num(top))
             };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                s.name, ends(&|p| Some(p.pref_odds)), ends(&|p| p.util_odds), num(s.pref_rank), num(s.util_drop[0]), num(s.util_drop[1]),
+                s.name, at_ends(&|p| Some(p.pref_odds)), at_ends(&|p| p.util_odds), num(s.pref_rank), num(s.util_drop[0]), num(s.util_drop[1]),
                 if s.tradeoff_holds() { "yes" } else { "no" }, num(s.gain_in_budget), r2(run.curves.preference_r2), r2(run.curves.utility_r2),
                 num(run.test.manifold_vs_utility_drop), text_at(&|t| t.fluency.distinct_2), text_at(&|t| Some(t.fluency.compression_ratio)),
                 s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
@@ -241,7 +249,7 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
 
 /// Sentences for one concept, from its summaries.
 fn findings(s: &[Summary], floor: &Summary) -> String {
-    let get = |n: &str| s.iter().find(|x| x.name == n).and_then(|x| x.gain_in_budget);
+    let get = |n: &str| gain(s, n);
     let mut best: Vec<&Summary> = s.iter().filter(|x| x.gain_in_budget.is_some()).collect();
     best.sort_by(|a, b| b.gain_in_budget.partial_cmp(&a.gain_in_budget).unwrap_or(std::cmp::Ordering::Equal));
     let mut out = String::new();
@@ -271,7 +279,7 @@ fn overall(results: &[ConceptResult]) -> String {
     let holds = all.iter().filter(|s| s.tradeoff_holds()).count();
     let (mut wins, mut cases, mut losses) = (0, 0, Vec::new());
     for c in results {
-        let get = |n: &str| c.summaries.iter().find(|x| x.name == n).and_then(|x| x.gain_in_budget);
+        let get = |n: &str| gain(&c.summaries, n);
         for (split, other) in [("vector-split", "vector-sft"), ("lora-split", "lora-sft"), ("local-weight-split", "local-weight-sft"), ("vector-split", "diffmean")] {
             if let (Some(a), Some(b)) = (get(split), get(other)) {
                 cases += 1;

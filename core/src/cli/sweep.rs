@@ -7,14 +7,13 @@
 //! (the same unit as on the page), which puts all methods on one axis.
 use super::plot::{panels, Line};
 use super::artifact::Artifact;
-use crate::analysis::sweep::{fit_curves, sweep, Curves, Prepared, Sweep, UpdateScale};
+use crate::analysis::sweep::{fit_curves, random_direction, sweep, Curves, Prepared, Sweep, UpdateScale};
 use crate::analysis::measure::{score_pairs, summarize, Point};
 use crate::analysis::fluency::{fluency, Fluency};
 use crate::data::{parse_jsonl, Pair};
 use crate::model::generate::{generate, Sampling};
 use crate::model::score::PairTokens;
 use crate::model::{Edit, Intervention, Llama, Model, Site, Steering};
-use candle_core::{Device, Tensor};
 use crate::steer::methods::Spec;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
@@ -61,7 +60,12 @@ pub struct SweepArgs {
 }
 
 pub fn pairs(model: &Model, path: &Path, max: Option<usize>) -> Result<Vec<PairTokens>> {
-    read_pairs(path, max)?.iter().map(|p| Ok(PairTokens::new(model, p)?)).collect()
+    tokens(model, &read_pairs(path, max)?)
+}
+
+/// Pairs as token ids, chat-formatted with the template's default system turn.
+pub fn tokens(model: &Model, pairs: &[Pair]) -> Result<Vec<PairTokens>> {
+    pairs.iter().map(|p| Ok(PairTokens::new(model, p)?)).collect()
 }
 
 pub fn read_pairs(path: &Path, max: Option<usize>) -> Result<Vec<Pair>> {
@@ -88,10 +92,7 @@ impl Baselines {
         probe: &[u32],
     ) -> Result<Self> {
         let llama = &model.llama;
-        let mut rng = crate::rng::Rng::new(0);
-        let width = site.width(&llama.config);
-        let random = Edit::AddVector(Tensor::from_vec(rng.normals(width, 1.0), width, &Device::Cpu)?);
-        let random = measure(model, "random", site, &random, train, test, strengths, probe)?;
+        let random = measure(model, "random", site, &random_direction(&llama.config, site)?, train, test, strengths, probe)?;
         let prompted = test_pairs.iter().map(|p| Ok(PairTokens::with_system(model, p, Some(instruction))?)).collect::<Result<Vec<_>>>()?;
         let pb = super::progress_bar(prompted.len() as u64, "prompting");
         let scores = score_pairs(llama, &prompted, &Steering::none(), |i, _| pb.set_position(i as u64))?;
@@ -179,8 +180,7 @@ pub fn measure(
     model: &Model, name: &str, site: Site, edit: &Edit, train: &Prepared, test: &Prepared, strengths: &[f32], probe: &[u32],
 ) -> Result<Run> {
     let llama = &model.llama;
-    let scale = UpdateScale::measure(llama, train, site, edit)?;
-    let edit = edit.scaled(scale.to_strength_units() as f64)?;
+    let (edit, scale) = UpdateScale::rescale(llama, train, site, edit)?;
     let n = strengths.len() as u64;
     let pb = super::progress_bar(2 * n, &format!("sweep {name} @{}", train.layer));
     let train_sweep = sweep(llama, train, site, &edit, strengths, |i, _| pb.set_position(i as u64))?;
@@ -212,7 +212,7 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
         llama.config.check_layer(l)?;
     }
     let (train, test_pairs) = (pairs(&model, &args.train, args.max_pairs)?, read_pairs(&args.test, args.max_pairs)?);
-    let test = test_pairs.iter().map(|p| Ok(PairTokens::new(&model, p)?)).collect::<Result<Vec<_>>>()?;
+    let test = tokens(&model, &test_pairs)?;
     let instruction = args.instruction.clone().unwrap_or_else(|| instruction_for(&args.train, &test_pairs[0]));
     let (mut runs, mut baselines) = (Vec::new(), Vec::new());
     for &layer in &layers {

@@ -1,7 +1,6 @@
 //! `steerscope vector`: DiffMean or PCA from polarity pairs → an update file
 //! ([`super::artifact`]) or a llama.cpp control vector.
 use crate::data::parse_jsonl;
-use crate::model::score::PairTokens;
 use crate::model::Site;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
@@ -40,15 +39,12 @@ pub struct VectorArgs {
 pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.pairs).with_context(|| format!("reading {}", args.pairs.display()))?;
     let pairs = parse_jsonl(&text).with_context(|| format!("in {}", args.pairs.display()))?;
-    anyhow::ensure!(
-        crate::model::sites::OPERATIONS.contains(&args.operation.as_str()),
-        "unknown operation `{}` (expected add, project-out or clamp)", args.operation
-    );
+    crate::model::sites::check_operation(&args.operation)?;
     let read = crate::steer::diffmean::Read::parse(&args.read)?;
     let positions = crate::model::sites::Positions::parse(&args.steer_positions)?;
     let model = super::load_model(model_path)?;
     model.llama.config.check_layer(args.layer)?;
-    let tokens = pairs.iter().map(|p| PairTokens::new(&model, p)).collect::<crate::Result<Vec<_>>>()?;
+    let tokens = super::sweep::tokens(&model, &pairs)?;
     let method = match args.method.parse()? {
         crate::steer::methods::Spec::Fitted(m) => m,
         _ => anyhow::bail!("`vector` computes diffmean or pca; use `train` for `{}`", args.method),

@@ -87,15 +87,24 @@ pub enum Edit {
 /// The operations a direction supports, by name (files and the CLI use these).
 pub const OPERATIONS: [&str; 3] = ["add", "project-out", "clamp"];
 
+/// Refuses a name that is not one of [`OPERATIONS`] (before any work is done on its behalf).
+pub fn check_operation(operation: &str) -> Result<()> {
+    if OPERATIONS.contains(&operation) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(alloc::format!("unknown operation `{operation}` (expected add, project-out or clamp)")))
+    }
+}
+
 impl Edit {
     /// A direction `v` with an operation named in [`OPERATIONS`].
     pub fn with_operation(v: Tensor, operation: &str) -> Result<Edit> {
-        match operation {
-            "add" => Ok(Edit::AddVector(v)),
-            "project-out" => Ok(Edit::ProjectOut(v)),
-            "clamp" => Ok(Edit::Clamp(v)),
-            other => Err(Error::Invalid(alloc::format!("unknown operation `{other}` (expected add, project-out or clamp)"))),
-        }
+        check_operation(operation)?;
+        Ok(match operation {
+            "project-out" => Edit::ProjectOut(v),
+            "clamp" => Edit::Clamp(v),
+            _ => Edit::AddVector(v),
+        })
     }
 
     /// Whether `Δh` depends on the activation itself (not only on the writer's input).
