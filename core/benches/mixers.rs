@@ -57,22 +57,37 @@ fn main() {
 fn train_steps() {
     use steerscope::attention::experiment::{model_of, TrainConfig};
     use steerscope::attention::task::TaskSpec;
-    let task = TaskSpec::composition_uniform(2, 4).unwrap();
-    println!("\ntraining steps/s (L = 2, k = 4, n = {}, d = 48, batch 32)", task.prompt_len());
-    println!("{:<28} {:>10}", "spec", "steps/s");
-    for spec in ["F,F,F", "F,L:linear", "F,L:retnet", "F,L:gla", "F,L:mamba2", "F,L:deltanet", "F,L:gdn", "F,L:gdn*4", "L:gdn*3"] {
-        let cfg = TrainConfig {
-            task: task.clone(),
-            model: model_of(spec, 48),
-            steps: 20,
-            batch: 32,
-            lr: 3e-3,
-            weight_decay: 0.01,
-            seed: 1,
-            eval_instances: 1,
-        };
-        let start = Instant::now();
-        steerscope::attention::train::train(&cfg, |_, _| true).unwrap();
-        println!("{:<28} {:>10.1}", spec, 20.0 / start.elapsed().as_secs_f64());
+    // The experiment's shortest and longest prompts; ratios against full attention (`F*3`, the
+    // reference arm) timed in the same process. One candle thread, as the experiment runs them.
+    std::env::set_var("RAYON_NUM_THREADS", "1");
+    for task in [TaskSpec::lookup(2, 4).unwrap(), TaskSpec::lookup(3, 12).unwrap()] {
+        let layers = task.steps() + 1;
+        println!("\ntraining steps/s (L = {}, n = {}, d = 48, batch 32, 1 thread)", task.steps(), task.prompt_len());
+        println!("{:<28} {:>10} {:>10}", "spec", "steps/s", "vs full");
+        let full = format!("F*{layers}");
+        let hybrid = |lin: &str| format!("F*{},L:{lin}", layers - 2);
+        let mut specs = vec![full.clone()];
+        specs.extend(["linear", "retnet", "gla", "mamba2", "deltanet", "gdn", "gdn*4"].map(hybrid));
+        specs.push(format!("L:gdn*{layers}"));
+        let mut baseline = 0.0;
+        for spec in specs {
+            let cfg = TrainConfig {
+                task: task.clone(),
+                model: model_of(&spec, 48),
+                steps: 20,
+                batch: 32,
+                lr: 3e-3,
+                weight_decay: 0.01,
+                seed: 1,
+                eval_instances: 1,
+            };
+            let start = Instant::now();
+            steerscope::attention::train::train(&cfg, |_, _| true).unwrap();
+            let rate = 20.0 / start.elapsed().as_secs_f64();
+            if spec == full {
+                baseline = rate;
+            }
+            println!("{:<28} {:>10.1} {:>9.2}×", spec, rate, rate / baseline);
+        }
     }
 }

@@ -14,7 +14,7 @@
 use candle_core::{DType, Device, Tensor, Var, D};
 
 use super::error::{AttnError, Result};
-pub use super::experiment::{ModelConfig, TrainConfig, TrainResult};
+pub use super::experiment::{ModelConfig, TrainConfig, TrainResult, EARLY_STOP_WINDOW};
 use super::mixer::{AnyMixer, Dense, Heads};
 use super::spec::{parse_spec, MixerKind};
 use super::stack::{Block, Mlp, Readout, Stack, StackShape};
@@ -226,32 +226,24 @@ impl MixerV {
                 a.matmul(&v)?
             }
             MixerKind::DeltaNet | MixerKind::GatedDeltaNet => {
+                // Parallel (WY) form of S_t = α_t·S_{t−1}(I − β_t k_t k_tᵀ) + β_t v_t k_tᵀ:
+                // S_t = Σ_{s≤t} (Γ_t/Γ_s)·u_s k_sᵀ with u_t = β_t(v_t − Σ_{s<t} (Γ_t/Γ_s)(k_t·k_s) u_s),
+                // i.e. U = (I + A)⁻¹·diag(β)V for the strictly lower A = diag(β)(KKᵀ ⊙ D), and
+                // o_t = S_t q_t = Σ_{s≤t} (Γ_t/Γ_s)(q_t·k_s) u_s. D = Γ_t/Γ_s (1 without a gate).
                 q = l2norm(&q)?;
                 k = l2norm(&k)?;
-                let beta = sigmoid(&per_head(self.x1.as_ref().unwrap())?)?; // (B,H,n)
-                let g = match &self.x2 {
+                let beta = sigmoid(&per_head(self.x1.as_ref().unwrap())?)?.unsqueeze(3)?; // (B,H,n,1)
+                let decay = match &self.x2 {
                     Some(x2) => {
                         let a = self.a_log.as_ref().unwrap().as_tensor().exp()?.reshape((1, hh, 1))?;
-                        Some(softplus(&per_head(x2)?)?.broadcast_mul(&a)?.neg()?.exp()?)
+                        let log_alpha = softplus(&per_head(x2)?)?.broadcast_mul(&a)?.neg()?;
+                        masks.decay(&log_alpha.cumsum(2)?)?
                     }
-                    None => None,
+                    None => masks.tril.clone(),
                 };
-                let mut s = Tensor::zeros((b, hh, dk, dv), DType::F32, h.device())?;
-                let mut outs = Vec::with_capacity(n);
-                for t in 0..n {
-                    let kt = k.narrow(2, t, 1)?; // (B,H,1,dk)
-                    let vt = v.narrow(2, t, 1)?;
-                    let qt = q.narrow(2, t, 1)?;
-                    let bt = beta.narrow(2, t, 1)?.unsqueeze(3)?; // (B,H,1,1)
-                    if let Some(g) = &g {
-                        s = s.broadcast_mul(&g.narrow(2, t, 1)?.unsqueeze(3)?)?;
-                    }
-                    let old = kt.matmul(&s)?;
-                    let u = (vt - old)?.broadcast_mul(&bt)?;
-                    s = (s + kt.transpose(2, 3)?.matmul(&u)?)?;
-                    outs.push(qt.matmul(&s)?);
-                }
-                Tensor::cat(&outs, 2)?
+                let a = k.matmul(&k.t()?)?.broadcast_mul(&decay)?.broadcast_mul(&masks.strict)?.broadcast_mul(&beta)?;
+                let u = unit_lower_inverse(&a, masks)?.matmul(&v.broadcast_mul(&beta)?)?;
+                q.matmul(&k.t()?)?.broadcast_mul(&decay)?.matmul(&u)?
             }
         };
         let o = o.transpose(1, 2)?.reshape((b, n, hh * dv))?;
@@ -264,6 +256,13 @@ struct Masks {
     n: usize,
     /// 1 on and below the diagonal, else 0: (n, n).
     tril: Tensor,
+    /// 1 strictly below the diagonal, else 0: (n, n).
+    strict: Tensor,
+    /// Identity: (n, n).
+    eye: Tensor,
+    /// For b = 1, 2, 4, … < n: 1 where row t and column s lie in the same 2b-block, t in its
+    /// second half and s in its first (the A₂₁ blocks of [`unit_lower_inverse`]).
+    block_merges: Vec<Tensor>,
     /// 0 on and below the diagonal, else −1e9: (n, n).
     neg: Tensor,
     dev: Device,
@@ -273,7 +272,21 @@ impl Masks {
     fn new(n: usize, dev: &Device) -> candle_core::Result<Self> {
         let tril = Tensor::tril2(n, DType::F32, dev)?;
         let neg = ((tril.clone() - 1.0)? * 1e9)?;
-        Ok(Masks { n, tril, neg, dev: dev.clone() })
+        let eye = Tensor::eye(n, DType::F32, dev)?;
+        let strict = (&tril - &eye)?;
+        let mut block_merges = Vec::new();
+        let mut b = 1;
+        while b < n {
+            let m: Vec<f32> = (0..n * n)
+                .map(|i| {
+                    let (t, s) = (i / n, i % n);
+                    (t / (2 * b) == s / (2 * b) && t % (2 * b) >= b && s % (2 * b) < b) as u8 as f32
+                })
+                .collect();
+            block_merges.push(Tensor::from_vec(m, (n, n), dev)?);
+            b *= 2;
+        }
+        Ok(Masks { n, tril, strict, eye, block_merges, neg, dev: dev.clone() })
     }
     fn retnet(&self, heads: usize) -> candle_core::Result<Tensor> {
         let n = self.n;
@@ -292,6 +305,22 @@ impl Masks {
     fn decay(&self, g: &Tensor) -> candle_core::Result<Tensor> {
         g.unsqueeze(3)?.broadcast_sub(&g.unsqueeze(2)?)?.broadcast_add(&self.neg)?.exp()
     }
+}
+
+/// (I + A)⁻¹ for strictly lower-triangular A (…, n, n), by block-recursive inversion done
+/// level by level on the whole matrix: with T block-diagonal holding the inverses of the
+/// diagonal blocks of size b, each pair of blocks merges as [[T₁₁, 0], [−T₂₂A₂₁T₁₁, T₂₂]], i.e.
+/// T ← T − T·(A ⊙ M_b)·T, where M_b keeps the A₂₁ blocks. ⌈log₂ n⌉ levels of plain matmuls
+/// (differentiable, no per-token loop). Unlike the Neumann product (I − A)(I + A²)(I + A⁴)…,
+/// whose powers of A grow like binomials when keys are aligned, every intermediate here is an
+/// inverse of a principal block, as bounded as the recurrence itself.
+fn unit_lower_inverse(a: &Tensor, masks: &Masks) -> candle_core::Result<Tensor> {
+    let mut inv = masks.eye.broadcast_as(a.shape())?.contiguous()?;
+    for merge in &masks.block_merges {
+        let off = a.broadcast_mul(merge)?;
+        inv = (&inv - inv.matmul(&off)?.matmul(&inv)?)?;
+    }
+    Ok(inv)
 }
 
 struct BlockV {
@@ -403,6 +432,11 @@ impl Model {
     }
 
     fn fwd(&self, x: &Tensor, masks: &Masks) -> candle_core::Result<Tensor> {
+        self.head.fwd(&self.last_hidden(x, masks)?)
+    }
+
+    /// The final (normed) residual at the last token: (B, d).
+    fn last_hidden(&self, x: &Tensor, masks: &Masks) -> candle_core::Result<Tensor> {
         let (_, n, _) = x.dims3()?;
         let mut x = self.embed.fwd(x)?;
         for b in &self.blocks {
@@ -420,11 +454,10 @@ impl Model {
             }
         }
         let last = x.narrow(1, n - 1, 1)?.squeeze(1)?;
-        let last = match &self.final_norm {
-            Some(g) => rms(&last, g)?,
-            None => last,
-        };
-        self.head.fwd(&last)
+        match &self.final_norm {
+            Some(g) => rms(&last, g),
+            None => Ok(last),
+        }
     }
 }
 
@@ -446,17 +479,18 @@ pub fn init_stack(task: &TaskSpec, m: &ModelConfig, seed: u64) -> Result<Stack> 
     Stack::random(&m.spec, shape, &mut Rng::new(seed ^ 0xA11CE))
 }
 
-/// A batch of features and answers.
+/// A batch of features and answer chains: `chains[i·(L+1) + l]` = i_l of instance i, so the
+/// answer is every (L+1)-th value.
 pub fn batch(task: &TaskSpec, rng: &mut Rng, size: usize) -> (Vec<f32>, Vec<u32>) {
     let enc = task.encoding();
     let mut x = Vec::with_capacity(size * task.prompt_len() * enc.dim());
-    let mut y = Vec::with_capacity(size);
+    let mut chains = Vec::with_capacity(size * (task.steps() + 1));
     for _ in 0..size {
         let inst = task.sample(rng);
         x.extend(inst.features(&enc));
-        y.push(inst.solve());
+        chains.extend(inst.chain());
     }
-    (x, y)
+    (x, chains)
 }
 
 /// Held-out accuracy of a candle model (instances from `seed`).
@@ -468,15 +502,14 @@ pub fn accuracy(model: &Model, task: &TaskSpec, instances: usize, seed: u64) -> 
     let mut done = 0;
     while done < instances {
         let bs = (instances - done).min(128);
-        let (x, y) = batch(task, &mut rng, bs);
+        let (x, chains) = batch(task, &mut rng, bs);
         let logits = model.logits(&x, bs, n)?;
-        for (i, &yi) in y.iter().enumerate() {
+        for (i, &yi) in chains.iter().skip(task.steps()).step_by(task.steps() + 1).enumerate() {
             let row = &logits[i * classes..(i + 1) * classes];
             if row.iter().any(|z| !z.is_finite()) {
                 return Err(AttnError::NonFinite { what: "evaluation logits".into(), step: None });
             }
-            let am = row.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (j, &z)| if z > a.1 { (j, z) } else { a }).0;
-            correct += (am as u32 == yi) as usize;
+            correct += (argmax(row) == yi) as usize;
         }
         done += bs;
     }
@@ -494,7 +527,10 @@ pub fn train(cfg: &TrainConfig, mut progress: impl FnMut(usize, f32) -> bool) ->
     let stack = init_stack(&cfg.task, &cfg.model, cfg.seed)?;
     let params = stack.num_params();
     let model = Model::from_stack(&stack)?;
-    let vars = model.vars();
+    let steps = cfg.task.steps();
+    let chain_head = chain_head(&stack, steps, cfg.task.num_classes(), cfg.seed, &model.dev)?;
+    let mut vars = model.vars();
+    vars.extend(chain_head.vars());
     let dev = model.dev.clone();
     let n = cfg.task.prompt_len();
     let classes = cfg.task.num_classes();
@@ -502,23 +538,28 @@ pub fn train(cfg: &TrainConfig, mut progress: impl FnMut(usize, f32) -> bool) ->
     let mut rng = Rng::new(cfg.seed);
     let mut opt = AdamW::new(&vars, cfg.weight_decay).map_err(ce)?;
     let mut losses = Vec::with_capacity(cfg.steps);
+    let mut recent = Vec::with_capacity(cfg.steps);
     let warmup = (cfg.steps / 20).max(1);
     for step in 0..cfg.steps {
-        let (x, y) = batch(&cfg.task, &mut rng, cfg.batch);
-        let loss = (|| -> candle_core::Result<Tensor> {
+        let (x, chains) = batch(&cfg.task, &mut rng, cfg.batch);
+        let answers: Vec<u32> = chains.iter().skip(steps).step_by(steps + 1).copied().collect();
+        let (loss, correct) = (|| -> candle_core::Result<(Tensor, usize)> {
             let x = Tensor::from_vec(x, (cfg.batch, n, model.d_in), &dev)?;
-            let logits = model.fwd(&x, &masks)?;
-            let mut onehot = vec![0.0f32; cfg.batch * classes];
-            for (i, &yi) in y.iter().enumerate() {
-                onehot[i * classes + yi as usize] = 1.0;
+            let last = model.last_hidden(&x, &masks)?;
+            let logits = model.head.fwd(&last)?;
+            let correct = argmax_rows(&logits.to_vec2::<f32>()?).iter().zip(&answers).filter(|(a, b)| a == b).count();
+            let mut loss = cross_entropy(&logits, &answers)?;
+            // Intermediate targets i₀ … i_{L−1}: one extra head per hop on the same last-token
+            // residual, trained only (see `docs/attention.md`, "Training").
+            let aux = chain_head.fwd(&last)?;
+            for l in 0..steps {
+                let targets: Vec<u32> = chains.iter().skip(l).step_by(steps + 1).copied().collect();
+                loss = (loss + cross_entropy(&aux.narrow(1, l * classes, classes)?, &targets)?)?;
             }
-            let onehot = Tensor::from_vec(onehot, (cfg.batch, classes), &dev)?;
-            let m = logits.max_keepdim(D::Minus1)?.detach();
-            let z = logits.broadcast_sub(&m)?;
-            let logp = z.broadcast_sub(&z.exp()?.sum_keepdim(D::Minus1)?.log()?)?;
-            (logp * onehot)?.sum_all()?.neg()? / cfg.batch as f64
+            Ok((loss, correct))
         })()
         .map_err(ce)?;
+        recent.push(correct);
         let lv = loss.to_scalar::<f32>().map_err(ce)?;
         if !lv.is_finite() {
             return Err(AttnError::NonFinite { what: "training loss".into(), step: Some(step) });
@@ -535,7 +576,10 @@ pub fn train(cfg: &TrainConfig, mut progress: impl FnMut(usize, f32) -> bool) ->
             StepError::Candle(e) => ce(e),
         })?;
         losses.push(lv);
-        if !progress(step + 1, lv) {
+        let window = &recent[recent.len().saturating_sub(EARLY_STOP_WINDOW)..];
+        let solved = window.len() == EARLY_STOP_WINDOW
+            && window.iter().sum::<usize>() as f64 >= 0.995 * (EARLY_STOP_WINDOW * cfg.batch) as f64;
+        if !progress(step + 1, lv) || solved {
             break;
         }
     }
@@ -545,7 +589,40 @@ pub fn train(cfg: &TrainConfig, mut progress: impl FnMut(usize, f32) -> bool) ->
     let every = (losses.len() / 20).max(1);
     let loss_curve = losses.iter().step_by(every).cloned().collect();
     let trained = model.to_stack()?;
-    Ok((TrainResult { config: cfg.clone(), n, params, accuracy, final_loss, loss_curve }, trained))
+    let steps_run = losses.len();
+    Ok((TrainResult { config: cfg.clone(), n, params, accuracy, final_loss, steps_run, loss_curve }, trained))
+}
+
+/// A trained-only head predicting every intermediate value i₀ … i_{L−1} (`steps · classes`
+/// logits), initialised like the answer head.
+fn chain_head(stack: &Stack, steps: usize, classes: usize, seed: u64, dev: &Device) -> Result<DenseV> {
+    let d = stack.d_model;
+    let mut rng = Rng::new(seed ^ 0xC4A1);
+    let bound = 1.0 / (d as f32).sqrt();
+    let w: Vec<f32> = (0..d * steps * classes).map(|_| bound * (2.0 * rng.uniform() - 1.0)).collect();
+    DenseV::new(&Dense { d_in: d, d_out: steps * classes, w, b: Some(vec![0.0; steps * classes]) }, dev)
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    row.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (j, &z)| if z > a.1 { (j, z) } else { a }).0 as u32
+}
+
+fn argmax_rows(rows: &[Vec<f32>]) -> Vec<u32> {
+    rows.iter().map(|r| argmax(r)).collect()
+}
+
+/// Mean cross-entropy of logits (B, C) against class ids.
+fn cross_entropy(logits: &Tensor, targets: &[u32]) -> candle_core::Result<Tensor> {
+    let (b, c) = logits.dims2()?;
+    let mut onehot = vec![0.0f32; b * c];
+    for (i, &t) in targets.iter().enumerate() {
+        onehot[i * c + t as usize] = 1.0;
+    }
+    let onehot = Tensor::from_vec(onehot, (b, c), logits.device())?;
+    let m = logits.max_keepdim(D::Minus1)?.detach();
+    let z = logits.broadcast_sub(&m)?;
+    let logp = z.broadcast_sub(&z.exp()?.sum_keepdim(D::Minus1)?.log()?)?;
+    (logp * onehot)?.sum_all()?.neg()? / b as f64
 }
 
 enum StepError {
