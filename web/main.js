@@ -2,6 +2,7 @@
 // worker, and worker messages go to the views. Nothing here computes.
 import { State } from './state.js';
 import { createViews } from './views.js';
+import { createLab } from './lab.js';
 
 const root = document.querySelector('steerscope-demo, #steerscope');
 const $ = (sel) => root.querySelector(sel);
@@ -21,6 +22,7 @@ worker.addEventListener('messageerror', () => showError('worker: message could n
 window.addEventListener('error', (e) => showError(e.message));
 window.addEventListener('unhandledrejection', (e) => showError(e.reason?.message || e.reason));
 $('#error-dismiss').addEventListener('click', () => views.clearErrors());
+createLab(root, showError);
 
 // ---- state <-> URL hash <-> controls --------------------------------------------------------------
 const WANT = ['concept', 'method', 'site', 'layer', 'strength', 'prompt', 'max_tokens', 'n_train', 'n_test'];

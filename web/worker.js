@@ -12,6 +12,7 @@
 // Messages out: progress, loaded, busy, idle, points-reset, fit, point, prompting, gen, token, text, error.
 
 import { SWEEP } from './state.js'; // the sweep is configuration; state.js has no DOM in it
+import { loadWasm } from './wasm.js';
 
 const CACHE_NAME = 'steerscope-models';
 
@@ -37,16 +38,7 @@ self.onmessage = (ev) => {
 };
 
 async function ensureWasm() {
-  if (wasm) return wasm;
-  let mod;
-  try {
-    mod = await import('./pkg/steerscope_wasm.js');
-  } catch (e) {
-    throw new Error(`wasm package missing or broken (web/pkg/steerscope_wasm.js): build it first, ` +
-      `as tests/run.sh does (${errText(e)})`);
-  }
-  await mod.default(); // fetches and compiles steerscope_wasm_bg.wasm next to the glue
-  return (wasm = mod);
+  return (wasm = await loadWasm());
 }
 
 // ---------------------------------------------------------------------------------------------

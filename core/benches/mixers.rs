@@ -71,16 +71,7 @@ fn train_steps() {
         specs.push(format!("L:gdn*{layers}"));
         let mut baseline = 0.0;
         for spec in specs {
-            let cfg = TrainConfig {
-                task: task.clone(),
-                model: model_of(&spec, 48),
-                steps: 20,
-                batch: 32,
-                lr: 3e-3,
-                weight_decay: 0.01,
-                seed: 1,
-                eval_instances: 1,
-            };
+            let cfg = TrainConfig { eval_instances: 1, ..TrainConfig::new(task.clone(), model_of(&spec, 48), 20, 1) };
             let start = Instant::now();
             steerscope::attention::train::train(&cfg, |_, _| true).unwrap();
             let rate = 20.0 / start.elapsed().as_secs_f64();

@@ -13,6 +13,8 @@ use steerscope::model::{Edit, Intervention, Model, Site, Steering};
 use steerscope::steer::methods::Spec;
 use wasm_bindgen::prelude::*;
 
+mod lab;
+
 #[wasm_bindgen]
 pub struct Session {
     model: Model,

@@ -57,6 +57,14 @@ pub struct TrainConfig {
 /// Batches in the early-stopping window.
 pub const EARLY_STOP_WINDOW: usize = 50;
 
+impl TrainConfig {
+    /// A run with the lab's defaults: batch 32, peak learning rate 3e-3, weight decay 0.01,
+    /// accuracy on 500 held-out instances.
+    pub fn new(task: TaskSpec, model: ModelConfig, steps: usize, seed: u64) -> Self {
+        TrainConfig { task, model, steps, batch: 32, lr: 3e-3, weight_decay: 0.01, seed, eval_instances: 500 }
+    }
+}
+
 /// Outcome of one training run (carries its config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainResult {
@@ -138,7 +146,7 @@ impl PlanOptions {
     /// Defaults of the full sweep (sized for ≤ 60 min on 2 cores, two runs at a time).
     ///
     /// Pilots (single `compose train` runs): with intermediate targets the full-attention
-    /// reference solves lookup at k = 16 (L = 2) in ~660 steps and k = 12 (L = 3) in ~850, so
+    /// reference solves lookup at k = 16 in ~660 steps (L = 2) and k = 12 in ~850 (L = 3), so
     /// 1,500 steps leave it headroom; the composition task (`lookup: false`) stayed out of reach
     /// of (a) within this budget.
     pub fn full() -> Self {
@@ -254,14 +262,10 @@ pub fn plan(opts: &PlanOptions) -> Result<ExperimentConfig> {
                 let d = if spec == reference { opts.d_ref } else { matched_width(&task, &spec, target)? };
                 for seed in 0..opts.seeds as u64 {
                     runs.push(TrainConfig {
-                        task: task.clone(),
-                        model: model_of(&spec, d),
-                        steps: opts.steps,
                         batch: opts.batch,
                         lr: opts.lr,
-                        weight_decay: 0.01,
-                        seed: 1000 * seed + 17,
                         eval_instances: if opts.quick { 64 } else { 500 },
+                        ..TrainConfig::new(task.clone(), model_of(&spec, d), opts.steps, 1000 * seed + 17)
                     });
                 }
             }
