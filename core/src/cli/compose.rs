@@ -532,9 +532,10 @@ const TRAINING_NOTES: &str = r#"
   z₁ entry fetches z₂ of its value, and so on), which leaves one lookup over k entries at the last
   token. A recurrent layer can do it only by holding all k (argument → value) pairs in its fixed
   state as an associative memory, which works while k is below what its d_k × d_v state can
-  separate and fails beyond: the lower bound's H·d·p against n, seen at toy scale. So where (b)
-  drops, and how seeds scatter near the edge, depends on width; with fixed widths it drops as n
-  grows.
+  separate and fails beyond: the lower bound's H·d·p against n, seen at toy scale. Delta-rule
+  layers (DeltaNet, Gated DeltaNet), whose update replaces the value stored under a key instead of
+  adding to it, separate more pairs in the same state, so their drop comes later and seeds scatter
+  more near the edge. Where (b) drops depends on width; at fixed width it drops as n grows.
 * **What this is not.** An illustration at small n, not a proof. What the runs show is the
   predicted *shape* at equal data, width and step budgets; the constructive result above is the
   evidence that L+1 full layers suffice at any n.
