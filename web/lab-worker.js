@@ -4,10 +4,8 @@
 // Messages in:  {id, op: 'sample' | 'construct' | 'train', args: {...}}
 // Messages out: {id, type: 'progress', done, total, loss?} | {id, type: 'result', result}
 //               | {id, type: 'error', message}
-import { loadWasm } from './wasm.js';
+import { errText, loadWasm, plain } from './wasm.js';
 
-const errText = (e) => String((e && e.message) || e);
-const plain = (x) => (x instanceof Map ? Object.fromEntries(x) : x);
 
 const OPS = {
   sample: (w, a) => w.labSample(a.lookup, a.L, a.k, a.seed),

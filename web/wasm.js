@@ -1,6 +1,9 @@
 // Loads the wasm package once per worker (the steering worker and the lab worker each own one
 // instance: they share no memory, so a long lab training run never blocks steering).
-const errText = (e) => String((e && e.message) || e);
+/** The message of a thrown value (wasm-bindgen throws JsError objects, JS code may throw strings). */
+export const errText = (e) => String((e && e.message) || e);
+/** A wasm result as a plain object (serde maps arrive as JS Maps). */
+export const plain = (x) => (x instanceof Map ? Object.fromEntries(x) : x);
 
 let loading = null;
 

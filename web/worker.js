@@ -12,7 +12,7 @@
 // Messages out: progress, loaded, busy, idle, points-reset, fit, point, prompting, gen, token, text, error.
 
 import { SWEEP } from './state.js'; // the sweep is configuration; state.js has no DOM in it
-import { loadWasm } from './wasm.js';
+import { errText, loadWasm, plain } from './wasm.js';
 
 const CACHE_NAME = 'steerscope-models';
 
@@ -25,8 +25,6 @@ let done = new Set(); // keys of units already run (or failed) for this session
 let pumping = false;
 
 const post = (msg) => self.postMessage(msg);
-const errText = (e) => String((e && e.message) || e);
-const plain = (x) => (x instanceof Map ? Object.fromEntries(x) : x);
 
 self.onmessage = (ev) => {
   const m = ev.data;

@@ -315,6 +315,9 @@ pub struct ExperimentResult {
     pub summary: Vec<SummaryRow>,
     /// Wall-clock seconds (filled in by the host, which owns the clock).
     pub seconds: f64,
+    /// Runs trained at once while `seconds` was measured (0: not recorded).
+    #[serde(default)]
+    pub jobs: usize,
 }
 
 fn domain_k(t: &TaskSpec) -> usize {

@@ -504,7 +504,7 @@ pub fn accuracy(model: &Model, task: &TaskSpec, instances: usize, seed: u64) -> 
         let bs = (instances - done).min(128);
         let (x, chains) = batch(task, &mut rng, bs);
         let logits = model.logits(&x, bs, n)?;
-        for (i, &yi) in chains.iter().skip(task.steps()).step_by(task.steps() + 1).enumerate() {
+        for (i, yi) in hop(&chains, task.steps(), task.steps()).into_iter().enumerate() {
             let row = &logits[i * classes..(i + 1) * classes];
             if row.iter().any(|z| !z.is_finite()) {
                 return Err(AttnError::NonFinite { what: "evaluation logits".into(), step: None });
@@ -542,19 +542,18 @@ pub fn train(cfg: &TrainConfig, mut progress: impl FnMut(usize, f32) -> bool) ->
     let warmup = (cfg.steps / 20).max(1);
     for step in 0..cfg.steps {
         let (x, chains) = batch(&cfg.task, &mut rng, cfg.batch);
-        let answers: Vec<u32> = chains.iter().skip(steps).step_by(steps + 1).copied().collect();
+        let answers = hop(&chains, steps, steps);
         let (loss, correct) = (|| -> candle_core::Result<(Tensor, usize)> {
             let x = Tensor::from_vec(x, (cfg.batch, n, model.d_in), &dev)?;
             let last = model.last_hidden(&x, &masks)?;
             let logits = model.head.fwd(&last)?;
-            let correct = argmax_rows(&logits.to_vec2::<f32>()?).iter().zip(&answers).filter(|(a, b)| a == b).count();
+            let correct = logits.to_vec2::<f32>()?.iter().zip(&answers).filter(|(row, &a)| argmax(row) == a).count();
             let mut loss = cross_entropy(&logits, &answers)?;
             // Intermediate targets i₀ … i_{L−1}: one extra head per hop on the same last-token
             // residual, trained only (see `docs/attention.md`, "Training").
             let aux = chain_head.fwd(&last)?;
             for l in 0..steps {
-                let targets: Vec<u32> = chains.iter().skip(l).step_by(steps + 1).copied().collect();
-                loss = (loss + cross_entropy(&aux.narrow(1, l * classes, classes)?, &targets)?)?;
+                loss = (loss + cross_entropy(&aux.narrow(1, l * classes, classes)?, &hop(&chains, steps, l))?)?;
             }
             Ok((loss, correct))
         })()
@@ -594,7 +593,8 @@ pub fn train(cfg: &TrainConfig, mut progress: impl FnMut(usize, f32) -> bool) ->
 }
 
 /// A trained-only head predicting every intermediate value i₀ … i_{L−1} (`steps · classes`
-/// logits), initialised like the answer head.
+/// logits): weights uniform in ±1/√d, zero bias. (Not `Dense::random`'s normal draw: the
+/// committed experiment results were trained with this initialisation.)
 fn chain_head(stack: &Stack, steps: usize, classes: usize, seed: u64, dev: &Device) -> Result<DenseV> {
     let d = stack.d_model;
     let mut rng = Rng::new(seed ^ 0xC4A1);
@@ -607,8 +607,9 @@ fn argmax(row: &[f32]) -> u32 {
     row.iter().enumerate().fold((0, f32::NEG_INFINITY), |a, (j, &z)| if z > a.1 { (j, z) } else { a }).0 as u32
 }
 
-fn argmax_rows(rows: &[Vec<f32>]) -> Vec<u32> {
-    rows.iter().map(|r| argmax(r)).collect()
+/// i_l of every instance in a [`batch`]'s chains (l = L: the answers).
+fn hop(chains: &[u32], steps: usize, l: usize) -> Vec<u32> {
+    chains.iter().skip(l).step_by(steps + 1).copied().collect()
 }
 
 /// Mean cross-entropy of logits (B, C) against class ids.
