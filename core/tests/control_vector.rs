@@ -1,9 +1,10 @@
 //! llama.cpp control vectors against llama.cpp itself (tests/fixtures/llama_cpp_cvec.json, made
 //! by tests/reference/llama_cpp_cvec.py with llama-cpp-python's `llama_set_adapter_cvec`).
+//! Independent reference: llama.cpp's forward pass with the control vector applied by llama.cpp.
 mod common;
 use candle_core::{Device, IndexOp, Tensor};
 use common::*;
-use steerscope::model::{Cache, Edit, Intervention, Site, Steering};
+use steerscope::model::{Cache, Config, Edit, Intervention, Llama, Model, Site, Steering};
 use steerscope::steer::control_vector::{ControlVector, Meta, LAYER_NUMBERING};
 
 fn fixture() -> serde_json::Value {
@@ -49,8 +50,7 @@ fn gguf_round_trip_and_matches_reference_bytes() {
     assert_eq!(bytes, theirs);
 }
 
-fn last_logits(ids: &[u32], steering: &Steering) -> Vec<f32> {
-    let llama = &model().llama;
+fn last_logits(llama: &Llama, ids: &[u32], steering: &Steering) -> Vec<f32> {
     let fwd = llama.forward(ids, &mut Cache::new(), steering).unwrap();
     let n = fwd.hidden.dim(0).unwrap();
     llama.logits(&fwd.hidden.i(n - 1..n).unwrap()).unwrap().squeeze(0).unwrap().to_vec1().unwrap()
@@ -68,39 +68,74 @@ fn compare(got: &[f32], want: &serde_json::Value) -> (usize, f64) {
     (argmax(got), diff)
 }
 
-/// The bound the issue asks for. It does not hold today, and not because of the control vector:
-/// the *unsteered* logits already differ from llama.cpp by up to 1.3 (the same engine gap
-/// tests/parity.rs measures), and the steered gap (0.73-1.04) is no larger; on the first prompt
-/// llama.cpp's steered top two are 0.10 apart, so top-1 flips. Kept, not loosened.
-#[test]
-#[ignore = "engine baseline gap: unsteered max |dlogit| vs llama.cpp is already 1.3 > 1e-2"]
-fn steering_matches_llama_cpp_control_vector() {
-    let f = fixture();
-    let cv = ControlVector::from_gguf_bytes(&unhex(f["gguf_hex"].as_str().unwrap())).unwrap();
-    let config = &model().llama.config;
+/// The same Q4_1 weights with every tensor dequantized to F32 by candle's dequantizer (an
+/// implementation independent of ours), as one GGUF in memory: the file llama.cpp's F32 run
+/// used, written by another tool. Loading it also exercises the non-Q4_1 weight path.
+fn dequantized_f32_model() -> Model {
+    use candle_core::quantized::{gguf_file, GgmlDType, QTensor};
+    let mut reader = std::io::Cursor::new(model_bytes());
+    let content = gguf_file::Content::read(&mut reader).unwrap();
+    let tensors: Vec<(String, QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|name| {
+            let q = content.tensor(&mut reader, name, &Device::Cpu).unwrap();
+            let f = q.dequantize(&Device::Cpu).unwrap();
+            (name.clone(), QTensor::quantize(&f, GgmlDType::F32).unwrap())
+        })
+        .collect();
+    let metadata: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let tensors: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    gguf_file::write(&mut bytes, &metadata, &tensors).unwrap();
+    Model::load(bytes.get_ref()).unwrap()
+}
+
+fn steering_from(cv: &ControlVector, config: &Config) -> Steering {
     cv.check_fits(config.n_layers, config.hidden).unwrap();
     let mut steering = Steering::none();
     for (layer, v) in &cv.directions {
         let t = Tensor::new(v.as_slice(), &Device::Cpu).unwrap();
         steering = steering.with(Intervention::new(config, *layer, Site::Residual, Edit::AddVector(t), 1.0).unwrap());
     }
-    let mut worst = 0f64;
-    for case in f["cases"].as_array().unwrap() {
+    steering
+}
+
+/// The parity bound of the issue: a control vector applied by llama.cpp
+/// (`llama_set_adapter_cvec`) and by steerscope's residual-site steering give the same next-token
+/// logits — top-1 identical, max |Δ| ≤ 1e-2 over the sampled logits — on the quantized model's
+/// weights. Independent reference: llama.cpp's own forward pass (fixture `f32`).
+///
+/// Why the F32-dequantized weights and not the Q4_1 kernels: with Q4_1 weights both engines
+/// re-quantize every matmul's *activations* to 8 bits, so any last-bit difference (summation
+/// order, an F16 KV cache, ggml's exp approximation) flips roundings that compound over 30
+/// layers. llama.cpp disagrees with itself by 0.90 there (F16 vs F32 KV cache) and by 0.024 on
+/// the F32 file. `layer_numbering_matches_llama_cpp` compares on the Q4_1 kernels (gap ≈ 1).
+#[test]
+fn steering_matches_llama_cpp_control_vector() {
+    let f = fixture();
+    let cv = ControlVector::from_gguf_bytes(&unhex(f["gguf_hex"].as_str().unwrap())).unwrap();
+    let model = dequantized_f32_model();
+    let steering = steering_from(&cv, &model.llama.config);
+    let (mut worst_base, mut worst) = (0f64, 0f64);
+    for case in f["f32"]["cases"].as_array().unwrap() {
         let ids = ids(&case["ids"]);
-        assert_eq!(model().tokenizer.encode(&model().chat.prompt(None, case["prompt"].as_str().unwrap())).unwrap(), ids);
-        let (base_top, base_diff) = compare(&last_logits(&ids, &Steering::none()), &case["unsteered"]);
-        let (top, diff) = compare(&last_logits(&ids, &steering), &case["steered"]);
+        assert_eq!(model.tokenizer.encode(&model.chat.prompt(None, case["prompt"].as_str().unwrap())).unwrap(), ids);
+        let (base_top, base_diff) = compare(&last_logits(&model.llama, &ids, &Steering::none()), &case["unsteered"]);
+        let (top, diff) = compare(&last_logits(&model.llama, &ids, &steering), &case["steered"]);
         println!(
             "{:?}: unsteered top1 {base_top} (llama.cpp {}), max |Δ| {base_diff:.5}; steered top1 {top} (llama.cpp {}), max |Δ| {diff:.5}",
             case["prompt"].as_str().unwrap(),
             case["unsteered"]["top1"],
             case["steered"]["top1"]
         );
-        assert_eq!(base_top as u64, case["unsteered"]["top1"].as_u64().unwrap());
+        assert_eq!(base_top as u64, case["unsteered"]["top1"].as_u64().unwrap(), "unsteered top-1");
         assert_eq!(top as u64, case["steered"]["top1"].as_u64().unwrap(), "steered top-1");
+        worst_base = worst_base.max(base_diff);
         worst = worst.max(diff);
     }
-    println!("steered: max abs diff over sampled logits = {worst:.5}");
+    println!("max abs diff over sampled logits: unsteered {worst_base:.5}, steered {worst:.5}");
+    assert!(worst_base <= 1e-2, "unsteered logits differ from llama.cpp by {worst_base}");
     assert!(worst <= 1e-2, "steered logits differ from llama.cpp by {worst}");
 }
 
@@ -132,7 +167,7 @@ fn layer_numbering_matches_llama_cpp() {
     for (k, layer) in (our - 2..=our + 2).enumerate() {
         let s = Steering::none().with(Intervention::new(config, layer, Site::Residual, Edit::AddVector(d.clone()), 1.0).unwrap());
         for case in f["cases"].as_array().unwrap() {
-            let (top, diff) = compare(&last_logits(&ids(&case["ids"]), &s), &case["steered"]);
+            let (top, diff) = compare(&last_logits(&model().llama, &ids(&case["ids"]), &s), &case["steered"]);
             println!("layer {layer}: top1 {top} (llama.cpp {}), max |Δ| {diff:.4}", case["steered"]["top1"]);
             worst[k] = worst[k].max(diff);
             if layer == our && top as u64 == case["steered"]["top1"].as_u64().unwrap() {

@@ -14,6 +14,14 @@
 #   - "cases": for 3 SmolLM2 chat prompts, llama.cpp's token ids (special=True, no BOS) and, for
 #     the unsteered and the steered model, the last position's top-1 id and a logit sample: the
 #     256 largest + every 64th id (deduplicated, sorted), values rounded to 5 decimals.
+#   - "f32": the same cases on the same weights with llama.cpp's 8-bit steps taken out: the Q4_1
+#     file dequantized to F32 by llama.cpp's own quantizer (llama_model_quantize, ftype ALL_F32,
+#     allow_requantize) and run with an F32 KV cache and flash attention off. Why: on the Q4_1 file
+#     every matmul re-quantizes its *activations* to 8 bits (Q8_1), so a last-bit difference
+#     anywhere flips roundings that compound over 30 layers -- llama.cpp disagrees with *itself* by
+#     0.90 in logits between an F16 and an F32 KV cache there, but by 0.024 on the F32 file. The F32
+#     run is where two correct engines can agree to 1e-2; steerscope's test dequantizes the same
+#     Q4_1 file itself (candle's dequantizer) and compares.
 #
 # How the vector is applied: the GGUF written above is parsed back here exactly as llama.cpp's
 # common_control_vector_load_one (common/common.cpp) does it (direction.N with N >= 1, F32,
@@ -25,7 +33,7 @@
 # FFN residual add, before the next block) -- so direction.N is steerscope's residual site of
 # layer N.
 #
-# Regenerate (from the repository root, ~5 s on one core):
+# Regenerate (from the repository root, ~30 s on one core):
 #   nice -n 19 python3 tests/reference/llama_cpp_cvec.py \
 #       --model ~/.cache/steerscope/models/SmolLM2-135M-Instruct.Q4_1.gguf \
 #       --out tests/fixtures/llama_cpp_cvec.json
@@ -40,9 +48,11 @@ import json
 import os
 import struct
 import sys
+import tempfile
 
 import numpy as np
 import llama_cpp
+from llama_cpp._utils import suppress_stdout_stderr
 
 DEFAULT_MODEL = os.path.expanduser("~/.cache/steerscope/models/SmolLM2-135M-Instruct.Q4_1.gguf")
 EXPECTED_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
@@ -172,6 +182,18 @@ def sha256_file(path):
     return h.hexdigest()
 
 
+def dequantized_f32(model, out):
+    """The Q4_1 file with every tensor dequantized to F32 by llama.cpp (llama-quantize's code)."""
+    p = llama_cpp.llama_model_quantize_default_params()
+    p.ftype = 0  # LLAMA_FTYPE_ALL_F32
+    p.allow_requantize = True
+    p.nthread = 1
+    with suppress_stdout_stderr(disable=False):  # it logs every tensor
+        rc = llama_cpp.llama_model_quantize(model.encode(), out.encode(), ctypes.byref(p))
+    assert rc == 0, f"llama_model_quantize failed: {rc}"
+    return out
+
+
 def last_logits(llm, ids):
     llm.reset()
     llm.eval(ids)
@@ -186,40 +208,21 @@ def summarize(row):
     return {"top1": top1, "sample_ids": sample, "sample_values": [round(float(row[i]), 5) for i in sample]}
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--out", default="tests/fixtures/llama_cpp_cvec.json")
-    args = ap.parse_args()
-    sha = sha256_file(args.model)
-    if sha != EXPECTED_SHA256:
-        print(f"warning: model sha256 {sha} != expected {EXPECTED_SHA256}", file=sys.stderr)
-
-    llm = llama_cpp.Llama(model_path=args.model, n_ctx=512, n_threads=1, logits_all=False,
-                          verbose=False, n_gpu_layers=0)
+def evaluate(llm, cvec):
+    """Unsteered and steered last-position logits for every prompt."""
     assert llm.n_embd() == N_EMBD
     n_layer = int(llm.metadata["llama.block_count"])
     assert n_layer == N_LAYER
-
-    d = direction()
-    llama_layer = OUR_LAYER  # direction.N is added at build_cvec(cur, il = N): block N's output
-    blob = write_cvec([(llama_layer, d)])
-    n_embd, buf = load_cvec_like_common(blob)
-    assert n_embd == N_EMBD
-    # llama_set_adapter_cvec wants n_embd x (n_layer - 1) floats starting at layer 1; rows the
-    # file does not name stay zero.
-    full = np.zeros(n_embd * (n_layer - 1), dtype=np.float32)
-    full[: buf.size] = buf
 
     def tok(text):
         return llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
 
     def set_cvec(on):
         if on:
-            ptr = full.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
-            rc = llama_cpp.llama_set_adapter_cvec(llm.ctx, ptr, full.size, n_embd, 1, n_layer - 1)
+            ptr = cvec.ctypes.data_as(ctypes.POINTER(ctypes.c_float))
+            rc = llama_cpp.llama_set_adapter_cvec(llm.ctx, ptr, cvec.size, N_EMBD, 1, n_layer - 1)
         else:
-            rc = llama_cpp.llama_set_adapter_cvec(llm.ctx, None, 0, n_embd, -1, -1)
+            rc = llama_cpp.llama_set_adapter_cvec(llm.ctx, None, 0, N_EMBD, -1, -1)
         assert rc == 0, rc
 
     cases = []
@@ -234,15 +237,46 @@ def main():
         assert np.array_equal(base, again), "clearing the control vector did not restore the baseline"
         delta = float(np.abs(steered - base).max())
         s, b = summarize(steered), summarize(base)
-        print(f"{len(ids)} ids, top1 base {b['top1']} steered {s['top1']}, max |steered-base| {delta:.3f}: {q!r}",
+        print(f"  {len(ids)} ids, top1 base {b['top1']} steered {s['top1']}, max |steered-base| {delta:.3f}: {q!r}",
               file=sys.stderr)
         cases.append({"prompt": q, "ids": ids, "unsteered": b, "steered": s})
+    return cases
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", default=DEFAULT_MODEL)
+    ap.add_argument("--out", default="tests/fixtures/llama_cpp_cvec.json")
+    args = ap.parse_args()
+    sha = sha256_file(args.model)
+    if sha != EXPECTED_SHA256:
+        print(f"warning: model sha256 {sha} != expected {EXPECTED_SHA256}", file=sys.stderr)
+
+    d = direction()
+    llama_layer = OUR_LAYER  # direction.N is added at build_cvec(cur, il = N): block N's output
+    blob = write_cvec([(llama_layer, d)])
+    n_embd, buf = load_cvec_like_common(blob)
+    assert n_embd == N_EMBD
+    # llama_set_adapter_cvec wants n_embd x (n_layer - 1) floats starting at layer 1; rows the
+    # file does not name stay zero.
+    full = np.zeros(n_embd * (N_LAYER - 1), dtype=np.float32)
+    full[: buf.size] = buf
+
+    print("Q4_1 file, default F16 KV cache:", file=sys.stderr)
+    cases = evaluate(llama_cpp.Llama(model_path=args.model, n_ctx=512, n_threads=1, verbose=False,
+                                     n_gpu_layers=0), full)
+    f32_path = dequantized_f32(args.model, os.path.join(tempfile.mkdtemp(), "f32.gguf"))
+    print("the same weights dequantized to F32, F32 KV cache:", file=sys.stderr)
+    f32_cases = evaluate(llama_cpp.Llama(model_path=f32_path, n_ctx=512, n_threads=1, verbose=False,
+                                         n_gpu_layers=0, type_k=0, type_v=0, flash_attn=False), full)
+    f32_sha = sha256_file(f32_path)
+    os.remove(f32_path)
 
     out = {
         "generator": "tests/reference/llama_cpp_cvec.py",
         "llama_cpp_python": llama_cpp.__version__,
         "model_sha256": sha,
-        "n_layer": n_layer,
+        "n_layer": N_LAYER,
         "n_embd": n_embd,
         "our_layer": OUR_LAYER,
         "llama_cpp_layer": llama_layer,
@@ -250,6 +284,8 @@ def main():
         "direction": [float(x) for x in d],
         "gguf_hex": blob.hex(),
         "cases": cases,
+        "f32": {"weights": "Q4_1 file dequantized by llama_model_quantize (ALL_F32)",
+                "gguf_sha256": f32_sha, "kv_cache": "f32", "flash_attn": False, "cases": f32_cases},
     }
     with open(args.out, "w") as f:
         json.dump(out, f, indent=None, separators=(",", ":"))
