@@ -29,21 +29,34 @@ export function describe(sample) {
 
 export function createLab(root, showError) {
   const $ = (sel) => root.querySelector(sel);
-  const worker = new Worker(new URL('./lab-worker.js', import.meta.url), { type: 'module' });
-  worker.addEventListener('error', (e) => showError(`lab worker: ${e.message || 'failed to start'}`));
+  // A wasm call cannot be interrupted from outside, so "stop" ends the worker and starts a fresh
+  // one; the lab keeps no state in its worker, so nothing else is lost.
   const pending = new Map(); // id -> {onProgress, ok, fail}
   let nextId = 0;
-  worker.onmessage = ({ data: m }) => {
-    const p = pending.get(m.id);
-    if (!p) return;
-    if (m.type === 'progress') return p.onProgress?.(m);
-    pending.delete(m.id);
-    m.type === 'result' ? p.ok(m.result) : p.fail(new Error(m.message));
+  let worker;
+  const startWorker = () => {
+    worker = new Worker(new URL('./lab-worker.js', import.meta.url), { type: 'module' });
+    worker.addEventListener('error', (e) => showError(`lab worker: ${e.message || 'failed to start'}`));
+    worker.onmessage = ({ data: m }) => {
+      const p = pending.get(m.id);
+      if (!p) return;
+      if (m.type === 'progress') return p.onProgress?.(m);
+      pending.delete(m.id);
+      m.type === 'result' ? p.ok(m.result) : p.fail(new Error(m.message));
+    };
   };
+  startWorker();
   const call = (op, args, onProgress) => new Promise((ok, fail) => {
     const id = nextId++;
     pending.set(id, { onProgress, ok, fail });
     worker.postMessage({ id, op, args });
+  });
+  const STOPPED = 'stopped';
+  $('#lab-stop').addEventListener('click', () => {
+    worker.terminate();
+    for (const p of pending.values()) p.fail(new Error(STOPPED));
+    pending.clear();
+    startWorker();
   });
 
   const task = () => ({
@@ -53,20 +66,27 @@ export function createLab(root, showError) {
   });
   const progress = (label) => (m) => {
     $('#lab-progress').hidden = false;
+    $('#lab-stop').hidden = false;
     $('#lab-progress').max = m.total;
     $('#lab-progress').value = m.done;
     $('#lab-progress-label').textContent = `${label} ${m.done}/${m.total}` +
       (m.loss !== undefined ? `, loss ${m.loss.toFixed(3)}` : '');
   };
-  const done = () => { $('#lab-progress').hidden = true; $('#lab-progress-label').textContent = ''; };
-  // Every lab error goes to the page's one error box, prefixed with what was being done.
+  const done = () => {
+    $('#lab-progress').hidden = true;
+    $('#lab-stop').hidden = true;
+    $('#lab-progress-label').textContent = '';
+  };
+  // Every lab error goes to the page's one error box, prefixed with what was being done; a stop
+  // the user asked for is reported beside the bar instead.
   const guard = (what, fn) => async () => {
     try {
       await fn();
-    } catch (e) {
-      showError(`attention lab (${what}): ${e.message || e}`);
-    } finally {
       done();
+    } catch (e) {
+      done();
+      if (e.message === STOPPED) $('#lab-progress-label').textContent = `${what} stopped`;
+      else showError(`attention lab (${what}): ${e.message || e}`);
     }
   };
 

@@ -1,6 +1,7 @@
 // The attention lab panel in headless Chromium, on the real wasm build (no language model
 // needed): the hand-set construction is exact with β = ln n + 2 and breaks with a small fixed β,
-// a full-attention model trains to the answer in the page, and bad input is shown as an error.
+// a full-attention model trains to the answer in the page, bad input is shown as an error, and a
+// long run can be stopped.
 // Reference for the numbers: the same core code natively (`steerscope compose construct`,
 // `compose train`, and core/tests/attention.rs, which checks the construction against the exact
 // solver and training against the plain-stack forward).
@@ -69,5 +70,21 @@ test('attention lab: construction, training and errors in the page', { timeout: 
   await page.waitForSelector('#error:not([hidden])', { timeout: STEP });
   const err = await page.textContent('#error');
   assert.match(err, /attention lab \(training\).*X:nope/s, err);
+
+  // A long run can be stopped: the worker is replaced, no run is recorded, and the lab still works.
+  await page.click('#error-dismiss');
+  await page.fill('#lab-spec', 'F*3');
+  await setInput(page, '#lab-k', 16); // n = 34: far from an early stop
+  await setInput(page, '#lab-steps', 20000);
+  await page.click('#lab-train');
+  await waitFor(page, 'training progress', () => /training F\*3 \d+\/20000/.test(document.querySelector('#lab-progress-label').textContent));
+  assert.equal(await page.isVisible('#lab-stop'), true);
+  await page.click('#lab-stop');
+  await waitFor(page, 'the stop', () => document.querySelector('#lab-progress-label').textContent === 'training stopped');
+  assert.equal(await page.isVisible('#lab-stop'), false);
+  assert.equal(await page.$$eval('#lab-runs tbody tr', (rows) => rows.length), 1, 'a stopped run is not recorded');
+  await setInput(page, '#lab-instances', 50);
+  out = await runAndRead(page, '#lab-construct', '#lab-construct-out', 'the construction after a stop');
+  assert.match(out, /50\/50 correct/, out);
   await page.close();
 });

@@ -44,6 +44,15 @@ pub struct Calibration {
     pub recommendation: crate::Result<Recommendation>,
 }
 
+impl Calibration {
+    /// The grid, its units and positions, and the recommendation (or why there is none).
+    pub fn json(&self, method: &str, budget: f32) -> serde_json::Value {
+        let rec = self.recommendation.as_ref().map_err(|e| e.to_string());
+        serde_json::json!({"method": method, "budget": budget, "strength_unit": super::sweep::STRENGTH_UNIT_TEXT,
+            "positions": {"read": "completion-mean", "steered": "all"}, "cells": self.cells, "recommendation": rec})
+    }
+}
+
 pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
     let spec: Spec = args.method.parse()?;
     anyhow::ensure!(matches!(spec, Spec::Fitted(_)), "calibrate fits diffmean or pca, not `{}`", args.method);
@@ -81,10 +90,8 @@ pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
     let c = calibrate(&model, &args)?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("calibrate.svg"), plot(&c.cells, &args.layers, &args.strengths)?)?;
-    let rec = c.recommendation.as_ref().map_err(|e| e.to_string());
-    let report = serde_json::json!({"train": args.train, "test": args.test, "method": args.method, "budget": args.budget,
-        "strength_unit": super::sweep::STRENGTH_UNIT_TEXT, "positions": {"read": "completion-mean", "steered": "all"},
-        "cells": c.cells, "recommendation": rec});
+    let mut report = serde_json::json!({"train": args.train, "test": args.test});
+    report.as_object_mut().expect("object").extend(c.json(&args.method, args.budget).as_object().expect("object").clone());
     std::fs::write(args.out.join("calibrate.json"), serde_json::to_string_pretty(&report)?)?;
     if json {
         println!("{report}");

@@ -135,7 +135,10 @@ pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
     }
     let json: Vec<_> = results
         .iter()
-        .map(|c| serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>(), "baselines": c.baselines.json()}))
+        .map(|c| {
+            serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>(), "baselines": c.baselines.json(),
+                "calibration": c.calibration.json("diffmean", args.budget)})
+        })
         .collect();
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
     let md = markdown(&args, &super::fetch::sha256_file(model_path)?, &results);
@@ -203,9 +206,13 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
     let _ = writeln!(md, "- Strength unit: {STRENGTH_UNIT_TEXT}; every method is rescaled to it, so all share one axis and the frontier compares directions at equal intervention size.");
     let _ = writeln!(md, "- Preference = L_n − L_p, utility = log[(e^−L_p + e^−L_n)/(1 − e^−L_p − e^−L_n)] with per-token mean losses (undefined pairs left out of the mean).");
     let _ = writeln!(md, "- *Trade-off holds*: Spearman(strength, preference) ≥ 0.7 and utility below its m = 0 value at both ends. *Gain within budget*: the largest held-out preference gain over m = 0 at m > 0 whose utility drops by at most {}.\n", args.budget);
+    // The table's columns name the sweep's ends, whatever strengths were asked for.
+    let signed = |m: f32| format!("{m:+}").replace('-', "−");
+    let lo = signed(args.strengths.iter().copied().fold(f32::INFINITY, f32::min));
+    let hi = signed(args.strengths.iter().copied().fold(f32::NEG_INFINITY, f32::max));
     for c in results {
         let _ = writeln!(md, "## {}\n\n{}\n\n![{}](results/{}.svg)\n", c.name, c.description, c.name, c.name);
-        let _ = writeln!(md, "| method | pref −10 / 0 / +10 | util −10 / 0 / +10 | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | distinct-2 at 0 / +10 | compression at 0 / +10 | train s |");
+        let _ = writeln!(md, "| method | pref {lo} / 0 / {hi} | util {lo} / 0 / {hi} | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | distinct-2 at 0 / {hi} | compression at 0 / {hi} | train s |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.baselines.random, &c.floor)]) {
             let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
