@@ -104,6 +104,8 @@ $('#strength').addEventListener('input', () => {
 });
 $('#strength').addEventListener('change', () => { set('strength', $('#strength').value); commitStrength(); });
 
+$('#export-cvec').addEventListener('click', () => worker.postMessage({ type: 'export' }));
+
 $('#prompt').addEventListener('change', () => { if (set('prompt', $('#prompt').value)) sendWant(); });
 $('#prompt').addEventListener('keydown', (e) => {
   if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) $('#prompt').dispatchEvent(new Event('change'));
@@ -186,6 +188,9 @@ worker.onmessage = ({ data: m }) => {
     case 'text':
       views.textDone(m.which, m.text, m.strength);
       break;
+    case 'export':
+      download(new Blob([m.bytes], { type: 'application/octet-stream' }), m.name);
+      break;
     case 'error':
       if (m.where === 'loading model') {
         root.dataset.model = 'error';
@@ -195,6 +200,14 @@ worker.onmessage = ({ data: m }) => {
       break;
   }
 };
+
+function download(blob, name) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 60_000);
+}
 
 // ---- start -------------------------------------------------------------------------------------
 /** The concept list comes from core/data/concepts/index.json (serve.mjs lists the data files

@@ -9,7 +9,9 @@
 //
 // Messages in:  {type:'load', url} | {type:'load', file: ArrayBuffer, name}
 //               {type:'want', want: {concept, method, site, layer, strength, prompt, max_tokens, n_train, n_test, instruction}}
-// Messages out: progress, loaded, busy, idle, points-reset, fit, point, prompting, gen, token, text, error.
+//               {type:'export'}: the fitted vector at the wanted strength as a llama.cpp control vector
+// Messages out: progress, loaded, busy, idle, points-reset, fit, point, prompting, gen, token, text,
+//               export {bytes, name}, error.
 
 import { SWEEP } from './state.js'; // the sweep is configuration; state.js has no DOM in it
 import { errText, loadWasm, plain } from './wasm.js';
@@ -21,6 +23,8 @@ let session = null; // wasm Session for the loaded model
 let sessionGen = 0; // bumped on every load, so stale async work can tell it lost
 let want = {};
 let have = { pairs: null, fit: null, base: null }; // keys of what the session holds now
+let fitted = null; // what `fit` reported for the update the session holds
+let digests = { model: '', pairs: '' }; // sha256 of the model file and the train pairs, for exports
 let done = new Set(); // keys of units already run (or failed) for this session
 let pumping = false;
 
@@ -29,6 +33,7 @@ const post = (msg) => self.postMessage(msg);
 self.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === 'load') load(m);
+  else if (m.type === 'export') exportVector();
   else if (m.type === 'want') {
     want = { ...want, ...m.want };
     pump();
@@ -47,6 +52,8 @@ async function load(m) {
   if (session) session.free?.();
   session = null;
   have = { pairs: null, fit: null, base: null };
+  fitted = null;
+  digests = { model: '', pairs: '' };
   done = new Set();
   try {
     // Download and wasm compile overlap; a bad model file is reported before a wasm problem
@@ -67,6 +74,8 @@ async function load(m) {
     const info = plain(s.info());
     post({ type: 'loaded', info, methods: wasm.Session.methods(), cached: got.cached, source: m.url || m.name });
     if (got.save) await got.save().catch(() => {}); // a full disk must not break the demo
+    const sha = await sha256(got.bytes);
+    if (gen === sessionGen) digests.model = sha;
     got.bytes = null;
     pump();
   } catch (e) {
@@ -235,6 +244,7 @@ async function setPairs(w, key) {
   ]);
   if (s !== session) return; // a new model arrived while we fetched
   const r = plain(s.set_pairs(train, test));
+  digests.pairs = await sha256(new TextEncoder().encode(train));
   have.pairs = key;
   have.fit = null;
   post({ type: 'pairs', concept: w.concept, ...r });
@@ -249,6 +259,7 @@ function fit(w, key) {
   const onProgress = (d, t) => post({ type: 'progress', phase: 'fit', done: d, total: t, label });
   const r = plain(session.fit(w.method, w.layer, w.site, onProgress));
   have.fit = key;
+  fitted = r;
   post({ type: 'fit', ...r });
 }
 
@@ -277,4 +288,24 @@ function generate(which, strength, baseKey) {
   const text = session.generate(prompt, max_tokens, strength, onToken);
   if (which === 'base') have.base = { key: baseKey, text };
   post({ type: 'text', which, strength, text });
+}
+
+/** Hex sha256, or '' where the page has no WebCrypto (plain http off localhost). */
+async function sha256(bytes) {
+  if (!self.crypto?.subtle) return '';
+  const d = new Uint8Array(await self.crypto.subtle.digest('SHA-256', bytes));
+  return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** The update the session holds, at the strength the user is looking at, as a GGUF download. */
+function exportVector() {
+  try {
+    if (!session || !fitted) throw new Error('nothing fitted yet: wait for the vector');
+    const strength = want.strength;
+    const bytes = session.control_vector(strength, digests.model, digests.pairs);
+    const name = `${want.concept}-${fitted.method}-layer${fitted.layer}-strength${strength}.gguf`;
+    self.postMessage({ type: 'export', bytes, name }, [bytes.buffer]);
+  } catch (e) {
+    post({ type: 'error', where: 'exporting a control vector', message: errText(e) });
+  }
 }

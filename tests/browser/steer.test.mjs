@@ -2,6 +2,7 @@
 // web/serve.mjs, steered with the page's own slider. Harness and skip rules: page.mjs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser } from './page.mjs';
 
@@ -21,6 +22,39 @@ async function steeredAt(page, s) {
     return el.dataset.strength === want && el.dataset.done === 'true';
   }, String(s));
   return page.textContent('#steered');
+}
+
+/** The one tensor of a control-vector GGUF: its name and values (the data is the file's tail). */
+function controlVectorTensor(buf) {
+  assert.equal(buf.subarray(0, 4).toString('latin1'), 'GGUF');
+  const at = buf.indexOf('direction.');
+  const nameLen = Number(buf.readBigUInt64LE(at - 8));
+  const name = buf.subarray(at, at + nameLen).toString('utf8');
+  assert.equal(buf.readUInt32LE(at + nameLen), 1, 'a 1-D tensor');
+  const width = Number(buf.readBigUInt64LE(at + nameLen + 4));
+  const tail = buf.subarray(buf.length - 4 * width);
+  const values = Array.from({ length: width }, (_, i) => tail.readFloatLE(4 * i));
+  return { name, values };
+}
+
+/** Downloads the fitted vector as a llama.cpp control vector and checks what the file says:
+ *  `direction.<layer>` (the fitted layer), the method, and a norm equal to |strength| × 0.05 ×
+ *  the mean residual norm the page shows (the strength unit: 10 = half that norm). */
+async function checkExport(page, t, strength) {
+  const [dl] = await Promise.all([page.waitForEvent('download', { timeout: STEP }), page.click('#export-cvec')]);
+  const file = join(OUT, dl.suggestedFilename());
+  await dl.saveAs(file);
+  const buf = readFileSync(file);
+  const fit = await page.textContent('#fit-info');
+  const [, method, layer] = fit.match(/^(\S+) at layer (\d+) \(residual\)/);
+  const residual = Number(fit.match(/half the mean residual norm ([\d.]+)/)[1]);
+  const { name, values } = controlVectorTensor(buf);
+  assert.equal(name, `direction.${layer}`);
+  assert.ok(buf.includes('steerscope.strength') && buf.includes(method), 'self-describing metadata');
+  const norm = Math.hypot(...values);
+  const want = Math.abs(strength) * 0.05 * residual;
+  assert.ok(Math.abs(norm - want) <= 0.01 * want, `exported |v| ${norm}, expected ${want} (${fit})`);
+  t.diagnostic(`exported ${dl.suggestedFilename()}: ${name}, |v| ${norm.toFixed(3)}`);
 }
 
 // ---- tests --------------------------------------------------------------------------------------
@@ -78,6 +112,7 @@ test('steering changes the plotted log-odds and the generated text', { timeout: 
 
   await page.screenshot({ path: join(OUT, 'steer.png'), fullPage: true });
   assert.deepEqual(errors, [], 'console errors on the page');
+  await checkExport(page, t, -5);
   t.diagnostic(`base: ${JSON.stringify(base)}`);
   t.diagnostic(`+5: ${JSON.stringify(plus)}`);
   t.diagnostic(`-5: ${JSON.stringify(minus)}`);
@@ -135,6 +170,11 @@ test('a trained method (LoRA, SPLIT) trains in the page, is scored, and a bad si
   assert.ok(Number.isFinite(baselines.prompting), JSON.stringify(baselines));
   assert.ok(baselines.random.every((p) => Number.isFinite(p.pref)), JSON.stringify(baselines));
   assert.match(baselines.text, /prompting baseline .*system prompt/);
+  // A LoRA update is not a vector: exporting it as a control vector says why not.
+  await page.click('#export-cvec');
+  await page.waitForSelector('#error:not([hidden])', { timeout: STEP });
+  assert.match(await page.textContent('#error'), /lora-split at mlp_out is not one/);
+  await page.click('#error-dismiss');
   // LoRA is a weight update: the residual stream has no affine writer to update.
   await page.selectOption('#site', 'residual');
   await page.waitForSelector('#error:not([hidden])', { timeout: STEP });

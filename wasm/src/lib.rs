@@ -10,6 +10,8 @@ use steerscope::data::{parse_jsonl, Pair};
 use steerscope::model::generate::{generate, Sampling};
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Edit, Intervention, Model, Site, Steering};
+use steerscope::gguf::Value;
+use steerscope::steer::control_vector::{ControlVector, Provenance};
 use steerscope::steer::methods::Spec;
 use wasm_bindgen::prelude::*;
 
@@ -31,6 +33,8 @@ pub struct Session {
 }
 
 struct Fitted {
+    /// The method's name, e.g. `diffmean`, `vector-split`.
+    method: String,
     layer: usize,
     site: Site,
     edit: Edit,
@@ -110,7 +114,7 @@ impl Session {
         let noise = random_direction(&llama.config, site).map_err(js_err)?;
         let (random, _) = UpdateScale::rescale(llama, &train, site, &noise).map_err(js_err)?;
         self.prepared = Some(test);
-        self.update = Some(Fitted { layer, site, edit, random });
+        self.update = Some(Fitted { method: spec.name(), layer, site, edit, random });
         to_js(&serde_json::json!({"method": spec.name(), "layer": layer, "site": site, "effect_norm": scale.effect_norm,
             "mean_hidden_norm": scale.residual_norm}))
     }
@@ -140,6 +144,34 @@ impl Session {
         let scores = score_pairs(&self.model.llama, &prompted, &Steering::none(), |d, t| report(on_progress, d, t)).map_err(js_err)?;
         let point = summarize(0.0, &scores);
         to_js(&serde_json::json!({"instruction": instruction, "pref_odds": point.pref_odds, "util_odds": point.util_odds}))
+    }
+
+    /// The fitted vector at `strength` as a llama.cpp control-vector GGUF (`--control-vector`
+    /// reads it; `steerscope generate --control-vector` too), with our metadata: method,
+    /// operation, site, layer numbering, norm, sign rule, the strength, and the model and train
+    /// pairs sha256 when the host knows them ("" = unknown).
+    pub fn control_vector(&self, strength: f32, model_sha256: &str, pairs_sha256: &str) -> Result<Vec<u8>, JsError> {
+        let f = self.update.as_ref().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        self.steering(strength, false)?; // the same checks as steering at this strength (NaN, ∞)
+        let v = match (&f.edit, f.site) {
+            (Edit::AddVector(v), Site::Residual) => v,
+            _ => {
+                return Err(JsError::new(&format!(
+                    "llama.cpp control vectors add one vector to the residual stream; {} at {} is not one \
+                     (DiffMean, PCA and the trained vector at the residual site are)",
+                    f.method, f.site
+                )))
+            }
+        };
+        if strength == 0.0 {
+            return Err(JsError::new("strength 0 would export a zero vector: pick a nonzero strength"));
+        }
+        let v: Vec<f32> = (v * strength as f64).and_then(|t| t.to_vec1()).map_err(js_err)?;
+        let known = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        let from = Provenance { method: Some(f.method.clone()), model_sha256: known(model_sha256), dataset_sha256: known(pairs_sha256) };
+        let mut cv = ControlVector::residual_add(f.layer, v, from);
+        cv.meta.extra.push(("steerscope.strength".into(), Value::F32(strength)));
+        cv.to_gguf_bytes().map_err(js_err)
     }
 
     /// Greedy continuation of a chat prompt, steered at `strength` (0 = base model).

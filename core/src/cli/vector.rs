@@ -77,23 +77,10 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
 
 /// A llama.cpp control-vector GGUF holding `v` at `layer`, with our self-describing metadata.
 fn write_control_vector(path: &Path, site: Site, layer: usize, v: &[f32], meta: &HashMap<String, String>) -> Result<()> {
-    use crate::steer::control_vector::{ControlVector, Meta, LAYER_NUMBERING};
+    use crate::steer::control_vector::{ControlVector, Provenance};
     anyhow::ensure!(site == Site::Residual, "llama.cpp control vectors act on the residual stream; site `{site}` cannot be exported as one");
-    let cv = ControlVector {
-        directions: vec![(layer, v.to_vec())],
-        meta: Meta {
-            model_hint: Some("llama".into()),
-            operation: Some("add".into()),
-            site: Some(site.name().into()),
-            layer_numbering: Some(LAYER_NUMBERING.into()),
-            norm: Some(crate::steer::vector::norm(v)),
-            sign_rule: Some("positive strength moves toward the positive completions".into()),
-            method: meta.get("method").cloned(),
-            model_sha256: meta.get("model_sha256").cloned(),
-            dataset_sha256: meta.get("pairs_sha256").cloned(),
-            extra: Vec::new(),
-        },
-    };
+    let from = Provenance { method: meta.get("method").cloned(), model_sha256: meta.get("model_sha256").cloned(), dataset_sha256: meta.get("pairs_sha256").cloned() };
+    let cv = ControlVector::residual_add(layer, v.to_vec(), from);
     std::fs::write(path, cv.to_gguf_bytes()?).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

@@ -77,7 +77,37 @@ pub struct ControlVector {
     pub meta: Meta,
 }
 
+/// What a steering vector file says about where the vector came from (for [`ControlVector::residual_add`]).
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    pub method: Option<String>,
+    pub model_sha256: Option<String>,
+    pub dataset_sha256: Option<String>,
+}
+
 impl ControlVector {
+    /// One vector `v` added to the residual stream after block `layer` (strength folded in),
+    /// with our self-describing metadata: what the CLI's `vector --out X.gguf` and the page's
+    /// download write.
+    pub fn residual_add(layer: usize, v: Vec<f32>, from: Provenance) -> Self {
+        let norm = crate::steer::vector::norm(&v);
+        ControlVector {
+            directions: alloc::vec![(layer, v)],
+            meta: Meta {
+                model_hint: Some("llama".into()),
+                operation: Some("add".into()),
+                site: Some("residual".into()),
+                layer_numbering: Some(LAYER_NUMBERING.into()),
+                norm: Some(norm),
+                sign_rule: Some("positive strength moves toward the positive completions".into()),
+                method: from.method,
+                model_sha256: from.model_sha256,
+                dataset_sha256: from.dataset_sha256,
+                extra: Vec::new(),
+            },
+        }
+    }
+
     /// Width of the directions (0 if there are none).
     pub fn width(&self) -> usize {
         self.directions.first().map_or(0, |(_, v)| v.len())
