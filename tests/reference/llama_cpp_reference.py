@@ -23,8 +23,6 @@
 # Logits from a different llama.cpp build/CPU may differ in the last decimals (Q4_1 x Q8_1
 # dot products, thread count); ids and top1 should not.
 
-import argparse
-import hashlib
 import json
 import os
 import sys
@@ -32,11 +30,7 @@ import sys
 import numpy as np
 import llama_cpp
 
-DEFAULT_MODEL = os.path.expanduser(
-    "~/.cache/steerscope/models/SmolLM2-135M-Instruct.Q4_1.gguf"
-)
-EXPECTED_SHA256 = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
-DEFAULT_SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
+from smollm2 import args_and_model_sha, chat, last_logits, sample_row, SYSTEM
 
 TOKENIZE_TEXTS = [
     # plain / mixed case
@@ -100,24 +94,7 @@ PLAIN_PROMPTS = [
 ]
 
 
-def sha256_file(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def chat_prompt_manual(user, system=DEFAULT_SYSTEM):
-    """SmolLM2 chat format, written out by hand (must equal the GGUF template's rendering)."""
-    return (
-        f"<|im_start|>system\n{system}<|im_end|>\n"
-        f"<|im_start|>user\n{user}<|im_end|>\n"
-        "<|im_start|>assistant\n"
-    )
-
-
-def chat_prompt_template(template, user, system=DEFAULT_SYSTEM):
+def chat_prompt_template(template, user, system=SYSTEM):
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.BaseLoader())
@@ -125,23 +102,8 @@ def chat_prompt_template(template, user, system=DEFAULT_SYSTEM):
     return env.from_string(template).render(messages=msgs, add_generation_prompt=True)
 
 
-def last_logits(llm, ids):
-    llm.reset()  # n_tokens = 0; eval() then clears the KV cache from position 0
-    llm.eval(ids)
-    n_vocab = llm.n_vocab()
-    ptr = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
-    return np.ctypeslib.as_array(ptr, shape=(n_vocab,)).astype(np.float32).copy()
-
-
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--model", default=DEFAULT_MODEL)
-    ap.add_argument("--out", default="tests/fixtures/llama_cpp_reference.json")
-    args = ap.parse_args()
-
-    model_sha = sha256_file(args.model)
-    if model_sha != EXPECTED_SHA256:
-        print(f"warning: model sha256 {model_sha} != expected {EXPECTED_SHA256}", file=sys.stderr)
+    args, model_sha = args_and_model_sha("tests/fixtures/llama_cpp_reference.json")
 
     llm = llama_cpp.Llama(
         model_path=args.model,
@@ -170,31 +132,22 @@ def main():
 
     prompts = []
     for user in CHAT_USER_PROMPTS:
-        manual = chat_prompt_manual(user)
+        manual = chat(user)
         rendered = chat_prompt_template(template, user)
         assert manual == rendered, (manual, rendered)
         prompts.append(manual)
     prompts.extend(PLAIN_PROMPTS)
 
     logits = []
-    n_vocab = llm.n_vocab()
     for text in prompts:
         ids = tok(text)
         row = last_logits(llm, ids)
         assert np.all(np.isfinite(row))
-        top1 = int(np.argmax(row))
-        top256 = np.argsort(-row, kind="stable")[:256]
-        sample = sorted(set(int(i) for i in top256) | set(range(0, n_vocab, 64)))
-        logits.append(
-            {
-                "text": text,
-                "ids": ids,
-                "top1": top1,
-                "top1_piece": llm.detokenize([top1], special=True).decode("utf-8", errors="replace"),
-                "sample_ids": sample,
-                "sample_values": [round(float(row[i]), 5) for i in sample],
-            }
-        )
+        s = sample_row(row)
+        piece = llm.detokenize([s["top1"]], special=True).decode("utf-8", errors="replace")
+        logits.append({"text": text, "ids": ids, "top1": s["top1"], "top1_piece": piece,
+                       "sample_ids": s["sample_ids"], "sample_values": s["sample_values"]})
+        top1 = s["top1"]
         print(f"{len(ids):3d} ids, top1 {top1} {logits[-1]['top1_piece']!r}: {text[-40:]!r}", file=sys.stderr)
 
     out = {
