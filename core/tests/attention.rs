@@ -283,8 +283,9 @@ fn experiment_plan_covers_every_architecture_with_matched_params() {
 
 #[test]
 fn headline_is_computed_from_the_summary() {
-    use steerscope::attention::experiment::{headline, Arm, SummaryRow};
+    use steerscope::attention::experiment::{headline, Arm, SummaryRow, TaskKind};
     let row = |spec: &str, arm, n, mean| SummaryRow {
+        task: TaskKind::Lookup,
         steps: 2,
         spec: spec.into(),
         arm,
@@ -309,6 +310,13 @@ fn headline_is_computed_from_the_summary() {
     let mut bad = good.clone();
     bad[1].mean = 0.5;
     assert!(headline(&bad).contains("**not** shown"));
+    // Rows of another task at the same L and n are a panel of their own, with their own verdict.
+    let composition: Vec<SummaryRow> = bad.iter().map(|r| SummaryRow { task: TaskKind::Composition, ..r.clone() }).collect();
+    let both = headline(&[good.clone(), composition].concat());
+    let lines: Vec<&str> = both.lines().collect();
+    assert_eq!(lines.len(), 2, "{both}");
+    assert!(lines[0].starts_with("* **Iterated lookup, L = 2**") && lines[0].contains("**is** shown"), "{both}");
+    assert!(lines[1].starts_with("* **Composition, L = 2**") && lines[1].contains("**not** shown"), "{both}");
     assert!(experiment_plan_quick_uses_lookup());
 }
 
