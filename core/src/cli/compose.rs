@@ -516,6 +516,10 @@ const TRAINING_NOTES: &str = r#"
 * **Early stop.** A run ends once ≥ 99.5% of the answers in the last 50 training batches are right
   (fresh samples, so a held-out estimate); `steps_run` in the results. Runs that never get there
   use the whole budget, so every arm gets the same chance.
+* **The composition task** (with query w) is harder to learn than lookup — z₂ takes the pair
+  (w₁, i₁), so its table is k times longer at the same k — and (a) needs more steps; only its
+  smallest setting fit this machine's budget, so its table has one prompt length and no trend
+  with n. The lookup tables carry the n-dependence.
 * **Hybrid layout.** (b) is the L−1 full layers followed by the linear layers; `compose train
   --spec` takes any other order.
 * **Training forms.** Softmax, linear, RetNet and Mamba2 train as masked n×n score matrices, GLA
