@@ -173,6 +173,8 @@ fn operations_combine_and_calibrate() {
     let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cal.join("calibrate.json")).unwrap()).unwrap();
     assert_eq!(report["cells"].as_array().unwrap().len(), 6);
     assert!(report["cells"][0]["raw_multiple"].is_number() && report["cells"][0]["norm_fraction"].is_number());
+    assert_eq!((report["method"].as_str(), report["positions"]["read"].as_str()), (Some("diffmean"), Some("completion-mean")));
+    assert!(report["recommendation"]["Err"].as_str().is_some_and(|e| e.contains("outside the measured range")), "{report}");
     assert!(std::fs::read_to_string(cal.join("calibrate.svg")).unwrap().contains("<svg"));
     let (ok, _, err) = calibrate("-1");
     assert!(!ok && err.contains("positive"), "{err}");
