@@ -11,12 +11,7 @@ use wasm_bindgen::prelude::*;
 use crate::{js_err, report, to_js};
 
 fn task(lookup: bool, steps: usize, k: usize) -> Result<TaskSpec, JsError> {
-    if lookup {
-        TaskSpec::lookup(steps, k)
-    } else {
-        TaskSpec::composition_uniform(steps, k)
-    }
-    .map_err(js_err)
+    TaskSpec::uniform(lookup, steps, k).map_err(js_err)
 }
 
 /// One seeded instance: prompt tokens, query w, the chain i₀ … i_L and the prompt length.

@@ -279,7 +279,7 @@ pub fn plan(opts: &PlanOptions) -> Result<ExperimentConfig> {
             return Err(AttnError::Config("the hybrid arm needs L ≥ 2 (L − 1 full layers)".into()));
         }
         for (ki, &k) in ks.iter().enumerate() {
-            let task = if opts.lookup { TaskSpec::lookup(*steps, k)? } else { TaskSpec::composition_uniform(*steps, k)? };
+            let task = TaskSpec::uniform(opts.lookup, *steps, k)?;
             // All seven mixers at the smallest setting (the cheapest one).
             let all = opts.quick || ki == 0;
             let reference = format_spec(&vec![MixerKind::Softmax; steps + 1]);

@@ -75,6 +75,15 @@ impl TaskSpec {
         t.validate()?;
         Ok(t)
     }
+    /// One domain size `k` throughout: iterated lookup over [k], or composition with m = n_l = k
+    /// (the two tasks the CLI, the experiment and the page offer).
+    pub fn uniform(lookup: bool, steps: usize, k: usize) -> Result<Self> {
+        if lookup {
+            TaskSpec::lookup(steps, k)
+        } else {
+            TaskSpec::composition_uniform(steps, k)
+        }
+    }
     /// Iterated lookup.
     pub fn lookup(steps: usize, k: usize) -> Result<Self> {
         let t = TaskSpec::Lookup { steps, k };

@@ -42,13 +42,16 @@ pub struct CalibrateArgs {
 pub struct Calibration {
     pub cells: Vec<Cell>,
     pub recommendation: crate::Result<Recommendation>,
+    /// The method fitted at every layer and the utility budget the recommendation used.
+    pub method: String,
+    pub budget: f32,
 }
 
 impl Calibration {
     /// The grid, its units and positions, and the recommendation (or why there is none).
-    pub fn json(&self, method: &str, budget: f32) -> serde_json::Value {
+    pub fn json(&self) -> serde_json::Value {
         let rec = self.recommendation.as_ref().map_err(|e| e.to_string());
-        serde_json::json!({"method": method, "budget": budget, "strength_unit": super::sweep::STRENGTH_UNIT_TEXT,
+        serde_json::json!({"method": self.method, "budget": self.budget, "strength_unit": super::sweep::STRENGTH_UNIT_TEXT,
             "positions": {"read": "completion-mean", "steered": "all"}, "cells": self.cells, "recommendation": rec})
     }
 }
@@ -82,7 +85,7 @@ pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
         }));
     }
     let recommendation = recommend(&cells, args.budget);
-    Ok(Calibration { cells, recommendation })
+    Ok(Calibration { cells, recommendation, method: args.method.clone(), budget: args.budget })
 }
 
 pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
@@ -90,8 +93,9 @@ pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
     let c = calibrate(&model, &args)?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("calibrate.svg"), plot(&c.cells, &args.layers, &args.strengths)?)?;
-    let mut report = serde_json::json!({"train": args.train, "test": args.test});
-    report.as_object_mut().expect("object").extend(c.json(&args.method, args.budget).as_object().expect("object").clone());
+    let mut report = c.json();
+    report["train"] = serde_json::json!(args.train);
+    report["test"] = serde_json::json!(args.test);
     std::fs::write(args.out.join("calibrate.json"), serde_json::to_string_pretty(&report)?)?;
     if json {
         println!("{report}");

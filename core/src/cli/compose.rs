@@ -43,11 +43,7 @@ pub struct TaskArgs {
 
 impl TaskArgs {
     fn task(&self) -> Result<TaskSpec> {
-        Ok(if self.lookup {
-            TaskSpec::lookup(self.steps, self.k)?
-        } else {
-            TaskSpec::composition_uniform(self.steps, self.k)?
-        })
+        Ok(TaskSpec::uniform(self.lookup, self.steps, self.k)?)
     }
 }
 
@@ -359,7 +355,7 @@ fn train_all(plan: &ExperimentConfig, jobs: usize, pb: &indicatif::ProgressBar) 
     if let Some((i, Some(Err(e)))) = results.iter().enumerate().find(|(_, r)| matches!(r, Some(Err(_)))) {
         bail!("run {} ({}): {e:#}", i + 1, plan.runs[i].model.spec);
     }
-    Ok(results.into_iter().flatten().collect::<Result<Vec<_>>>()?)
+    results.into_iter().flatten().collect()
 }
 
 /// Parses `2:3,4,6;3:2,3` into `[(2, [3, 4, 6]), (3, [2, 3])]`.

@@ -137,7 +137,7 @@ pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
         .iter()
         .map(|c| {
             serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>(), "baselines": c.baselines.json(),
-                "calibration": c.calibration.json("diffmean", args.budget)})
+                "calibration": c.calibration.json()})
         })
         .collect();
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
