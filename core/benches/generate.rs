@@ -24,7 +24,10 @@ fn main() {
     let ids = prompt_ids(&model);
     let ids_file = std::env::temp_dir().join("steerscope-bench-ids.json");
     std::fs::write(&ids_file, serde_json::to_string(&ids).unwrap()).unwrap();
-    println!("prompt {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} greedy tokens, best of {REPEATS}; load average {}", loadavg());
+    println!(
+        "prompt {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} greedy tokens, best of {REPEATS}; load average {}",
+        loadavg()
+    );
     println!("{:<34} {:>7} {:>13} {:>12}", "engine", "threads", "prefill tok/s", "decode tok/s");
     for threads in [1, 2] {
         let mut rows = Vec::new();
@@ -39,7 +42,12 @@ fn main() {
         }
         let ours = &rows[0];
         for other in &rows[1..] {
-            println!("  steerscope / {:<20} prefill {:.2}×  decode {:.2}×", other.0, ours.1 / other.1, ours.2 / other.2);
+            println!(
+                "  steerscope / {:<20} prefill {:.2}×  decode {:.2}×",
+                other.0,
+                ours.1 / other.1,
+                ours.2 / other.2
+            );
         }
         println!("  load average now {}", loadavg());
     }
@@ -66,7 +74,14 @@ fn run_llama_cpp(model: &std::path::Path, ids: &std::path::Path, threads: usize)
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/reference/llama_cpp_bench.py");
     let out = Command::new("python3")
         .args([script, "--model", model.to_str().unwrap(), "--threads", &threads.to_string()])
-        .args(["--ids-file", ids.to_str().unwrap(), "--decode", &DECODE_TOKENS.to_string(), "--repeats", &REPEATS.to_string()])
+        .args([
+            "--ids-file",
+            ids.to_str().unwrap(),
+            "--decode",
+            &DECODE_TOKENS.to_string(),
+            "--repeats",
+            &REPEATS.to_string(),
+        ])
         .output()
         .expect("python3");
     assert!(out.status.success(), "llama.cpp bench failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -100,7 +115,9 @@ fn child(which: &str) {
             use candle_core::quantized::gguf_file;
             let mut file = std::io::Cursor::new(&bytes);
             let content = gguf_file::Content::read(&mut file).unwrap();
-            let mut m = candle_transformers::models::quantized_llama::ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+            let mut m =
+                candle_transformers::models::quantized_llama::ModelWeights::from_gguf(content, &mut file, &Device::Cpu)
+                    .unwrap();
             Box::new(move |toks: &[u32], pos: usize| {
                 if pos == 0 {
                     m.clear_kv_cache();
@@ -136,5 +153,7 @@ fn argmax(v: &[f32]) -> u32 {
 }
 
 fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_default()
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
 }

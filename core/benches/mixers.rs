@@ -45,7 +45,15 @@ fn main() {
                 });
                 let b = *base.get_or_insert((t, n));
                 let growth = (t / b.0) / (n as f64 / b.1 as f64);
-                println!("{:<16} {:<10} {:>6} {:>10.2} {:>12.0} {:>8.2}", kind.name(), form, n, t * 1e3, n as f64 / t, growth);
+                println!(
+                    "{:<16} {:<10} {:>6} {:>10.2} {:>12.0} {:>8.2}",
+                    kind.name(),
+                    form,
+                    n,
+                    t * 1e3,
+                    n as f64 / t,
+                    growth
+                );
             }
         }
     }

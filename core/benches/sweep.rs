@@ -18,12 +18,27 @@ fn main() {
     let bytes = std::fs::read(steerscope::cli::default_model_path()).expect("run `steerscope fetch-model`");
     let model = Model::load(&bytes).unwrap();
     let llama = &model.llama;
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap().iter().map(|p| PairTokens::new(&model, p).unwrap()).collect();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl")).unwrap();
+    let pairs: Vec<PairTokens> =
+        parse_jsonl(&text).unwrap().iter().map(|p| PairTokens::new(&model, p).unwrap()).collect();
     let strengths: Vec<f32> = (-4..=4).map(|i| i as f32).collect();
-    let v = Tensor::from_vec((0..576).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect::<Vec<f32>>(), 576, &Device::Cpu).unwrap();
-    let steer = |m: f32| Steering::none().with(Intervention::new(&llama.config, LAYER, Site::Residual, Edit::AddVector(v.clone()), m).unwrap());
-    println!("{} strengths × {} pairs at layer {LAYER}; threads {}", strengths.len(), pairs.len(), rayon::current_num_threads());
+    let v = Tensor::from_vec(
+        (0..576).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect::<Vec<f32>>(),
+        576,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let steer = |m: f32| {
+        Steering::none()
+            .with(Intervention::new(&llama.config, LAYER, Site::Residual, Edit::AddVector(v.clone()), m).unwrap())
+    };
+    println!(
+        "{} strengths × {} pairs at layer {LAYER}; threads {}",
+        strengths.len(),
+        pairs.len(),
+        rayon::current_num_threads()
+    );
 
     let t = Instant::now();
     let prepared = Prepared::new(llama, &pairs, LAYER, |_, _| {}).unwrap();

@@ -34,8 +34,10 @@ fn main() {
     let quantized = Model::load(&bytes).unwrap();
     let mut dense = Model::load(&bytes).unwrap();
     dense.llama.to_f32().unwrap();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap()[..16].iter().map(|p| PairTokens::new(&quantized, p).unwrap()).collect();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl")).unwrap();
+    let pairs: Vec<PairTokens> =
+        parse_jsonl(&text).unwrap()[..16].iter().map(|p| PairTokens::new(&quantized, p).unwrap()).collect();
     println!("SPLIT steps of 4 pairs at layer {LAYER}; threads {}", rayon::current_num_threads());
     let prep_q = Prepared::new(&quantized.llama, &pairs, LAYER, |_, _| {}).unwrap();
     let prep_f = Prepared::new(&dense.llama, &pairs, LAYER, |_, _| {}).unwrap();

@@ -9,26 +9,48 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 pub enum Error {
     /// The file is not a well-formed GGUF: bad magic, truncated, a count or length that does not
     /// fit the file, a tensor whose data lies outside the file.
-    Gguf { offset: u64, problem: String },
+    Gguf {
+        offset: u64,
+        problem: String,
+    },
     /// Well-formed GGUF, but not a model this crate can run.
     UnsupportedModel(String),
     MissingMetadata(String),
     MissingTensor(String),
-    TensorShape { tensor: String, expected: String, found: String },
-    LayerOutOfRange { layer: usize, n_layers: usize },
+    TensorShape {
+        tensor: String,
+        expected: String,
+        found: String,
+    },
+    LayerOutOfRange {
+        layer: usize,
+        n_layers: usize,
+    },
     UnknownSite(String),
-    VectorDim { expected: usize, found: usize },
+    VectorDim {
+        expected: usize,
+        found: usize,
+    },
     BadStrength(f32),
     EmptyPrompt,
-    PromptTooLong { tokens: usize, context: usize },
+    PromptTooLong {
+        tokens: usize,
+        context: usize,
+    },
     /// A line of a polarity-pair JSONL file.
-    Data { line: usize, problem: String },
+    Data {
+        line: usize,
+        problem: String,
+    },
     EmptyDataset,
     Tokenizer(String),
     /// The tensor backend (candle) failed; carries its message.
     Backend(String),
     /// Training produced a non-finite number; the parameters are those of the last good step.
-    Diverged { step: usize, problem: String },
+    Diverged {
+        step: usize,
+        problem: String,
+    },
     Invalid(String),
 }
 

@@ -25,50 +25,115 @@ const MAX_ARRAY_DEPTH: u32 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types)]
 pub enum TensorType {
-    F32, F16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2K, Q3K, Q4K, Q5K, Q6K, Q8K, BF16,
+    F32,
+    F16,
+    Q4_0,
+    Q4_1,
+    Q5_0,
+    Q5_1,
+    Q8_0,
+    Q8_1,
+    Q2K,
+    Q3K,
+    Q4K,
+    Q5K,
+    Q6K,
+    Q8K,
+    BF16,
 }
 
 impl TensorType {
     pub fn from_code(code: u32) -> Option<Self> {
         use TensorType::*;
         Some(match code {
-            0 => F32, 1 => F16, 2 => Q4_0, 3 => Q4_1, 6 => Q5_0, 7 => Q5_1, 8 => Q8_0, 9 => Q8_1,
-            10 => Q2K, 11 => Q3K, 12 => Q4K, 13 => Q5K, 14 => Q6K, 15 => Q8K, 30 => BF16,
+            0 => F32,
+            1 => F16,
+            2 => Q4_0,
+            3 => Q4_1,
+            6 => Q5_0,
+            7 => Q5_1,
+            8 => Q8_0,
+            9 => Q8_1,
+            10 => Q2K,
+            11 => Q3K,
+            12 => Q4K,
+            13 => Q5K,
+            14 => Q6K,
+            15 => Q8K,
+            30 => BF16,
             _ => return None,
         })
     }
     pub fn code(self) -> u32 {
         use TensorType::*;
         match self {
-            F32 => 0, F16 => 1, Q4_0 => 2, Q4_1 => 3, Q5_0 => 6, Q5_1 => 7, Q8_0 => 8, Q8_1 => 9,
-            Q2K => 10, Q3K => 11, Q4K => 12, Q5K => 13, Q6K => 14, Q8K => 15, BF16 => 30,
+            F32 => 0,
+            F16 => 1,
+            Q4_0 => 2,
+            Q4_1 => 3,
+            Q5_0 => 6,
+            Q5_1 => 7,
+            Q8_0 => 8,
+            Q8_1 => 9,
+            Q2K => 10,
+            Q3K => 11,
+            Q4K => 12,
+            Q5K => 13,
+            Q6K => 14,
+            Q8K => 15,
+            BF16 => 30,
         }
     }
     /// (elements per block, bytes per block)
     pub fn block(self) -> (u64, u64) {
         use TensorType::*;
         match self {
-            F32 => (1, 4), F16 | BF16 => (1, 2), Q4_0 => (32, 18), Q4_1 => (32, 20),
-            Q5_0 => (32, 22), Q5_1 => (32, 24), Q8_0 => (32, 34), Q8_1 => (32, 36),
-            Q2K => (256, 84), Q3K => (256, 110), Q4K => (256, 144), Q5K => (256, 176),
-            Q6K => (256, 210), Q8K => (256, 292),
+            F32 => (1, 4),
+            F16 | BF16 => (1, 2),
+            Q4_0 => (32, 18),
+            Q4_1 => (32, 20),
+            Q5_0 => (32, 22),
+            Q5_1 => (32, 24),
+            Q8_0 => (32, 34),
+            Q8_1 => (32, 36),
+            Q2K => (256, 84),
+            Q3K => (256, 110),
+            Q4K => (256, 144),
+            Q5K => (256, 176),
+            Q6K => (256, 210),
+            Q8K => (256, 292),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    U8(u8), I8(i8), U16(u16), I16(i16), U32(u32), I32(i32), U64(u64), I64(i64),
-    F32(f32), F64(f64), Bool(bool), String(String), Array(Vec<Value>),
+    U8(u8),
+    I8(i8),
+    U16(u16),
+    I16(i16),
+    U32(u32),
+    I32(i32),
+    U64(u64),
+    I64(i64),
+    F32(f32),
+    F64(f64),
+    Bool(bool),
+    String(String),
+    Array(Vec<Value>),
 }
 
 impl Value {
     pub fn as_u64(&self) -> Option<u64> {
         match *self {
-            Value::U8(v) => Some(v as u64), Value::U16(v) => Some(v as u64),
-            Value::U32(v) => Some(v as u64), Value::U64(v) => Some(v),
-            Value::I8(v) if v >= 0 => Some(v as u64), Value::I16(v) if v >= 0 => Some(v as u64),
-            Value::I32(v) if v >= 0 => Some(v as u64), Value::I64(v) if v >= 0 => Some(v as u64),
+            Value::U8(v) => Some(v as u64),
+            Value::U16(v) => Some(v as u64),
+            Value::U32(v) => Some(v as u64),
+            Value::U64(v) => Some(v),
+            Value::I8(v) if v >= 0 => Some(v as u64),
+            Value::I16(v) if v >= 0 => Some(v as u64),
+            Value::I32(v) if v >= 0 => Some(v as u64),
+            Value::I64(v) if v >= 0 => Some(v as u64),
             _ => None,
         }
     }
@@ -80,33 +145,51 @@ impl Value {
         }
     }
     pub fn as_str(&self) -> Option<&str> {
-        match self { Value::String(s) => Some(s), _ => None }
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
     }
     pub fn as_array(&self) -> Option<&[Value]> {
-        match self { Value::Array(a) => Some(a), _ => None }
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
     }
     /// A short human-readable rendering (arrays abbreviated), for `inspect`.
     pub fn summary(&self) -> String {
         match self {
-            Value::String(s) if s.len() > 80 => format!("{:?}… ({} bytes)", &s[..s.floor_char_boundary_compat(80)], s.len()),
+            Value::String(s) if s.len() > 80 => {
+                format!("{:?}… ({} bytes)", &s[..s.floor_char_boundary_compat(80)], s.len())
+            }
             Value::String(s) => format!("{s:?}"),
             Value::Array(a) if a.len() > 4 => format!("[{}, {}, … {} items]", a[0].summary(), a[1].summary(), a.len()),
             Value::Array(a) => format!("[{}]", a.iter().map(Value::summary).collect::<Vec<_>>().join(", ")),
             Value::Bool(b) => format!("{b}"),
             Value::F32(v) => format!("{v}"),
             Value::F64(v) => format!("{v}"),
-            other => format!("{}", other.as_u64().map(|v| v as i128).unwrap_or_else(|| match other {
-                Value::I8(v) => *v as i128, Value::I16(v) => *v as i128,
-                Value::I32(v) => *v as i128, Value::I64(v) => *v as i128, _ => 0,
-            })),
+            other => format!(
+                "{}",
+                other.as_u64().map(|v| v as i128).unwrap_or_else(|| match other {
+                    Value::I8(v) => *v as i128,
+                    Value::I16(v) => *v as i128,
+                    Value::I32(v) => *v as i128,
+                    Value::I64(v) => *v as i128,
+                    _ => 0,
+                })
+            ),
         }
     }
 }
 
-trait FloorCharBoundary { fn floor_char_boundary_compat(&self, i: usize) -> usize; }
+trait FloorCharBoundary {
+    fn floor_char_boundary_compat(&self, i: usize) -> usize;
+}
 impl FloorCharBoundary for str {
     fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
-        while !self.is_char_boundary(i) { i -= 1; }
+        while !self.is_char_boundary(i) {
+            i -= 1;
+        }
         i
     }
 }
@@ -123,7 +206,9 @@ pub struct TensorInfo {
 }
 
 impl TensorInfo {
-    pub fn n_elements(&self) -> u64 { self.dims.iter().product() }
+    pub fn n_elements(&self) -> u64 {
+        self.dims.iter().product()
+    }
 }
 
 /// A parsed GGUF file borrowing its bytes.
@@ -200,15 +285,18 @@ impl<'a> Gguf<'a> {
 }
 
 fn tensor_range(
-    file_len: usize, data_start: usize, alignment: u64, name: String, dims: Vec<u64>,
-    ttype: TensorType, offset: u64,
+    file_len: usize, data_start: usize, alignment: u64, name: String, dims: Vec<u64>, ttype: TensorType, offset: u64,
 ) -> Result<TensorInfo> {
-    let bad = |problem: String| Error::Gguf { offset: data_start as u64, problem: format!("tensor `{name}`: {problem}") };
+    let bad =
+        |problem: String| Error::Gguf { offset: data_start as u64, problem: format!("tensor `{name}`: {problem}") };
     if offset % alignment != 0 {
         return Err(bad(format!("data offset {offset} is not aligned to {alignment}")));
     }
     let (block, block_bytes) = ttype.block();
-    let n = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad("element count overflows".into()))?;
+    let n = dims
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad("element count overflows".into()))?;
     if dims.first().is_some_and(|d0| d0 % block != 0) {
         return Err(bad(format!("row length {} is not a multiple of the {ttype:?} block size {block}", dims[0])));
     }
@@ -216,7 +304,9 @@ fn tensor_range(
     let start = (data_start as u64).checked_add(offset).ok_or_else(|| bad("offset overflows".into()))?;
     let end = start.checked_add(len).ok_or_else(|| bad("offset overflows".into()))?;
     if end > file_len as u64 {
-        return Err(bad(format!("data ends at byte {end}, past the end of the file ({file_len} bytes): truncated file?")));
+        return Err(bad(format!(
+            "data ends at byte {end}, past the end of the file ({file_len} bytes): truncated file?"
+        )));
     }
     Ok(TensorInfo { name, dims, ttype, start: start as usize, len: len as usize })
 }
@@ -236,9 +326,15 @@ impl Error {
 }
 
 impl<'a> Reader<'a> {
-    fn err(&self, problem: String) -> Error { self.err_at(self.pos, problem) }
-    fn err_at(&self, pos: usize, problem: String) -> Error { Error::Gguf { offset: pos as u64, problem } }
-    fn left(&self) -> usize { self.bytes.len() - self.pos }
+    fn err(&self, problem: String) -> Error {
+        self.err_at(self.pos, problem)
+    }
+    fn err_at(&self, pos: usize, problem: String) -> Error {
+        Error::Gguf { offset: pos as u64, problem }
+    }
+    fn left(&self) -> usize {
+        self.bytes.len() - self.pos
+    }
 
     fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
         if n > self.left() {
@@ -251,8 +347,12 @@ impl<'a> Reader<'a> {
     fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N]> {
         Ok(self.take(N, what)?.try_into().expect("take returned N bytes"))
     }
-    fn u32(&mut self, what: &str) -> Result<u32> { Ok(u32::from_le_bytes(self.array(what)?)) }
-    fn u64(&mut self, what: &str) -> Result<u64> { Ok(u64::from_le_bytes(self.array(what)?)) }
+    fn u32(&mut self, what: &str) -> Result<u32> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+    fn u64(&mut self, what: &str) -> Result<u64> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
 
     /// A claimed count of items of at least `min_size` bytes each must fit in what is left.
     fn check_count(&self, count: u64, min_size: u64, what: &str) -> Result<()> {
@@ -342,7 +442,9 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new() -> Self { Self::default() }
+    pub fn new() -> Self {
+        Self::default()
+    }
     pub fn meta(&mut self, key: &str, value: Value) -> &mut Self {
         self.metadata.push((key.into(), value));
         self
@@ -389,9 +491,18 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 fn value_type(v: &Value) -> u32 {
     match v {
-        Value::U8(_) => 0, Value::I8(_) => 1, Value::U16(_) => 2, Value::I16(_) => 3,
-        Value::U32(_) => 4, Value::I32(_) => 5, Value::F32(_) => 6, Value::Bool(_) => 7,
-        Value::String(_) => 8, Value::Array(_) => 9, Value::U64(_) => 10, Value::I64(_) => 11,
+        Value::U8(_) => 0,
+        Value::I8(_) => 1,
+        Value::U16(_) => 2,
+        Value::I16(_) => 3,
+        Value::U32(_) => 4,
+        Value::I32(_) => 5,
+        Value::F32(_) => 6,
+        Value::Bool(_) => 7,
+        Value::String(_) => 8,
+        Value::Array(_) => 9,
+        Value::U64(_) => 10,
+        Value::I64(_) => 11,
         Value::F64(_) => 12,
     }
 }

@@ -12,10 +12,7 @@ use steerscope::Error;
 struct Lcg(u64);
 impl Lcg {
     fn next(&mut self) -> f32 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
     fn vec(&mut self, d: usize) -> Vec<f32> {
@@ -47,10 +44,7 @@ fn close(a: f32, b: f64, rel: f64) -> bool {
 }
 
 fn max_err(fit: &CurveFit, ms: &[f32], ys: &[f32]) -> f32 {
-    ms.iter()
-        .zip(ys)
-        .map(|(&m, &y)| (fit.predict(m) - y).abs())
-        .fold(0.0, f32::max)
+    ms.iter().zip(ys).map(|(&m, &y)| (fit.predict(m) - y).abs()).fold(0.0, f32::max)
 }
 
 #[test]
@@ -62,27 +56,18 @@ fn preference_fit_recovers_its_generating_curve() {
     eprintln!("{fit:?}");
     assert_eq!(fit.kind, CurveKind::Preference);
     assert!(fit.train_r2 > 0.9999, "{}", fit.train_r2);
-    assert!(
-        max_err(&fit, &ms, &ys) < 1e-3,
-        "{}",
-        max_err(&fit, &ms, &ys)
-    );
+    assert!(max_err(&fit, &ms, &ys) < 1e-3, "{}", max_err(&fit, &ms, &ys));
     // Held out: between the grid points, including just either side of 0.
     let held = grid(-7.75, 7.75, 0.5);
     let hy = curve(&held, 0.8, 0.5, -1.0, pos, neg);
     assert!(fit.r2(&held, &hy).unwrap() > 0.9999);
-    assert!(
-        (fit.predict(-1e-6) - fit.predict(0.0)).abs() < 1e-5,
-        "continuous at 0"
-    );
+    assert!((fit.predict(-1e-6) - fit.predict(0.0)).abs() < 1e-5, "continuous at 0");
     for (got, want) in [(fit.alpha, 0.8), (fit.beta, 0.5), (fit.offset, -1.0)] {
         assert!(close(got, want, 0.005), "linear params {fit:?}");
     }
     for (got, want) in [(fit.pos, pos), (fit.neg, neg)] {
         assert!(
-            close(got.center, want.0, 0.005)
-                && close(got.width, want.1, 0.005)
-                && close(got.power, want.2, 0.005),
+            close(got.center, want.0, 0.005) && close(got.width, want.1, 0.005) && close(got.power, want.2, 0.005),
             "{got:?} vs {want:?}"
         );
     }
@@ -98,15 +83,10 @@ fn utility_fit_recovers_its_generating_curve() {
     assert_eq!(fit.alpha, 0.0);
     assert!(fit.train_r2 > 0.9999, "{}", fit.train_r2);
     assert!(max_err(&fit, &ms, &ys) < 1e-3);
-    assert!(
-        close(fit.beta, 3.0, 0.005) && close(fit.offset, -2.0, 0.005),
-        "{fit:?}"
-    );
+    assert!(close(fit.beta, 3.0, 0.005) && close(fit.offset, -2.0, 0.005), "{fit:?}");
     for (got, want) in [(fit.pos, pos), (fit.neg, neg)] {
         assert!(
-            close(got.center, want.0, 0.005)
-                && close(got.width, want.1, 0.005)
-                && close(got.power, want.2, 0.005),
+            close(got.center, want.0, 0.005) && close(got.width, want.1, 0.005) && close(got.power, want.2, 0.005),
             "{got:?} vs {want:?}"
         );
     }
@@ -126,19 +106,8 @@ fn noisy_curve_still_fits_the_truth() {
     let fit = fit_preference(&ms, &ys).unwrap();
     eprintln!("{fit:?}");
     // The optimiser does at least as well on the noisy points as the generating curve itself.
-    let dec = Decay {
-        center: 0.0,
-        width: 2.0,
-        power: 1.0,
-    };
-    let generating = CurveFit {
-        alpha: 1.0,
-        beta: 0.0,
-        offset: 0.5,
-        pos: dec,
-        neg: dec,
-        ..fit.clone()
-    };
+    let dec = Decay { center: 0.0, width: 2.0, power: 1.0 };
+    let generating = CurveFit { alpha: 1.0, beta: 0.0, offset: 0.5, pos: dec, neg: dec, ..fit.clone() };
     assert!(
         fit.train_r2 >= generating.r2(&ms, &ys).unwrap(),
         "{} vs {}",
@@ -161,10 +130,7 @@ fn noisy_curve_still_fits_the_truth() {
 fn the_fit_is_deterministic() {
     let ms = grid(-4.0, 4.0, 0.5);
     let mut rng = Lcg(3);
-    let ys: Vec<f32> = ms
-        .iter()
-        .map(|&m| (m * 0.7).tanh() + 0.1 * rng.next())
-        .collect();
+    let ys: Vec<f32> = ms.iter().map(|&m| (m * 0.7).tanh() + 0.1 * rng.next()).collect();
     let fit = fit_preference(&ms, &ys).unwrap();
     assert_eq!(fit, fit_preference(&ms, &ys).unwrap());
     // Not from the model family, but the paper's linear → flat shape: the family covers it.
@@ -191,11 +157,7 @@ fn bad_curve_input_is_refused() {
     assert!(msg(fit_utility(&one_sided, &one_sided)).contains("each side of 0"));
     assert!(msg(fit_utility(&ms, &[1.0; 9])).contains("same"));
     let fit = fit_preference(&ms, &ys).unwrap();
-    assert!(fit
-        .r2(&ms, &[2.0; 9])
-        .unwrap_err()
-        .to_string()
-        .contains("undefined"));
+    assert!(fit.r2(&ms, &[2.0; 9]).unwrap_err().to_string().contains("undefined"));
     assert!(fit.r2(&[1.0], &[]).is_err());
 }
 
@@ -204,16 +166,8 @@ fn bad_curve_input_is_refused() {
 /// Points a·u + b·w + offset in R^16, u ⟂ w unit vectors in the plane of dims 0..4.
 fn plane() -> (Vec<f32>, Vec<f32>, Vec<f32>) {
     let s = 0.5f32;
-    let u = [s, s, s, s]
-        .iter()
-        .chain([0.0; 12].iter())
-        .copied()
-        .collect();
-    let w = [s, -s, s, -s]
-        .iter()
-        .chain([0.0; 12].iter())
-        .copied()
-        .collect();
+    let u = [s, s, s, s].iter().chain([0.0; 12].iter()).copied().collect();
+    let w = [s, -s, s, -s].iter().chain([0.0; 12].iter()).copied().collect();
     let offset = (0..16).map(|i| 0.1 * i as f32).collect();
     (u, w, offset)
 }
@@ -226,24 +180,16 @@ fn in_plane(u: &[f32], w: &[f32], o: &[f32], a: f32, b: f32) -> Vec<f32> {
 fn subspace_separates_in_plane_from_orthogonal() {
     let (u, w, o) = plane();
     let mut rng = Lcg(11);
-    let rows: Vec<Vec<f32>> = (0..40)
-        .map(|_| in_plane(&u, &w, &o, 3.0 * rng.next(), rng.next()))
-        .collect();
+    let rows: Vec<Vec<f32>> = (0..40).map(|_| in_plane(&u, &w, &o, 3.0 * rng.next(), rng.next())).collect();
     let sub = Subspace::fit(&rows, 2).unwrap();
     assert!(sub.converged);
     assert_eq!(sub.basis.len(), 2);
     assert!(sub.explained > 0.999999, "{}", sub.explained);
     assert!(sub.variances[0] > sub.variances[1]);
     // The basis spans the plane: u and w are reconstructed exactly.
-    let fresh: Vec<Vec<f32>> = (0..10)
-        .map(|_| in_plane(&u, &w, &o, 5.0 * rng.next(), 5.0 * rng.next()))
-        .collect();
+    let fresh: Vec<Vec<f32>> = (0..10).map(|_| in_plane(&u, &w, &o, 5.0 * rng.next(), 5.0 * rng.next())).collect();
     for p in &fresh {
-        assert!(
-            sub.residual(p).unwrap() < 1e-4,
-            "{}",
-            sub.residual(p).unwrap()
-        );
+        assert!(sub.residual(p).unwrap() < 1e-4, "{}", sub.residual(p).unwrap());
     }
     assert!(sub.score(&fresh).unwrap() < 1e-4);
     // Orthogonal: mean + a vector in dims 4..16 (orthogonal to the plane).
@@ -274,9 +220,7 @@ fn subspace_separates_in_plane_from_orthogonal() {
 fn subspace_drops_directions_the_data_do_not_span() {
     let (u, w, o) = plane();
     let mut rng = Lcg(5);
-    let rows: Vec<Vec<f32>> = (0..30)
-        .map(|_| in_plane(&u, &w, &o, rng.next(), rng.next()))
-        .collect();
+    let rows: Vec<Vec<f32>> = (0..30).map(|_| in_plane(&u, &w, &o, rng.next(), rng.next())).collect();
     let sub = Subspace::fit(&rows, 5).unwrap();
     assert_eq!(sub.basis.len(), 2, "variances {:?}", sub.variances);
     let mut x = sub.mean.clone();
@@ -296,14 +240,8 @@ fn subspace_with_n_below_d_matches_top_directions() {
         }
     }
     let sub = Subspace::fit(&rows, 2).unwrap();
-    assert!(
-        (sub.basis[0][0].abs() - 1.0).abs() < 1e-6 && (sub.basis[1][1].abs() - 1.0).abs() < 1e-6
-    );
-    assert!(
-        (sub.variances[0] - 10.0).abs() < 1e-4,
-        "{:?}",
-        sub.variances
-    ); // 2·25 / (6 − 1)
+    assert!((sub.basis[0][0].abs() - 1.0).abs() < 1e-6 && (sub.basis[1][1].abs() - 1.0).abs() < 1e-6);
+    assert!((sub.variances[0] - 10.0).abs() < 1e-4, "{:?}", sub.variances); // 2·25 / (6 − 1)
 }
 
 #[test]
@@ -311,11 +249,7 @@ fn bad_subspace_input_is_refused() {
     let msg = |r: Result<Subspace, Error>| r.unwrap_err().to_string();
     let empty: Vec<Vec<f32>> = vec![];
     assert_eq!(Subspace::fit(&empty, 1).unwrap_err(), Error::EmptyDataset);
-    let rows = vec![
-        vec![1.0, 2.0, 3.0],
-        vec![0.0, 1.0, 0.0],
-        vec![2.0, 0.0, 1.0],
-    ];
+    let rows = vec![vec![1.0, 2.0, 3.0], vec![0.0, 1.0, 0.0], vec![2.0, 0.0, 1.0]];
     assert!(msg(Subspace::fit(&rows, 0)).contains("allow 1..=2"));
     assert!(msg(Subspace::fit(&rows, 3)).contains("allow 1..=2"));
     assert!(msg(Subspace::fit(&rows[..1], 1)).contains("at least 2 rows"));
@@ -326,11 +260,7 @@ fn bad_subspace_input_is_refused() {
     assert!(msg(Subspace::fit(&vec![vec![1.0, 1.0]; 4], 1)).contains("identical"));
     assert!(msg(Subspace::fit_flat(&[1.0; 7], 3, 1)).contains("divisible"));
     let sub = Subspace::fit(&rows, 1).unwrap();
-    assert!(sub
-        .residual(&[1.0, 2.0])
-        .unwrap_err()
-        .to_string()
-        .contains("dimension 2"));
+    assert!(sub.residual(&[1.0, 2.0]).unwrap_err().to_string().contains("dimension 2"));
     assert!(sub.residual(&[1.0, f32::NAN, 0.0]).is_err());
     assert_eq!(sub.score(&empty).unwrap_err(), Error::EmptyDataset);
 }
@@ -364,27 +294,14 @@ fn spearman_matches_brute_force() {
         let n = 3 + trial % 40;
         let a = rng.vec(n);
         // Half the trials get heavy ties (values rounded to a few levels).
-        let b: Vec<f32> = if trial % 2 == 0 {
-            rng.vec(n)
-        } else {
-            rng.vec(n).iter().map(|v| (v * 2.0).round()).collect()
-        };
-        let b: Vec<f32> = b
-            .iter()
-            .zip(&a)
-            .map(|(x, y)| x + if trial % 3 == 0 { *y } else { 0.0 })
-            .collect();
+        let b: Vec<f32> =
+            if trial % 2 == 0 { rng.vec(n) } else { rng.vec(n).iter().map(|v| (v * 2.0).round()).collect() };
+        let b: Vec<f32> = b.iter().zip(&a).map(|(x, y)| x + if trial % 3 == 0 { *y } else { 0.0 }).collect();
         let (Ok(got), want) = (spearman(&a, &b), spearman_reference(&a, &b)) else {
-            assert!(
-                b.iter().all(|v| *v == b[0]),
-                "only a constant input may fail"
-            );
+            assert!(b.iter().all(|v| *v == b[0]), "only a constant input may fail");
             continue;
         };
-        assert!(
-            (got as f64 - want).abs() < 1e-5,
-            "trial {trial}: {got} vs {want}"
-        );
+        assert!((got as f64 - want).abs() < 1e-5, "trial {trial}: {got} vs {want}");
     }
 }
 
@@ -392,9 +309,7 @@ fn spearman_matches_brute_force() {
 fn spearman_ties_and_monotone() {
     // Ties: ranks [1, 2.5, 2.5, 4] against [1, 2, 3, 4].
     let r = spearman(&[1.0, 2.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0]).unwrap();
-    assert!(
-        (r as f64 - spearman_reference(&[1.0, 2.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0])).abs() < 1e-6
-    );
+    assert!((r as f64 - spearman_reference(&[1.0, 2.0, 2.0, 3.0], &[1.0, 2.0, 3.0, 4.0])).abs() < 1e-6);
     assert!((r - 0.9486833).abs() < 1e-5, "{r}");
     // Any strictly monotone map gives ±1, while Pearson does not.
     let x: Vec<f32> = (1..=20).map(|i| i as f32).collect();
@@ -407,26 +322,11 @@ fn spearman_ties_and_monotone() {
 
 #[test]
 fn bad_correlation_input_is_refused() {
-    assert!(spearman(&[1.0, 2.0], &[1.0])
-        .unwrap_err()
-        .to_string()
-        .contains("equally long"));
-    assert!(spearman(&[1.0], &[1.0])
-        .unwrap_err()
-        .to_string()
-        .contains("at least 2"));
-    assert!(spearman(&[1.0, f32::NAN], &[1.0, 2.0])
-        .unwrap_err()
-        .to_string()
-        .contains("NaN"));
-    assert!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0])
-        .unwrap_err()
-        .to_string()
-        .contains("constant"));
-    assert!(pearson(&[1.0, 2.0, 3.0], &[5.0; 3])
-        .unwrap_err()
-        .to_string()
-        .contains("second input is constant"));
+    assert!(spearman(&[1.0, 2.0], &[1.0]).unwrap_err().to_string().contains("equally long"));
+    assert!(spearman(&[1.0], &[1.0]).unwrap_err().to_string().contains("at least 2"));
+    assert!(spearman(&[1.0, f32::NAN], &[1.0, 2.0]).unwrap_err().to_string().contains("NaN"));
+    assert!(spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]).unwrap_err().to_string().contains("constant"));
+    assert!(pearson(&[1.0, 2.0, 3.0], &[5.0; 3]).unwrap_err().to_string().contains("second input is constant"));
 }
 
 // ---------- PCA of differences ----------
@@ -436,9 +336,7 @@ fn bad_correlation_input_is_refused() {
 #[allow(clippy::needless_range_loop)] // index loops read like the textbook formulas
 fn jacobi(mut a: Vec<Vec<f64>>) -> (Vec<f64>, Vec<Vec<f64>>) {
     let n = a.len();
-    let mut v: Vec<Vec<f64>> = (0..n)
-        .map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
-        .collect();
+    let mut v: Vec<Vec<f64>> = (0..n).map(|i| (0..n).map(|j| if i == j { 1.0 } else { 0.0 }).collect()).collect();
     for _ in 0..100 {
         for p in 0..n {
             for q in p + 1..n {
@@ -486,61 +384,33 @@ fn pca_direction_matches_jacobi_reference() {
     // Reference: uncentred second moment (1/n)·Σ dᵢdᵢᵀ, fully diagonalised.
     let n = diffs.len() as f64;
     let m: Vec<Vec<f64>> = (0..d)
-        .map(|i| {
-            (0..d)
-                .map(|j| diffs.iter().map(|r| r[i] as f64 * r[j] as f64).sum::<f64>() / n)
-                .collect()
-        })
+        .map(|i| (0..d).map(|j| diffs.iter().map(|r| r[i] as f64 * r[j] as f64).sum::<f64>() / n).collect())
         .collect();
     let trace: f64 = (0..d).map(|i| m[i][i]).sum();
     let (vals, vecs) = jacobi(m);
     let top = (0..d).max_by(|&i, &j| vals[i].total_cmp(&vals[j])).unwrap();
     let reference: Vec<f64> = (0..d).map(|r| vecs[r][top]).collect();
-    let cos: f64 = got
-        .direction
-        .iter()
-        .zip(&reference)
-        .map(|(a, b)| *a as f64 * b)
-        .sum();
+    let cos: f64 = got.direction.iter().zip(&reference).map(|(a, b)| *a as f64 * b).sum();
     assert!((cos.abs() - 1.0).abs() < 1e-6, "cos {cos}");
     assert!((got.explained_variance_ratio as f64 - vals[top] / trace).abs() < 1e-5);
     let norm: f32 = got.direction.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-5);
     // Sign rule: the mean difference projects positively, and the direction points along the concept.
-    let mean: Vec<f32> = (0..d)
-        .map(|j| diffs.iter().map(|r| r[j]).sum::<f32>() / 60.0)
-        .collect();
+    let mean: Vec<f32> = (0..d).map(|j| diffs.iter().map(|r| r[j]).sum::<f32>() / 60.0).collect();
     let proj: f32 = mean.iter().zip(&got.direction).map(|(a, b)| a * b).sum();
     assert!(proj > 0.0 && (proj - got.mean_projection).abs() < 1e-5);
-    assert!(
-        concept
-            .iter()
-            .zip(&got.direction)
-            .map(|(a, b)| a * b)
-            .sum::<f32>()
-            > 0.0
-    );
+    assert!(concept.iter().zip(&got.direction).map(|(a, b)| a * b).sum::<f32>() > 0.0);
 }
 
 #[test]
 fn pca_sign_follows_the_mean_difference() {
-    let base: Vec<Vec<f32>> = vec![
-        vec![3.0, 1.0, 0.0],
-        vec![2.0, -1.0, 0.5],
-        vec![4.0, 0.5, -0.5],
-    ];
+    let base: Vec<Vec<f32>> = vec![vec![3.0, 1.0, 0.0], vec![2.0, -1.0, 0.5], vec![4.0, 0.5, -0.5]];
     let up = pca_direction(&base).unwrap();
-    let negated: Vec<Vec<f32>> = base
-        .iter()
-        .map(|r| r.iter().map(|x| -x).collect())
-        .collect();
+    let negated: Vec<Vec<f32>> = base.iter().map(|r| r.iter().map(|x| -x).collect()).collect();
     let down = pca_direction(&negated).unwrap();
     assert!(up.direction[0] > 0.0 && down.direction[0] < 0.0);
     for (a, b) in up.direction.iter().zip(&down.direction) {
-        assert!(
-            (a + b).abs() < 1e-6,
-            "negating every pair flips the direction, nothing else"
-        );
+        assert!((a + b).abs() < 1e-6, "negating every pair flips the direction, nothing else");
     }
     assert!((up.explained_variance_ratio - down.explained_variance_ratio).abs() < 1e-6);
     // Flipping *one* pair's order changes neither the second moment nor (here) the sign.
@@ -553,11 +423,7 @@ fn pca_sign_follows_the_mean_difference() {
     // Pairs and their swaps: the mean is 0, the tie-break makes the largest component positive.
     let both: Vec<Vec<f32>> = base.iter().cloned().chain(negated).collect();
     let tie = pca_direction(&both).unwrap();
-    let big = tie
-        .direction
-        .iter()
-        .copied()
-        .fold(0.0f32, |a, c| if c.abs() > a.abs() { c } else { a });
+    let big = tie.direction.iter().copied().fold(0.0f32, |a, c| if c.abs() > a.abs() { c } else { a });
     assert!(big > 0.0 && tie.mean_projection.abs() < 1e-6);
 }
 
@@ -565,10 +431,7 @@ fn pca_sign_follows_the_mean_difference() {
 fn pca_one_consistent_direction_is_found_exactly() {
     // Every pair differs along the same direction: centred PCA would see nothing, ours sees it.
     let v = [1.0f32, 2.0, -2.0];
-    let diffs: Vec<Vec<f32>> = [1.0f32, 1.5, 0.7]
-        .iter()
-        .map(|s| v.iter().map(|x| x * s).collect())
-        .collect();
+    let diffs: Vec<Vec<f32>> = [1.0f32, 1.5, 0.7].iter().map(|s| v.iter().map(|x| x * s).collect()).collect();
     let got = pca_direction(&diffs).unwrap();
     for (a, b) in got.direction.iter().zip(v) {
         assert!((a - b / 3.0).abs() < 1e-6);
@@ -580,20 +443,8 @@ fn pca_one_consistent_direction_is_found_exactly() {
 fn bad_pca_input_is_refused() {
     let empty: Vec<Vec<f32>> = vec![];
     assert_eq!(pca_direction(&empty).unwrap_err(), Error::EmptyDataset);
-    assert!(pca_direction(&[vec![1.0, 2.0], vec![1.0]])
-        .unwrap_err()
-        .to_string()
-        .contains("row 1 has 1"));
-    assert!(pca_direction(&[vec![1.0, f32::INFINITY]])
-        .unwrap_err()
-        .to_string()
-        .contains("inf"));
-    assert!(pca_direction(&vec![vec![0.0; 4]; 3])
-        .unwrap_err()
-        .to_string()
-        .contains("zero"));
-    assert!(pca_direction(&[Vec::<f32>::new()])
-        .unwrap_err()
-        .to_string()
-        .contains("dimension 0"));
+    assert!(pca_direction(&[vec![1.0, 2.0], vec![1.0]]).unwrap_err().to_string().contains("row 1 has 1"));
+    assert!(pca_direction(&[vec![1.0, f32::INFINITY]]).unwrap_err().to_string().contains("inf"));
+    assert!(pca_direction(&vec![vec![0.0; 4]; 3]).unwrap_err().to_string().contains("zero"));
+    assert!(pca_direction(&[Vec::<f32>::new()]).unwrap_err().to_string().contains("dimension 0"));
 }

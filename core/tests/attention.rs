@@ -178,7 +178,8 @@ fn bad_spec_names_the_layer() {
 fn hybrid_stack_recurrent_equals_chunked() {
     let task = TaskSpec::composition_uniform(2, 3).unwrap();
     let enc = task.encoding();
-    let shape = StackShape { d_in: enc.dim(), d_model: 32, heads: 2, head_dim: 8, mlp_hidden: 64, classes: task.num_classes() };
+    let shape =
+        StackShape { d_in: enc.dim(), d_model: 32, heads: 2, head_dim: 8, mlp_hidden: 64, classes: task.num_classes() };
     let mut rng = Rng::new(11);
     let stack = Stack::random("F,L:deltanet,L:gla,L:mamba2,L:gdn,L:retnet,L,F", shape, &mut rng).unwrap();
     let inst = task.sample(&mut rng);
@@ -234,7 +235,8 @@ fn fixed_temperature_fails_as_n_grows() {
     // ones (n = 202), while β = ln n + 2 is exact on both.
     let short = TaskSpec::lookup(2, 8).unwrap();
     let long = TaskSpec::lookup(2, 100).unwrap();
-    let acc = |t: &TaskSpec| construct(t, Some(2.0)).unwrap().evaluate(100, 3, Precision::F32, |_| {}).unwrap().accuracy;
+    let acc =
+        |t: &TaskSpec| construct(t, Some(2.0)).unwrap().evaluate(100, 3, Precision::F32, |_| {}).unwrap().accuracy;
     assert!(acc(&short) > 0.9);
     assert!(acc(&long) < 0.5);
 }
@@ -276,7 +278,11 @@ fn experiment_plan_covers_every_architecture_with_matched_params() {
         assert!(r.model.d_model <= 128);
     }
     for l in [2, 3] {
-        let seeds = full.runs.iter().filter(|r| r.task.steps() == l && r.model.spec == "F*".to_string() + &(l + 1).to_string()).count();
+        let seeds = full
+            .runs
+            .iter()
+            .filter(|r| r.task.steps() == l && r.model.spec == "F*".to_string() + &(l + 1).to_string())
+            .count();
         assert!(seeds >= 3 * 2, "L = {l}: reference runs at ≥ 2 lengths × 3 seeds");
     }
 }
@@ -311,7 +317,8 @@ fn headline_is_computed_from_the_summary() {
     bad[1].mean = 0.5;
     assert!(headline(&bad).contains("**not** shown"));
     // Rows of another task at the same L and n are a panel of their own, with their own verdict.
-    let composition: Vec<SummaryRow> = bad.iter().map(|r| SummaryRow { task: TaskKind::Composition, ..r.clone() }).collect();
+    let composition: Vec<SummaryRow> =
+        bad.iter().map(|r| SummaryRow { task: TaskKind::Composition, ..r.clone() }).collect();
     let both = headline(&[good.clone(), composition].concat());
     let lines: Vec<&str> = both.lines().collect();
     assert_eq!(lines.len(), 2, "{both}");
@@ -339,7 +346,16 @@ mod training {
         // naive formulas above). The candle forward uses quadratic and WY-inverse forms; the
         // second task is long enough (n = 66) for seven merge levels in the delta-rule inverse
         // (a Neumann-series inverse was off by 0.3 here on the deep stack).
-        let specs = ["F", "L:linear", "L:retnet", "L:gla", "L:mamba2", "L:deltanet", "L:gdn", "F,L:linear,L:retnet,L:gla,L:mamba2,L:deltanet,L:gdn"];
+        let specs = [
+            "F",
+            "L:linear",
+            "L:retnet",
+            "L:gla",
+            "L:mamba2",
+            "L:deltanet",
+            "L:gdn",
+            "F,L:linear,L:retnet,L:gla,L:mamba2,L:deltanet,L:gdn",
+        ];
         for task in [TaskSpec::composition_uniform(2, 3).unwrap(), TaskSpec::lookup(2, 32).unwrap()] {
             let (n, f, c) = (task.prompt_len(), task.encoding().dim(), task.num_classes());
             let (x, _) = batch(&task, &mut Rng::new(1), 3);

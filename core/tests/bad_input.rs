@@ -39,7 +39,9 @@ fn corrupt_and_wrong_files_are_named() {
 fn steering_and_prompt_errors() {
     let model = Model::load(&tiny_llama("llama")).unwrap();
     let c = &model.llama.config;
-    let v = |n: usize| Edit::AddVector(candle_core::Tensor::zeros(n, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap());
+    let v = |n: usize| {
+        Edit::AddVector(candle_core::Tensor::zeros(n, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap())
+    };
     let err = |r: Result<Intervention, Error>| r.unwrap_err().to_string();
     assert!(err(Intervention::new(c, 2, Site::Residual, v(64), 1.0)).contains("layer 2 is out of range"));
     assert!(err(Intervention::new(c, 0, Site::Residual, v(63), 1.0)).contains("dimension 63"));

@@ -24,7 +24,9 @@ fn gen(steer: Option<String>) -> String {
 
 #[test]
 fn help_on_every_subcommand() {
-    for sub in ["fetch-model", "inspect", "generate", "vector", "train", "sweep", "calibrate", "combine", "results", "compose"] {
+    for sub in
+        ["fetch-model", "inspect", "generate", "vector", "train", "sweep", "calibrate", "combine", "results", "compose"]
+    {
         let (ok, out, _) = run(&[sub, "--help"]);
         assert!(ok && out.contains("Usage"), "{sub}: {out}");
     }
@@ -67,8 +69,16 @@ fn vector_then_steered_generation_differs_from_base() {
     let (ok, _, err) = run(&["vector", "--pairs", pairs, "--layer", "15", "--out", cvec.to_str().unwrap()]);
     assert!(ok, "{err}");
     let one = gen(Some(format!("residual:15:{}:6", vec_file.display())));
-    let (ok, out, err) =
-        run(&["generate", "--json", "--max-tokens", "12", "--prompt", "Describe your morning.", "--control-vector", &format!("{}:6", cvec.display())]);
+    let (ok, out, err) = run(&[
+        "generate",
+        "--json",
+        "--max-tokens",
+        "12",
+        "--prompt",
+        "Describe your morning.",
+        "--control-vector",
+        &format!("{}:6", cvec.display()),
+    ]);
     assert!(ok, "{err}");
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["text"].as_str().unwrap(), one);
     let (ok, _, err) = run(&["generate", "--prompt", "hi", "--control-vector", vec_file.to_str().unwrap()]);
@@ -88,7 +98,8 @@ fn trained_update_steers_generation_and_sweeps() {
     let lora = dir.join("lora.safetensors");
     let lora_s = lora.to_str().unwrap();
     let train = |extra: &[&str]| {
-        let mut a = vec!["train", "--pairs", pairs, "--layer", "25", "--max-pairs", "4", "--epochs", "1", "--out", lora_s];
+        let mut a =
+            vec!["train", "--pairs", pairs, "--layer", "25", "--max-pairs", "4", "--epochs", "1", "--out", lora_s];
         a.extend(extra);
         run(&a)
     };
@@ -98,8 +109,23 @@ fn trained_update_steers_generation_and_sweeps() {
     assert_ne!(gen(None), gen(Some(format!("{lora_s}:400"))));
     let test = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/pirate.test.jsonl");
     let out_dir = dir.join("sweep");
-    let (ok, out, err) = run(&["--json", "sweep", "--train", pairs, "--test", test, "--method", "", "--update", lora_s,
-        "--max-pairs", "2", "--strengths=-5,0,5", "--out", out_dir.to_str().unwrap()]);
+    let (ok, out, err) = run(&[
+        "--json",
+        "sweep",
+        "--train",
+        pairs,
+        "--test",
+        test,
+        "--method",
+        "",
+        "--update",
+        lora_s,
+        "--max-pairs",
+        "2",
+        "--strengths=-5,0,5",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["results"][0]["method"], "lora-split");
@@ -129,52 +155,142 @@ fn operations_combine_and_calibrate() {
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts");
     let file = |n: &str| dir.join(n).to_str().unwrap().to_string();
     let vector = |concept: &str, method: &str, op: &str, out: &str| {
-        run(&["vector", "--pairs", &format!("{data}/{concept}.test.jsonl"), "--layer", "15", "--method", method, "--operation", op, "--out", &file(out)])
+        run(&[
+            "vector",
+            "--pairs",
+            &format!("{data}/{concept}.test.jsonl"),
+            "--layer",
+            "15",
+            "--method",
+            method,
+            "--operation",
+            op,
+            "--out",
+            &file(out),
+        ])
     };
-    for (concept, method, op, out) in [("sentiment", "diffmean", "add", "dm.safetensors"), ("sentiment", "pca", "add", "pca.safetensors"), ("sentiment", "diffmean", "project-out", "ablate.safetensors")] {
+    for (concept, method, op, out) in [
+        ("sentiment", "diffmean", "add", "dm.safetensors"),
+        ("sentiment", "pca", "add", "pca.safetensors"),
+        ("sentiment", "diffmean", "project-out", "ablate.safetensors"),
+    ] {
         let (ok, _, err) = vector(concept, method, op, out);
         assert!(ok, "{err}");
     }
     // Read and steered positions travel in the file's metadata.
-    let (ok, _, err) = run(&["vector", "--pairs", &format!("{data}/sentiment.test.jsonl"), "--layer", "15", "--read", "last-token",
-        "--steer-positions", "completion", "--out", &file("late.safetensors")]);
+    let (ok, _, err) = run(&[
+        "vector",
+        "--pairs",
+        &format!("{data}/sentiment.test.jsonl"),
+        "--layer",
+        "15",
+        "--read",
+        "last-token",
+        "--steer-positions",
+        "completion",
+        "--out",
+        &file("late.safetensors"),
+    ]);
     assert!(ok, "{err}");
     let bytes = std::fs::read(file("late.safetensors")).unwrap();
     let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let meta = header.metadata().clone().unwrap();
     assert_eq!((meta["read_positions"].as_str(), meta["steered_positions"].as_str()), ("last-token", "completion"));
-    let (ok, _, err) = run(&["generate", "--max-tokens", "4", "--prompt", "hi", "--steer", &format!("{}:3", file("late.safetensors"))]);
+    let (ok, _, err) = run(&[
+        "generate",
+        "--max-tokens",
+        "4",
+        "--prompt",
+        "hi",
+        "--steer",
+        &format!("{}:3", file("late.safetensors")),
+    ]);
     assert!(ok, "{err}");
-    let (ok, _, err) = run(&["vector", "--pairs", &format!("{data}/sentiment.test.jsonl"), "--layer", "15", "--steer-positions", "all,prompt", "--out", &file("x.safetensors")]);
+    let (ok, _, err) = run(&[
+        "vector",
+        "--pairs",
+        &format!("{data}/sentiment.test.jsonl"),
+        "--layer",
+        "15",
+        "--steer-positions",
+        "all,prompt",
+        "--out",
+        &file("x.safetensors"),
+    ]);
     assert!(!ok && err.contains("overlapping position masks"), "{err}");
     let (ok, _, err) = vector("sentiment", "diffmean", "scale", "bad.safetensors");
     assert!(!ok && err.contains("unknown operation `scale`"), "{err}");
     // Ablating the sentiment direction runs as a hook; it cannot become a llama.cpp control vector.
-    let (ok, _, err) = run(&["generate", "--max-tokens", "4", "--prompt", "hi", "--steer", &format!("{}:1", file("ablate.safetensors"))]);
+    let (ok, _, err) = run(&[
+        "generate",
+        "--max-tokens",
+        "4",
+        "--prompt",
+        "hi",
+        "--steer",
+        &format!("{}:1", file("ablate.safetensors")),
+    ]);
     assert!(ok, "{err}");
     let (ok, _, err) = vector("sentiment", "diffmean", "project-out", "ablate.gguf");
     assert!(!ok && err.contains("can only add"), "{err}");
 
     // DiffMean and PCA of one concept point the same way: the overlap warning fires.
-    let (ok, out, err) = run(&["combine", "--vector", &format!("{}:0.5", file("dm.safetensors")), "--vector", &file("pca.safetensors"), "--out", &file("sum.safetensors")]);
+    let (ok, out, err) = run(&[
+        "combine",
+        "--vector",
+        &format!("{}:0.5", file("dm.safetensors")),
+        "--vector",
+        &file("pca.safetensors"),
+        "--out",
+        &file("sum.safetensors"),
+    ]);
     assert!(ok, "{err}");
     assert!(out.contains("| ") && err.contains("overlap"), "{out}\n{err}");
-    let (ok, _, err) = run(&["combine", "--vector", &file("dm.safetensors"), "--vector", &file("ablate.safetensors"), "--out", &file("x.safetensors")]);
+    let (ok, _, err) = run(&[
+        "combine",
+        "--vector",
+        &file("dm.safetensors"),
+        "--vector",
+        &file("ablate.safetensors"),
+        "--out",
+        &file("x.safetensors"),
+    ]);
     assert!(!ok && err.contains("only added vectors"), "{err}");
 
     // Calibration writes its heatmaps and names the measured range when the budget is outside it.
     let cal = dir.join("cal");
     let calibrate = |budget: &str| {
-        run(&["calibrate", "--train", &format!("{data}/formality.train.jsonl"), "--test", &format!("{data}/formality.test.jsonl"),
-            "--layers", "12,20", "--strengths=-6,0,6", "--max-pairs", "3", "--budget", budget, "--out", cal.to_str().unwrap()])
+        run(&[
+            "calibrate",
+            "--train",
+            &format!("{data}/formality.train.jsonl"),
+            "--test",
+            &format!("{data}/formality.test.jsonl"),
+            "--layers",
+            "12,20",
+            "--strengths=-6,0,6",
+            "--max-pairs",
+            "3",
+            "--budget",
+            budget,
+            "--out",
+            cal.to_str().unwrap(),
+        ])
     };
     let (ok, _, err) = calibrate("1000");
     assert!(!ok && err.contains("outside the measured range"), "{err}");
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(cal.join("calibrate.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cal.join("calibrate.json")).unwrap()).unwrap();
     assert_eq!(report["cells"].as_array().unwrap().len(), 6);
     assert!(report["cells"][0]["raw_multiple"].is_number() && report["cells"][0]["norm_fraction"].is_number());
-    assert_eq!((report["method"].as_str(), report["positions"]["read"].as_str()), (Some("diffmean"), Some("completion-mean")));
-    assert!(report["recommendation"]["Err"].as_str().is_some_and(|e| e.contains("outside the measured range")), "{report}");
+    assert_eq!(
+        (report["method"].as_str(), report["positions"]["read"].as_str()),
+        (Some("diffmean"), Some("completion-mean"))
+    );
+    assert!(
+        report["recommendation"]["Err"].as_str().is_some_and(|e| e.contains("outside the measured range")),
+        "{report}"
+    );
     assert!(std::fs::read_to_string(cal.join("calibrate.svg")).unwrap().contains("<svg"));
     let (ok, _, err) = calibrate("-1");
     assert!(!ok && err.contains("positive"), "{err}");

@@ -146,11 +146,17 @@ fn misfit_file_names_both_sides() {
     let wide = as_reference_wrote(15, vec![0.5; config.hidden + 8]);
     let cv = ControlVector::from_gguf_bytes(&wide.to_gguf_bytes().unwrap()).unwrap();
     let e = cv.check_fits(config.n_layers, config.hidden).unwrap_err().to_string();
-    assert!(e.contains(&format!("width {}", config.hidden + 8)) && e.contains(&format!("width {}", config.hidden)), "{e}");
+    assert!(
+        e.contains(&format!("width {}", config.hidden + 8)) && e.contains(&format!("width {}", config.hidden)),
+        "{e}"
+    );
     let deep = as_reference_wrote(config.n_layers, direction(&f));
     let cv = ControlVector::from_gguf_bytes(&deep.to_gguf_bytes().unwrap()).unwrap();
     let e = cv.check_fits(config.n_layers, config.hidden).unwrap_err().to_string();
-    assert!(e.contains(&format!("layer {}", config.n_layers)) && e.contains(&format!("{} layers", config.n_layers)), "{e}");
+    assert!(
+        e.contains(&format!("layer {}", config.n_layers)) && e.contains(&format!("{} layers", config.n_layers)),
+        "{e}"
+    );
     println!("{e}");
 }
 
@@ -165,7 +171,8 @@ fn layer_numbering_matches_llama_cpp() {
     let mut worst = vec![0f64; 5];
     let mut agree = 0;
     for (k, layer) in (our - 2..=our + 2).enumerate() {
-        let s = Steering::none().with(Intervention::new(config, layer, Site::Residual, Edit::AddVector(d.clone()), 1.0).unwrap());
+        let s = Steering::none()
+            .with(Intervention::new(config, layer, Site::Residual, Edit::AddVector(d.clone()), 1.0).unwrap());
         for case in f["cases"].as_array().unwrap() {
             let (top, diff) = compare(&last_logits(&model().llama, &ids(&case["ids"]), &s), &case["steered"]);
             println!("layer {layer}: top1 {top} (llama.cpp {}), max |Δ| {diff:.4}", case["steered"]["top1"]);

@@ -47,7 +47,8 @@ fn ten_thousand_mutated_files_never_panic_or_overallocate() {
             0 => f[pos] ^= 1 << (rng.next_u64() % 8),
             1 => f[pos] = rng.next_u64() as u8,
             2 => {
-                let huge = [u64::MAX, 1 << 40, 1 << 32, f.len() as u64 + 1, u32::MAX as u64][(rng.next_u64() % 5) as usize];
+                let huge =
+                    [u64::MAX, 1 << 40, 1 << 32, f.len() as u64 + 1, u32::MAX as u64][(rng.next_u64() % 5) as usize];
                 let at = pos.min(f.len() - 8);
                 f[at..at + 8].copy_from_slice(&huge.to_le_bytes());
             }
@@ -65,6 +66,11 @@ fn ten_thousand_mutated_files_never_panic_or_overallocate() {
         worst = worst.max(grew);
         assert!(grew <= budget, "mutation {i} allocated {grew} bytes for a {}-byte file", f.len());
     }
-    println!("10,000 mutations: {} rejected, {} still loadable; worst peak allocation {worst} bytes for a {}-byte file", outcomes[0], outcomes[1], base.len());
+    println!(
+        "10,000 mutations: {} rejected, {} still loadable; worst peak allocation {worst} bytes for a {}-byte file",
+        outcomes[0],
+        outcomes[1],
+        base.len()
+    );
     assert!(outcomes[0] > 1000, "the mutations should break most files");
 }

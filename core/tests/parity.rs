@@ -65,7 +65,10 @@ fn next_token_logits_match_llama_cpp() {
         let ours: Vec<f64> = sample.iter().map(|&i| got[i as usize] as f64).collect();
         let corr = pearson(&ours, &want);
         let maxdiff = ours.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        println!("{:?}: corr {corr:.6}, max |Δ| {maxdiff:.4}", case["text"].as_str().unwrap().chars().take(30).collect::<String>());
+        println!(
+            "{:?}: corr {corr:.6}, max |Δ| {maxdiff:.4}",
+            case["text"].as_str().unwrap().chars().take(30).collect::<String>()
+        );
         assert!(corr >= 0.99, "correlation {corr}");
     }
 }

@@ -35,7 +35,8 @@ fn steering_off_is_bit_identical_to_baseline() {
     let base = last_logits(m, &ids, &Steering::none());
     let recording = Steering::none().recording(3, Site::MlpMid).recording(10, Site::Residual);
     assert_eq!(base, last_logits(m, &ids, &recording));
-    let zero = Intervention::new(&m.llama.config, 10, Site::Residual, Edit::AddVector(random(&[576], 5.0, 1)), 0.0).unwrap();
+    let zero =
+        Intervention::new(&m.llama.config, 10, Site::Residual, Edit::AddVector(random(&[576], 5.0, 1)), 0.0).unwrap();
     assert_eq!(base, last_logits(m, &ids, &Steering::none().with(zero)));
 }
 
@@ -47,10 +48,16 @@ fn residual_vector_equals_folded_bias() {
     let steered = last_logits(
         model(),
         &ids,
-        &Steering::none().with(Intervention::new(&model().llama.config, layer, Site::Residual, Edit::AddVector(v.clone()), strength).unwrap()),
+        &Steering::none().with(
+            Intervention::new(&model().llama.config, layer, Site::Residual, Edit::AddVector(v.clone()), strength)
+                .unwrap(),
+        ),
     );
     let mut folded = Model::load(model_bytes()).unwrap();
-    folded.llama.merge(&Intervention::new(&folded.llama.config, layer, Site::Residual, Edit::AddVector(v), strength).unwrap()).unwrap();
+    folded
+        .llama
+        .merge(&Intervention::new(&folded.llama.config, layer, Site::Residual, Edit::AddVector(v), strength).unwrap())
+        .unwrap();
     let weights = last_logits(&folded, &ids, &Steering::none());
     let base = last_logits(model(), &ids, &Steering::none());
     let d = max_diff(&steered, &weights);
@@ -74,7 +81,9 @@ fn edit_forms_agree_at_every_site() {
         let b = random(&[w, 4], 0.01, seed + 100);
         let dense = b.matmul(&a).unwrap();
         let v = random(&[w], 1.0, seed + 200);
-        let run = |edit: Edit| last_logits(m, &ids, &Steering::none().with(Intervention::new(c, 8, site, edit, 1.5).unwrap()));
+        let run = |edit: Edit| {
+            last_logits(m, &ids, &Steering::none().with(Intervention::new(c, 8, site, edit, 1.5).unwrap()))
+        };
         let low = run(Edit::LowRank { a, b });
         let full = run(Edit::Dense { w: dense, bias: None });
         println!("{site}: low-rank vs dense {:e}, effect {:e}", max_diff(&low, &full), max_diff(&low, &base));
@@ -102,7 +111,9 @@ fn project_out_and_clamp_match_direct_computation() {
     let norm = vv.iter().map(|x| x * x).sum::<f64>().sqrt();
     let unit: Vec<f64> = vv.iter().map(|x| x / norm).collect();
     let record = |s: Steering| -> Vec<Vec<f32>> {
-        m.llama.forward(&ids, &mut Cache::new(), &s.recording(layer, Site::Residual)).unwrap().recorded[0].to_vec2().unwrap()
+        m.llama.forward(&ids, &mut Cache::new(), &s.recording(layer, Site::Residual)).unwrap().recorded[0]
+            .to_vec2()
+            .unwrap()
     };
     let base = record(Steering::none());
     for (op, strength) in [("project-out", 1.0f32), ("clamp", 3.0)] {
@@ -140,14 +151,18 @@ fn position_masks_and_read_positions_match_direct_computation() {
     let prompt = prompt();
     let completion = m.tokenizer.encode_continuation("It was a bright, cold day in April.").unwrap();
     let layer = 10;
-    let iv = |p: Positions| Intervention::new(c, layer, Site::Residual, Edit::AddVector(random(&[c.hidden], 3.0, 11)), 4.0).unwrap().at(p);
+    let iv = |p: Positions| {
+        Intervention::new(c, layer, Site::Residual, Edit::AddVector(random(&[c.hidden], 3.0, 11)), 4.0).unwrap().at(p)
+    };
     let steer = |p: Positions| Steering::none().with(iv(p));
     // Hidden states of every position, running the given chunks in order on one cache.
     let run = |chunks: &[(&[u32], Steering)]| -> Vec<f32> {
         let mut cache = Cache::new();
         let mut out = Vec::new();
         for (ids, s) in chunks {
-            out.extend(m.llama.forward(ids, &mut cache, s).unwrap().hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap());
+            out.extend(
+                m.llama.forward(ids, &mut cache, s).unwrap().hidden.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            );
         }
         out
     };
@@ -156,7 +171,10 @@ fn position_masks_and_read_positions_match_direct_computation() {
     let cases = [
         (Positions::Completion, run(&[(&prompt, none()), (&completion, steer(Positions::All))])),
         (Positions::Prompt, run(&[(&prompt, steer(Positions::All)), (&completion, none())])),
-        (Positions::From(n), run(&[(&prompt[..n], none()), (&prompt[n..], steer(Positions::All)), (&completion, steer(Positions::All))])),
+        (
+            Positions::From(n),
+            run(&[(&prompt[..n], none()), (&prompt[n..], steer(Positions::All)), (&completion, steer(Positions::All))]),
+        ),
     ];
     let unsteered = run(&[(&prompt, none()), (&completion, none())]);
     for (p, direct) in cases {
@@ -174,12 +192,20 @@ fn position_masks_and_read_positions_match_direct_computation() {
     // Read positions: the last-token DiffMean, recomputed from one full forward per completion.
     use steerscope::model::score::PairTokens;
     use steerscope::steer::diffmean::{fit_method, Method, Read};
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/formality.test.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> = steerscope::data::parse_jsonl(&text).unwrap()[..3].iter().map(|p| PairTokens::new(m, p).unwrap()).collect();
-    let fitted = fit_method(&m.llama, &pairs, Method::DiffMean, layer, Site::Residual, Read::LastToken, |_, _| {}).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/formality.test.jsonl")).unwrap();
+    let pairs: Vec<PairTokens> =
+        steerscope::data::parse_jsonl(&text).unwrap()[..3].iter().map(|p| PairTokens::new(m, p).unwrap()).collect();
+    let fitted =
+        fit_method(&m.llama, &pairs, Method::DiffMean, layer, Site::Residual, Read::LastToken, |_, _| {}).unwrap();
     let last = |p: &PairTokens, completion: &[u32]| -> Vec<f32> {
         let ids: Vec<u32> = p.prompt.iter().chain(completion).copied().collect();
-        let rec = m.llama.forward(&ids, &mut Cache::new(), &Steering::none().recording(layer, Site::Residual)).unwrap().recorded.remove(0);
+        let rec = m
+            .llama
+            .forward(&ids, &mut Cache::new(), &Steering::none().recording(layer, Site::Residual))
+            .unwrap()
+            .recorded
+            .remove(0);
         rec.i(ids.len() - 1).unwrap().to_vec1().unwrap()
     };
     let mut direct = vec![0f32; c.hidden];

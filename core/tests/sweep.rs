@@ -13,7 +13,8 @@ use steerscope::model::score::PairTokens;
 use steerscope::model::{Cache, Edit, Intervention, Site, Steering};
 
 fn pairs(n: usize) -> Vec<PairTokens> {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl")).unwrap();
     parse_jsonl(&text).unwrap()[..n].iter().map(|p| PairTokens::new(model(), p).unwrap()).collect()
 }
 
@@ -40,8 +41,14 @@ fn cached_sweep_and_log_odds_match_direct_computation() {
     let llama = &model().llama;
     let pairs = pairs(3);
     let layer = 15;
-    let v = Tensor::from_vec((0..576).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect::<Vec<_>>(), 576, &Device::Cpu).unwrap();
-    let steering = Steering::none().with(Intervention::new(&llama.config, layer, Site::Residual, Edit::AddVector(v), 2.0).unwrap());
+    let v = Tensor::from_vec(
+        (0..576).map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0).collect::<Vec<_>>(),
+        576,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let steering = Steering::none()
+        .with(Intervention::new(&llama.config, layer, Site::Residual, Edit::AddVector(v), 2.0).unwrap());
     let prepared = Prepared::new(llama, &pairs, layer, |_, _| {}).unwrap();
     let (cached, _) = prepared.score(llama, &steering, Site::Residual, |_, _| {}).unwrap();
     let fresh = score_pairs(llama, &pairs, &steering, |_, _| {}).unwrap();

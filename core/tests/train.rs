@@ -69,7 +69,10 @@ fn gradients_match_finite_differences() {
         let l = loss(&prepared, site, make(&live));
         let plain = loss(&prepared, site, make(&point)).to_scalar::<f32>().unwrap();
         let traced = l.to_scalar::<f32>().unwrap();
-        assert!((plain - traced).abs() < 1e-3 * plain.abs().max(1.0), "{site}: composite forward {traced} vs fused {plain}");
+        assert!(
+            (plain - traced).abs() < 1e-3 * plain.abs().max(1.0),
+            "{site}: composite forward {traced} vs fused {plain}"
+        );
         let grads = l.backward().unwrap();
         // Directional derivative along a random direction: autograd vs central differences.
         let dirs: Vec<Tensor> = point.iter().enumerate().map(|(i, t)| random(t.dims(), 1.0, 50 + i as u64)).collect();
@@ -78,10 +81,12 @@ fn gradients_match_finite_differences() {
             .zip(&dirs)
             .map(|(v, d)| (grads.get(v).unwrap() * d).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
             .sum();
-        let eps = 0.01 * point.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum::<f32>().sqrt()
+        let eps = 0.01
+            * point.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum::<f32>().sqrt()
             / dirs.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum::<f32>().sqrt();
         let at = |s: f32| {
-            let moved: Vec<Tensor> = point.iter().zip(&dirs).map(|(p, d)| (p + (d * s as f64).unwrap()).unwrap()).collect();
+            let moved: Vec<Tensor> =
+                point.iter().zip(&dirs).map(|(p, d)| (p + (d * s as f64).unwrap()).unwrap()).collect();
             loss(&prepared, site, make(&moved)).to_scalar::<f32>().unwrap() as f64
         };
         let numeric = ((at(eps) - at(-eps)) / (2.0 * eps as f64)) as f32;
@@ -111,7 +116,14 @@ fn trained(form: Form, site: Site, layer: usize) -> Edit {
 #[test]
 fn every_method_as_weights_equals_as_hook() {
     let layer = 24;
-    let dm = steerscope::steer::diffmean::fit(&model().llama, &pairs("formality.train.jsonl", 4), layer, Site::Residual, |_, _| {}).unwrap();
+    let dm = steerscope::steer::diffmean::fit(
+        &model().llama,
+        &pairs("formality.train.jsonl", 4),
+        layer,
+        Site::Residual,
+        |_, _| {},
+    )
+    .unwrap();
     let diffmean = Edit::AddVector(Tensor::from_vec(dm.vector.clone(), dm.vector.len(), &Device::Cpu).unwrap());
     let cases = [
         ("diffmean", Site::Residual, diffmean),
@@ -137,7 +149,14 @@ fn every_method_as_weights_equals_as_hook() {
             let ids = m.tokenizer.encode(&m.chat.prompt(None, "Write one sentence about the sea.")).unwrap();
             let fwd = m.llama.forward(&ids, &mut Cache::new(), &s).unwrap();
             let n = fwd.hidden.dim(0).unwrap();
-            let logits: Vec<f32> = m.llama.logits(&fwd.hidden.narrow(0, n - 1, 1).unwrap()).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+            let logits: Vec<f32> = m
+                .llama
+                .logits(&fwd.hidden.narrow(0, n - 1, 1).unwrap())
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
             (fwd.recorded[0].flatten_all().unwrap().to_vec1::<f32>().unwrap(), logits)
         };
         let (_, base) = run(hooked, Steering::none());
@@ -156,7 +175,19 @@ fn every_method_as_weights_equals_as_hook() {
     // A weight update cannot be merged where the writer is not affine.
     let c = &model().llama.config;
     let mut m = Model::load(model_bytes()).unwrap();
-    let err = m.llama.merge(&Intervention::new(c, layer, Site::Residual, Edit::Dense { w: Tensor::zeros((576, 576), DType::F32, &Device::Cpu).unwrap(), bias: None }, 1.0).unwrap()).unwrap_err();
+    let err = m
+        .llama
+        .merge(
+            &Intervention::new(
+                c,
+                layer,
+                Site::Residual,
+                Edit::Dense { w: Tensor::zeros((576, 576), DType::F32, &Device::Cpu).unwrap(), bias: None },
+                1.0,
+            )
+            .unwrap(),
+        )
+        .unwrap_err();
     assert!(err.to_string().contains("cannot be merged"), "{err}");
 }
 
@@ -199,5 +230,9 @@ fn training_moves_preference_and_divergence_keeps_last_good() {
     assert!(bad(&|c| c.learning_rate = f64::NAN).contains("learning rate"));
     assert!(bad(&|c| c.factors = vec![f32::NAN]).contains("factors"));
     assert!(bad(&|c| c.layer = 99).contains("out of range"));
-    assert!(bad(&|c| { c.form = Form::LocalWeight; c.site = Site::MlpMid }).contains("does not support site `mlp_mid`"));
+    assert!(bad(&|c| {
+        c.form = Form::LocalWeight;
+        c.site = Site::MlpMid
+    })
+    .contains("does not support site `mlp_mid`"));
 }

@@ -26,12 +26,7 @@ pub fn lab_sample(lookup: bool, steps: usize, k: usize, seed: u32) -> Result<JsV
 /// fixed inverse temperature, or undefined for ln n + 2. `on_progress(done, total)`.
 #[wasm_bindgen(js_name = labConstruct)]
 pub fn lab_construct(
-    lookup: bool,
-    steps: usize,
-    k: usize,
-    beta: Option<f32>,
-    instances: usize,
-    on_progress: &Function,
+    lookup: bool, steps: usize, k: usize, beta: Option<f32>, instances: usize, on_progress: &Function,
 ) -> Result<JsValue, JsError> {
     let built = construct(&task(lookup, steps, k)?, beta).map_err(js_err)?;
     let every = (instances / 50).max(1);
@@ -51,18 +46,16 @@ pub fn lab_construct(
 #[wasm_bindgen(js_name = labTrain)]
 #[allow(clippy::too_many_arguments)]
 pub fn lab_train(
-    lookup: bool,
-    steps: usize,
-    k: usize,
-    spec: &str,
-    d: usize,
-    train_steps: usize,
-    seed: u32,
-    on_progress: &Function,
+    lookup: bool, steps: usize, k: usize, spec: &str, d: usize, train_steps: usize, seed: u32, on_progress: &Function,
 ) -> Result<JsValue, JsError> {
     let cfg = TrainConfig::new(task(lookup, steps, k)?, model_of(spec, d), train_steps, seed as u64);
     let (r, _) = train::train(&cfg, |step, loss| {
-        let _ = on_progress.call3(&JsValue::NULL, &JsValue::from(step as u32), &JsValue::from(train_steps as u32), &JsValue::from(loss));
+        let _ = on_progress.call3(
+            &JsValue::NULL,
+            &JsValue::from(step as u32),
+            &JsValue::from(train_steps as u32),
+            &JsValue::from(loss),
+        );
         true
     })
     .map_err(js_err)?;

@@ -7,10 +7,10 @@ use js_sys::Function;
 use steerscope::analysis::measure::{score_pairs, summarize};
 use steerscope::analysis::sweep::{random_direction, Prepared, UpdateScale};
 use steerscope::data::{parse_jsonl, Pair};
+use steerscope::gguf::Value;
 use steerscope::model::generate::{generate, Sampling};
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Edit, Intervention, Model, Site, Steering};
-use steerscope::gguf::Value;
 use steerscope::steer::control_vector::{ControlVector, Provenance};
 use steerscope::steer::methods::Spec;
 use wasm_bindgen::prelude::*;
@@ -64,7 +64,15 @@ impl Session {
         // A bug that panics would otherwise surface only as "unreachable": log its message.
         console_error_panic_hook::set_once();
         let model = Model::load(bytes).map_err(js_err)?;
-        Ok(Session { model, cache: Default::default(), train: Vec::new(), test: Vec::new(), test_pairs: Vec::new(), update: None, prepared: None })
+        Ok(Session {
+            model,
+            cache: Default::default(),
+            train: Vec::new(),
+            test: Vec::new(),
+            test_pairs: Vec::new(),
+            update: None,
+            prepared: None,
+        })
     }
 
     pub fn info(&self) -> Result<JsValue, JsError> {
@@ -77,7 +85,8 @@ impl Session {
 
     /// Polarity pairs (JSONL) for fitting (`train`) and measuring (`test`).
     pub fn set_pairs(&mut self, train_jsonl: &str, test_jsonl: &str) -> Result<JsValue, JsError> {
-        let parse = |text: &str, which: &str| parse_jsonl(text).map_err(|e| JsError::new(&format!("{which} pairs: {e}")));
+        let parse =
+            |text: &str, which: &str| parse_jsonl(text).map_err(|e| JsError::new(&format!("{which} pairs: {e}")));
         let tokenize = |pairs: &[Pair]| -> Result<Vec<PairTokens>, JsError> {
             pairs.iter().map(|p| PairTokens::new(&self.model, p)).collect::<Result<_, _>>().map_err(js_err)
         };
@@ -104,8 +113,11 @@ impl Session {
         let site: Site = if site.is_empty() { spec.default_site() } else { site.parse().map_err(js_err)? };
         let llama = &self.model.llama;
         let (n_train, n_test) = (self.train.len(), self.test.len());
-        let train = Prepared::new(llama, &self.train, layer, |d, _| report(on_progress, d, n_train + n_test + 1)).map_err(js_err)?;
-        let test = Prepared::new(llama, &self.test, layer, |d, _| report(on_progress, n_train + d, n_train + n_test + 1)).map_err(js_err)?;
+        let train = Prepared::new(llama, &self.train, layer, |d, _| report(on_progress, d, n_train + n_test + 1))
+            .map_err(js_err)?;
+        let test =
+            Prepared::new(llama, &self.test, layer, |d, _| report(on_progress, n_train + d, n_train + n_test + 1))
+                .map_err(js_err)?;
         let prepared = n_train + n_test;
         let edit = spec
             .update(llama, &self.train, &train, site, 1, |d, t| report(on_progress, prepared + d, prepared + t))
@@ -115,8 +127,10 @@ impl Session {
         let (random, _) = UpdateScale::rescale(llama, &train, site, &noise).map_err(js_err)?;
         self.prepared = Some(test);
         self.update = Some(Fitted { method: spec.name(), layer, site, edit, random });
-        to_js(&serde_json::json!({"method": spec.name(), "layer": layer, "site": site, "effect_norm": scale.effect_norm,
-            "mean_hidden_norm": scale.residual_norm}))
+        to_js(
+            &serde_json::json!({"method": spec.name(), "layer": layer, "site": site, "effect_norm": scale.effect_norm,
+            "mean_hidden_norm": scale.residual_norm}),
+        )
     }
 
     /// Preference and utility log-odds on the test pairs with the update at `strength` (10 = a
@@ -124,9 +138,14 @@ impl Session {
     /// a random direction of the same size instead (the noise floor).
     pub fn score(&self, strength: f32, random: bool, on_progress: &Function) -> Result<JsValue, JsError> {
         let steering = self.steering(strength, random)?;
-        let (prepared, fitted) = self.prepared.as_ref().zip(self.update.as_ref()).ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
-        let (scores, _) =
-            prepared.score(&self.model.llama, &steering, fitted.site, |d, t| report(on_progress, d, t)).map_err(js_err)?;
+        let (prepared, fitted) = self
+            .prepared
+            .as_ref()
+            .zip(self.update.as_ref())
+            .ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let (scores, _) = prepared
+            .score(&self.model.llama, &steering, fitted.site, |d, t| report(on_progress, d, t))
+            .map_err(js_err)?;
         to_js(&summarize(strength, &scores))
     }
 
@@ -134,16 +153,20 @@ impl Session {
     /// (`instruction`; "" = the first test pair's answer as an example), on the test pairs.
     pub fn score_prompting(&self, instruction: &str, on_progress: &Function) -> Result<JsValue, JsError> {
         let first = self.test_pairs.first().ok_or_else(|| JsError::new("no test pairs yet"))?;
-        let instruction = if instruction.trim().is_empty() { first.example_instruction() } else { instruction.to_string() };
+        let instruction =
+            if instruction.trim().is_empty() { first.example_instruction() } else { instruction.to_string() };
         let prompted = self
             .test_pairs
             .iter()
             .map(|p| PairTokens::with_system(&self.model, p, Some(&instruction)))
             .collect::<Result<Vec<_>, _>>()
             .map_err(js_err)?;
-        let scores = score_pairs(&self.model.llama, &prompted, &Steering::none(), |d, t| report(on_progress, d, t)).map_err(js_err)?;
+        let scores = score_pairs(&self.model.llama, &prompted, &Steering::none(), |d, t| report(on_progress, d, t))
+            .map_err(js_err)?;
         let point = summarize(0.0, &scores);
-        to_js(&serde_json::json!({"instruction": instruction, "pref_odds": point.pref_odds, "util_odds": point.util_odds}))
+        to_js(
+            &serde_json::json!({"instruction": instruction, "pref_odds": point.pref_odds, "util_odds": point.util_odds}),
+        )
     }
 
     /// The fitted vector at `strength` as a llama.cpp control-vector GGUF (`--control-vector`
@@ -168,14 +191,20 @@ impl Session {
         }
         let v: Vec<f32> = (v * strength as f64).and_then(|t| t.to_vec1()).map_err(js_err)?;
         let known = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let from = Provenance { method: Some(f.method.clone()), model_sha256: known(model_sha256), dataset_sha256: known(pairs_sha256) };
+        let from = Provenance {
+            method: Some(f.method.clone()),
+            model_sha256: known(model_sha256),
+            dataset_sha256: known(pairs_sha256),
+        };
         let mut cv = ControlVector::residual_add(f.layer, v, from);
         cv.meta.extra.push(("steerscope.strength".into(), Value::F32(strength)));
         cv.to_gguf_bytes().map_err(js_err)
     }
 
     /// Greedy continuation of a chat prompt, steered at `strength` (0 = base model).
-    pub fn generate(&self, prompt: &str, max_tokens: usize, strength: f32, on_token: &Function) -> Result<String, JsError> {
+    pub fn generate(
+        &self, prompt: &str, max_tokens: usize, strength: f32, on_token: &Function,
+    ) -> Result<String, JsError> {
         if prompt.trim().is_empty() {
             return Err(js_err(steerscope::Error::EmptyPrompt));
         }
@@ -210,7 +239,10 @@ impl Session {
         let llama = &self.model.llama;
         let fwd = llama.forward(ids, &mut self.cache, &Steering::none()).map_err(js_err)?;
         let n = fwd.hidden.dim(0).map_err(js_err)?;
-        let logits: Vec<f32> = llama.logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?).and_then(|l| Ok(l.squeeze(0)?.to_vec1()?)).map_err(js_err)?;
+        let logits: Vec<f32> = llama
+            .logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?)
+            .and_then(|l| Ok(l.squeeze(0)?.to_vec1()?))
+            .map_err(js_err)?;
         Ok(steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0)))
     }
 

@@ -44,7 +44,9 @@ pub fn recommend(cells: &[Cell], budget: f32) -> Result<Recommendation> {
         })
         .collect();
     if scored.is_empty() {
-        return Err(Error::Invalid("no calibration cell with m > 0, a defined utility and an m = 0 cell at its layer".into()));
+        return Err(Error::Invalid(
+            "no calibration cell with m > 0, a defined utility and an m = 0 cell at its layer".into(),
+        ));
     }
     let max_drop = scored.iter().map(|s| s.2).fold(f32::MIN, f32::max);
     if budget > max_drop {
@@ -57,7 +59,9 @@ pub fn recommend(cells: &[Cell], budget: f32) -> Result<Recommendation> {
         .filter(|s| s.2 <= budget)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|&(cell, pref_gain, util_drop)| Recommendation { cell, pref_gain, util_drop })
-        .ok_or_else(|| Error::Invalid(format!("every measured cell drops utility by more than {budget}: try smaller strengths")))
+        .ok_or_else(|| {
+            Error::Invalid(format!("every measured cell drops utility by more than {budget}: try smaller strengths"))
+        })
 }
 
 #[cfg(test)]
@@ -66,14 +70,25 @@ mod tests {
     use alloc::string::ToString;
 
     fn cell(layer: usize, strength: f32, pref: f32, util: f32) -> Cell {
-        Cell { layer, strength, raw_multiple: strength, norm_fraction: strength * 0.05, pref_odds: pref, util_odds: Some(util) }
+        Cell {
+            layer,
+            strength,
+            raw_multiple: strength,
+            norm_fraction: strength * 0.05,
+            pref_odds: pref,
+            util_odds: Some(util),
+        }
     }
 
     #[test]
     fn picks_the_best_gain_within_budget() {
         let cells = [
-            cell(5, 0.0, 0.0, -2.0), cell(5, 2.0, 0.5, -2.2), cell(5, 4.0, 1.5, -4.0),
-            cell(9, 0.0, 1.0, -1.0), cell(9, 2.0, 1.8, -1.4), cell(9, 4.0, 2.0, -3.5),
+            cell(5, 0.0, 0.0, -2.0),
+            cell(5, 2.0, 0.5, -2.2),
+            cell(5, 4.0, 1.5, -4.0),
+            cell(9, 0.0, 1.0, -1.0),
+            cell(9, 2.0, 1.8, -1.4),
+            cell(9, 4.0, 2.0, -3.5),
         ];
         let r = recommend(&cells, 0.5).unwrap();
         assert_eq!((r.cell.layer, r.cell.strength), (9, 2.0));

@@ -65,12 +65,7 @@ impl Decay {
 
     /// D(m)/D(0), the factor the fitted curve uses (1 at m = 0).
     pub fn relative(&self, m: f32) -> f32 {
-        rel_decay(
-            m as f64,
-            self.center as f64,
-            self.width as f64,
-            self.power as f64,
-        ) as f32
+        rel_decay(m as f64, self.center as f64, self.width as f64, self.power as f64) as f32
     }
 }
 
@@ -105,20 +100,11 @@ impl CurveFit {
     pub fn r2(&self, ms: &[f32], ys: &[f32]) -> Result<f32> {
         check_points(ms, ys)?;
         let mean = ys.iter().map(|&y| y as f64).sum::<f64>() / ys.len() as f64;
-        let ss_tot: f64 = ys
-            .iter()
-            .map(|&y| (y as f64 - mean) * (y as f64 - mean))
-            .sum();
+        let ss_tot: f64 = ys.iter().map(|&y| (y as f64 - mean) * (y as f64 - mean)).sum();
         if ss_tot == 0.0 {
-            return Err(Error::Invalid(
-                "R² is undefined: every y is the same".into(),
-            ));
+            return Err(Error::Invalid("R² is undefined: every y is the same".into()));
         }
-        let ss_res: f64 = ms
-            .iter()
-            .zip(ys)
-            .map(|(&m, &y)| sq(y as f64 - self.predict(m) as f64))
-            .sum();
+        let ss_res: f64 = ms.iter().zip(ys).map(|(&m, &y)| sq(y as f64 - self.predict(m) as f64)).sum();
         Ok((1.0 - ss_res / ss_tot) as f32)
     }
 }
@@ -146,12 +132,7 @@ pub fn fit(kind: CurveKind, ms: &[f32], ys: &[f32]) -> Result<CurveFit> {
     let s = ms.iter().fold(0.0f64, |a, &m| a.max(libm::fabs(m as f64)));
     let x: Vec<f64> = ms.iter().map(|&m| m as f64 / s).collect();
     let y: Vec<f64> = ys.iter().map(|&v| v as f64).collect();
-    let problem = Problem {
-        kind,
-        x: &x,
-        y: &y,
-        ss_tot: ss_tot(&y),
-    };
+    let problem = Problem { kind, x: &x, y: &y, ss_tot: ss_tot(&y) };
     let theta = problem.minimise();
     let lin = problem.solve(&clamp(&theta)).0;
     let fit = problem.to_fit(&clamp(&theta), &lin, s, ms.len());
@@ -161,11 +142,7 @@ pub fn fit(kind: CurveKind, ms: &[f32], ys: &[f32]) -> Result<CurveFit> {
 
 fn check_points(ms: &[f32], ys: &[f32]) -> Result<()> {
     if ms.len() != ys.len() {
-        return Err(Error::Invalid(format!(
-            "{} strengths but {} values",
-            ms.len(),
-            ys.len()
-        )));
+        return Err(Error::Invalid(format!("{} strengths but {} values", ms.len(), ys.len())));
     }
     if ms.is_empty() {
         return Err(Error::EmptyDataset);
@@ -182,10 +159,7 @@ fn check_coverage(kind: CurveKind, ms: &[f32], ys: &[f32]) -> Result<()> {
             kind.n_params()
         )));
     }
-    let (pos, neg) = (
-        ms.iter().filter(|&&m| m > 0.0).count(),
-        ms.iter().filter(|&&m| m < 0.0).count(),
-    );
+    let (pos, neg) = (ms.iter().filter(|&&m| m > 0.0).count(), ms.iter().filter(|&&m| m < 0.0).count());
     if pos < 3 || neg < 3 {
         return Err(Error::Invalid(format!(
             "the curve needs at least 3 strengths on each side of 0 (got {pos} above, {neg} below): \
@@ -193,9 +167,7 @@ fn check_coverage(kind: CurveKind, ms: &[f32], ys: &[f32]) -> Result<()> {
         )));
     }
     if ys.iter().all(|&y| y == ys[0]) {
-        return Err(Error::Invalid(
-            "every value is the same: there is no curve to fit".into(),
-        ));
+        return Err(Error::Invalid("every value is the same: there is no curve to fit".into()));
     }
     Ok(())
 }
@@ -329,9 +301,7 @@ fn solve_small(mut a: [[f64; 3]; 3], mut r: [f64; 3], p: usize) -> [f64; 3] {
     let ridge = 1e-12 * (0..p).map(|i| a[i][i]).sum::<f64>() / p as f64 + 1e-300;
     (0..p).for_each(|i| a[i][i] += ridge);
     for col in 0..p {
-        let piv = (col..p)
-            .max_by(|&i, &j| libm::fabs(a[i][col]).total_cmp(&libm::fabs(a[j][col])))
-            .unwrap_or(col);
+        let piv = (col..p).max_by(|&i, &j| libm::fabs(a[i][col]).total_cmp(&libm::fabs(a[j][col]))).unwrap_or(col);
         a.swap(col, piv);
         r.swap(col, piv);
         for row in col + 1..p {
@@ -418,11 +388,9 @@ fn nelder_mead(f: &impl Fn(&Theta) -> f64, start: Theta, tol: f64) -> (Theta, f6
         if fw - fb <= tol + 1e-12 * libm::fabs(fb) || diameter(&simplex) < 1e-10 {
             break;
         }
-        let centroid: Theta =
-            core::array::from_fn(|i| simplex[..6].iter().map(|v| v.0[i]).sum::<f64>() / 6.0);
-        let toward = |coef: f64| -> Theta {
-            core::array::from_fn(|i| centroid[i] + coef * (simplex[6].0[i] - centroid[i]))
-        };
+        let centroid: Theta = core::array::from_fn(|i| simplex[..6].iter().map(|v| v.0[i]).sum::<f64>() / 6.0);
+        let toward =
+            |coef: f64| -> Theta { core::array::from_fn(|i| centroid[i] + coef * (simplex[6].0[i] - centroid[i])) };
         let refl = toward(-1.0);
         let fr = f(&refl);
         evals += 1;
@@ -457,10 +425,7 @@ fn nelder_mead(f: &impl Fn(&Theta) -> f64, start: Theta, tol: f64) -> (Theta, f6
 
 fn diameter(simplex: &[(Theta, f64)]) -> f64 {
     let best = &simplex[0].0;
-    simplex[1..]
-        .iter()
-        .flat_map(|v| v.0.iter().zip(best).map(|(a, b)| libm::fabs(a - b)))
-        .fold(0.0, f64::max)
+    simplex[1..].iter().flat_map(|v| v.0.iter().zip(best).map(|(a, b)| libm::fabs(a - b))).fold(0.0, f64::max)
 }
 
 fn ss_tot(y: &[f64]) -> f64 {

@@ -53,22 +53,13 @@ impl Subspace {
         let mean = centre(&mut x, n, d);
         let total = x.iter().map(|v| v * v).sum::<f64>() / (n - 1) as f64;
         if total == 0.0 {
-            return Err(Error::Invalid(
-                "subspace rows are all identical: there is no direction to fit".into(),
-            ));
+            return Err(Error::Invalid("subspace rows are all identical: there is no direction to fit".into()));
         }
         let eig = top_eigen(&x, n, d, (n - 1) as f64, k);
-        let keep = eig
-            .values
-            .iter()
-            .take_while(|&&v| v > NEGLIGIBLE * eig.values[0])
-            .count();
+        let keep = eig.values.iter().take_while(|&&v| v > NEGLIGIBLE * eig.values[0]).count();
         Ok(Subspace {
             mean: mean.iter().map(|&m| m as f32).collect(),
-            basis: eig.vectors[..keep]
-                .iter()
-                .map(|v| v.iter().map(|&c| c as f32).collect())
-                .collect(),
+            basis: eig.vectors[..keep].iter().map(|v| v.iter().map(|&c| c as f32).collect()).collect(),
             variances: eig.values[..keep].iter().map(|&v| v as f32).collect(),
             explained: (eig.values[..keep].iter().sum::<f64>() / total).clamp(0.0, 1.0) as f32,
             converged: eig.converged,
@@ -101,11 +92,7 @@ impl Subspace {
     /// gives the absolute ‖r‖ for callers who want it.
     pub fn residual(&self, x: &[f32]) -> Result<f32> {
         let (r, dev) = self.split(x)?;
-        Ok(if dev == 0.0 {
-            0.0
-        } else {
-            (r / dev).min(1.0) as f32
-        })
+        Ok(if dev == 0.0 { 0.0 } else { (r / dev).min(1.0) as f32 })
     }
 
     /// Absolute distance ‖r‖ from `x` to the affine subspace, in activation units.
@@ -136,11 +123,7 @@ impl Subspace {
             )));
         }
         check_finite("point", x)?;
-        let dev: Vec<f64> = x
-            .iter()
-            .zip(&self.mean)
-            .map(|(&a, &m)| a as f64 - m as f64)
-            .collect();
+        let dev: Vec<f64> = x.iter().zip(&self.mean).map(|(&a, &m)| a as f64 - m as f64).collect();
         let mut r = dev.clone();
         for b in &self.basis {
             let b: Vec<f64> = b.iter().map(|&c| c as f64).collect();
@@ -153,9 +136,7 @@ impl Subspace {
 
 fn check_k(n: usize, d: usize, k: usize) -> Result<()> {
     if n < 2 {
-        return Err(Error::Invalid(format!(
-            "a subspace needs at least 2 rows, got {n}"
-        )));
+        return Err(Error::Invalid(format!("a subspace needs at least 2 rows, got {n}")));
     }
     let most = (n - 1).min(d);
     if k == 0 || k > most {

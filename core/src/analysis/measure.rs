@@ -39,7 +39,12 @@ pub fn score_pairs(
         let pre = prefix(llama, &p.prompt, steering)?;
         let lp = completion_nll(llama, &pre, &p.positive, steering)?;
         let ln = completion_nll(llama, &pre, &p.negative, steering)?;
-        out.push(PairScore { lp, ln, pref_odds: pref_odds(lp.mean(), ln.mean()), util_odds: util_odds(lp.mean(), ln.mean()) });
+        out.push(PairScore {
+            lp,
+            ln,
+            pref_odds: pref_odds(lp.mean(), ln.mean()),
+            util_odds: util_odds(lp.mean(), ln.mean()),
+        });
         progress(i + 1, pairs.len());
     }
     Ok(out)

@@ -5,8 +5,8 @@ pub mod curve;
 pub mod fluency;
 pub mod logodds;
 pub mod manifold;
-pub mod stats;
 #[cfg(feature = "model")]
 pub mod measure;
+pub mod stats;
 #[cfg(feature = "model")]
 pub mod sweep;

@@ -34,10 +34,7 @@ fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
         )));
     }
     if a.len() < 2 {
-        return Err(Error::Invalid(format!(
-            "correlation needs at least 2 points, got {}",
-            a.len()
-        )));
+        return Err(Error::Invalid(format!("correlation needs at least 2 points, got {}", a.len())));
     }
     check_finite("first input", a)?;
     check_finite("second input", b)
@@ -46,10 +43,7 @@ fn check_pair(a: &[f32], b: &[f32]) -> Result<()> {
 /// Rejects NaN and ±∞ with the index of the first bad value.
 pub(crate) fn check_finite(what: &str, x: &[f32]) -> Result<()> {
     match x.iter().position(|v| !v.is_finite()) {
-        Some(i) => Err(Error::Invalid(format!(
-            "{what}: value {i} is {}, expected a finite number",
-            x[i]
-        ))),
+        Some(i) => Err(Error::Invalid(format!("{what}: value {i} is {}, expected a finite number", x[i]))),
         None => Ok(()),
     }
 }
@@ -87,9 +81,7 @@ fn pearson64(a: &[f64], b: &[f64]) -> Result<f64> {
     }
     if saa == 0.0 || sbb == 0.0 {
         let which = if saa == 0.0 { "first" } else { "second" };
-        return Err(Error::Invalid(format!(
-            "the {which} input is constant: correlation is undefined"
-        )));
+        return Err(Error::Invalid(format!("the {which} input is constant: correlation is undefined")));
     }
     // Clamp: rounding can push a perfect correlation a hair past ±1.
     Ok((sab / libm::sqrt(saa * sbb)).clamp(-1.0, 1.0))
@@ -106,10 +98,7 @@ pub(crate) fn flatten_rows<R: AsRef<[f32]>>(what: &str, rows: &[R]) -> Result<(V
     for (i, r) in rows.iter().enumerate() {
         let r = r.as_ref();
         if r.len() != d {
-            return Err(Error::Invalid(format!(
-                "{what}: row {i} has {} values, row 0 has {d}",
-                r.len()
-            )));
+            return Err(Error::Invalid(format!("{what}: row {i} has {} values, row 0 has {d}", r.len())));
         }
         check_finite(&row_name(what, i), r)?;
         flat.extend(r.iter().map(|&v| v as f64));
@@ -138,10 +127,7 @@ pub(crate) fn sym_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<Vec<f64>>) 
     (0..n).for_each(|i| v[i * n + i] = 1.0);
     let scale: f64 = a.iter().map(|x| x * x).sum();
     for _sweep in 0..100 {
-        let off: f64 = (0..n * n)
-            .filter(|i| i / n != i % n)
-            .map(|i| a[i] * a[i])
-            .sum();
+        let off: f64 = (0..n * n).filter(|i| i / n != i % n).map(|i| a[i] * a[i]).sum();
         if off <= 1e-30 * scale {
             break;
         }
@@ -154,10 +140,7 @@ pub(crate) fn sym_eigen(mut a: Vec<f64>, n: usize) -> (Vec<f64>, Vec<Vec<f64>>) 
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&i, &j| a[j * n + j].total_cmp(&a[i * n + i]));
     let values = order.iter().map(|&i| a[i * n + i]).collect();
-    let vectors = order
-        .iter()
-        .map(|&i| (0..n).map(|r| v[r * n + i]).collect())
-        .collect();
+    let vectors = order.iter().map(|&i| (0..n).map(|r| v[r * n + i]).collect()).collect();
     (values, vectors)
 }
 
@@ -230,19 +213,11 @@ pub(crate) fn top_eigen(x: &[f64], n: usize, d: usize, div: f64, k: usize) -> Ei
         let image = combine(&z, &w); // S·ritz, without another pass over X
         let top = values[0].max(f64::MIN_POSITIVE);
         let converged = (0..k).all(|i| {
-            let r: Vec<f64> = image[i]
-                .iter()
-                .zip(&ritz[i])
-                .map(|(s, v)| s - values[i] * v)
-                .collect();
+            let r: Vec<f64> = image[i].iter().zip(&ritz[i]).map(|(s, v)| s - values[i] * v).collect();
             norm(&r) <= TOL * top
         });
         if converged || iter == MAX_ITERS {
-            return Eigen {
-                values: values[..k].to_vec(),
-                vectors: ritz[..k].to_vec(),
-                converged,
-            };
+            return Eigen { values: values[..k].to_vec(), vectors: ritz[..k].to_vec(), converged };
         }
         q = image;
         orthonormalise(&mut q, &mut rng);
@@ -296,10 +271,7 @@ pub(crate) fn orthonormalise(q: &mut [Vec<f64>], rng: &mut XorShift) {
                 for j in 0..i {
                     let (done, cur) = q.split_at_mut(i);
                     let c = dot(&done[j], &cur[0]);
-                    cur[0]
-                        .iter_mut()
-                        .zip(&done[j])
-                        .for_each(|(x, y)| *x -= c * y);
+                    cur[0].iter_mut().zip(&done[j]).for_each(|(x, y)| *x -= c * y);
                 }
             }
             let after = norm(&q[i]);
@@ -358,9 +330,6 @@ mod tests {
         let e = top_eigen(&x, d, d, 1.0, 2);
         assert!(e.converged);
         assert!((e.values[0] - 16.0).abs() < 1e-9 && (e.values[1] - 9.0).abs() < 1e-9);
-        assert!(
-            (e.vectors[0][3].abs() - 1.0).abs() < 1e-9
-                && (e.vectors[1][1].abs() - 1.0).abs() < 1e-9
-        );
+        assert!((e.vectors[0][3].abs() - 1.0).abs() < 1e-9 && (e.vectors[1][1].abs() - 1.0).abs() < 1e-9);
     }
 }

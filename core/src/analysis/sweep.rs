@@ -6,16 +6,16 @@
 //! prompt and completions through layers `0..ℓ` once; each strength then runs only layers
 //! `ℓ..`, the prompt once for both completions.
 use crate::analysis::curve::{fit_preference, fit_utility, CurveFit};
+use crate::analysis::logodds::{pref_odds, util_odds};
 use crate::analysis::manifold::Subspace;
 use crate::analysis::measure::{summarize, PairScore, Point};
-use crate::analysis::logodds::{pref_odds, util_odds};
 use crate::analysis::stats::spearman;
 use crate::error::{Error, Result};
 use crate::model::score::{nll_of_rows, PairTokens};
 use crate::model::{Cache, Edit, Intervention, Llama, Site, Steering};
 use alloc::{format, string::String, vec::Vec};
-use core::cell::RefCell;
 use candle_core::{IndexOp, Tensor};
+use core::cell::RefCell;
 
 /// Principal directions kept for the unsteered activation subspace.
 const MANIFOLD_DIMS: usize = 16;
@@ -39,7 +39,9 @@ struct PreparedPair {
 }
 
 impl Prepared {
-    pub fn new(llama: &Llama, pairs: &[PairTokens], layer: usize, mut progress: impl FnMut(usize, usize)) -> Result<Self> {
+    pub fn new(
+        llama: &Llama, pairs: &[PairTokens], layer: usize, mut progress: impl FnMut(usize, usize),
+    ) -> Result<Self> {
         llama.config.check_layer(layer)?;
         if pairs.is_empty() {
             return Err(Error::EmptyDataset);
@@ -91,7 +93,8 @@ impl Prepared {
             if n == 1 {
                 return Ok(last.clone());
             }
-            let (x, rec) = llama.run_layers(x_in.narrow(1, 0, n - 1)?, self.layer..n_layers, &mut upper.clone(), &recording)?;
+            let (x, rec) =
+                llama.run_layers(x_in.narrow(1, 0, n - 1)?, self.layer..n_layers, &mut upper.clone(), &recording)?;
             acts.extend(rec);
             Ok(Tensor::cat(&[&last, &llama.final_norm(&x)?], 0)?)
         };
@@ -122,7 +125,12 @@ impl Prepared {
             }
             let [tp, tn] = self.targets(i);
             let (lp, ln) = (nll_of_rows(llama, &rp, tp)?, nll_of_rows(llama, &rn, tn)?);
-            scores.push(PairScore { lp, ln, pref_odds: pref_odds(lp.mean(), ln.mean()), util_odds: util_odds(lp.mean(), ln.mean()) });
+            scores.push(PairScore {
+                lp,
+                ln,
+                pref_odds: pref_odds(lp.mean(), ln.mean()),
+                util_odds: util_odds(lp.mean(), ln.mean()),
+            });
             progress(i + 1, self.pairs.len());
         }
         Ok((scores, acts))
@@ -234,7 +242,11 @@ impl UpdateScale {
 /// beside its methods, once rescaled like them.
 pub fn random_direction(config: &crate::model::Config, site: Site) -> Result<Edit> {
     let width = site.width(config);
-    Ok(Edit::AddVector(Tensor::from_vec(crate::rng::Rng::new(0).normals(width, 1.0), width, &candle_core::Device::Cpu)?))
+    Ok(Edit::AddVector(Tensor::from_vec(
+        crate::rng::Rng::new(0).normals(width, 1.0),
+        width,
+        &candle_core::Device::Cpu,
+    )?))
 }
 
 fn row_norms(t: &Tensor) -> Result<Vec<f32>> {
@@ -243,7 +255,8 @@ fn row_norms(t: &Tensor) -> Result<Vec<f32>> {
 
 /// Sweeps `strengths` × `edit` at `(prepared.layer, site)`.
 pub fn sweep(
-    llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit, strengths: &[f32], mut progress: impl FnMut(usize, usize),
+    llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit, strengths: &[f32],
+    mut progress: impl FnMut(usize, usize),
 ) -> Result<Sweep> {
     let at = |m: f32| -> Result<Steering> {
         Ok(Steering::none().with(Intervention::new(&llama.config, prepared.layer, site, edit.clone(), m)?))
@@ -261,7 +274,11 @@ pub fn sweep(
     let base = summarize(0.0, &base_scores);
     let mut points = Vec::with_capacity(strengths.len());
     for (i, &m) in strengths.iter().enumerate() {
-        let (scores, acts) = if m == 0.0 { (base_scores.clone(), base_acts.clone()) } else { prepared.score(llama, &at(m)?, site, |_, _| {})? };
+        let (scores, acts) = if m == 0.0 {
+            (base_scores.clone(), base_acts.clone())
+        } else {
+            prepared.score(llama, &at(m)?, site, |_, _| {})?
+        };
         points.push(SweepPoint { point: summarize(m, &scores), off_manifold: distance(&acts)? / base_distance });
         progress(i + 1, strengths.len());
     }

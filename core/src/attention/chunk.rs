@@ -40,14 +40,7 @@ impl Decay<'_> {
 /// Chunked form of the decayed linear recurrence; q, k: (n, dk), v: (n, dv) → o: (n, dv).
 #[allow(clippy::too_many_arguments)]
 pub fn decay_chunked(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    decay: Decay<'_>,
-    n: usize,
-    dk: usize,
-    dv: usize,
-    chunk: usize,
+    q: &[f32], k: &[f32], v: &[f32], decay: Decay<'_>, n: usize, dk: usize, dv: usize, chunk: usize,
 ) -> Vec<f32> {
     let mut o = vec![0.0; n * dv];
     let mut s = vec![0.0f32; dk * dv];
@@ -111,14 +104,7 @@ pub fn decay_chunked(
 /// Chunked form of the (gated) delta rule; `logdecay` is one λ_t per token or `None`.
 #[allow(clippy::too_many_arguments)]
 pub fn delta_chunked(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    beta: &[f32],
-    logdecay: Option<&[f32]>,
-    n: usize,
-    dk: usize,
-    dv: usize,
+    q: &[f32], k: &[f32], v: &[f32], beta: &[f32], logdecay: Option<&[f32]>, n: usize, dk: usize, dv: usize,
     chunk: usize,
 ) -> Vec<f32> {
     let mut o = vec![0.0; n * dv];

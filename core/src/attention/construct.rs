@@ -174,12 +174,7 @@ fn copy_val_to(d: usize, val: usize, dst: usize, b: usize) -> (Dense, Dense) {
 }
 
 fn block(heads: Heads, beta: f32) -> Block {
-    Block {
-        mixer: AnyMixer::Softmax(SoftmaxAttention { heads, scale: beta }),
-        norm1: None,
-        mlp: None,
-        norm2: None,
-    }
+    Block { mixer: AnyMixer::Softmax(SoftmaxAttention { heads, scale: beta }), norm1: None, mlp: None, norm2: None }
 }
 
 /// Accuracy of a construction on random instances.
@@ -222,11 +217,7 @@ impl Construction {
 
     /// Evaluates on `instances` random instances (seeded); `progress(done)` is called per instance.
     pub fn evaluate(
-        &self,
-        instances: usize,
-        seed: u64,
-        precision: Precision,
-        mut progress: impl FnMut(usize),
+        &self, instances: usize, seed: u64, precision: Precision, mut progress: impl FnMut(usize),
     ) -> Result<ConstructReport> {
         let mut rng = Rng::new(seed);
         let mut correct = 0;
@@ -273,8 +264,5 @@ pub fn composition_at_least(steps: usize, min_n: usize) -> Result<TaskSpec> {
 
 /// Prompt lengths of [`composition_at_least`] for reference.
 pub fn lengths(steps: usize, ks: &[usize]) -> Vec<usize> {
-    ks.iter()
-        .filter_map(|&k| TaskSpec::composition_uniform(steps, k).ok().map(|t| t.prompt_len()))
-        .collect::<Vec<_>>()
+    ks.iter().filter_map(|&k| TaskSpec::composition_uniform(steps, k).ok().map(|t| t.prompt_len())).collect::<Vec<_>>()
 }
-

@@ -361,7 +361,10 @@ fn domain_k(t: &TaskSpec) -> usize {
 pub fn summarize(runs: &[TrainResult]) -> Vec<SummaryRow> {
     let mut groups: BTreeMap<(TaskKind, usize, usize, String), Vec<&TrainResult>> = BTreeMap::new();
     for r in runs {
-        groups.entry((TaskKind::of(&r.config.task), r.config.task.steps(), r.n, r.config.model.spec.clone())).or_default().push(r);
+        groups
+            .entry((TaskKind::of(&r.config.task), r.config.task.steps(), r.n, r.config.model.spec.clone()))
+            .or_default()
+            .push(r);
     }
     let mut rows: Vec<SummaryRow> = groups
         .into_iter()
@@ -464,10 +467,17 @@ pub fn headline(summary: &[SummaryRow]) -> String {
             Some((v.iter().sum::<f64>() / v.len() as f64, lo, hi))
         };
         let span = |a: String, b: String| if n_lo == n_hi { b } else { alloc::format!("{a} → {b}") };
-        let _ = write!(out, "* **{}, L = {l}** (n = {}):", task.title(), span(alloc::format!("{n_lo}"), alloc::format!("{n_hi}")));
+        let _ = write!(
+            out,
+            "* **{}, L = {l}** (n = {}):",
+            task.title(),
+            span(alloc::format!("{n_lo}"), alloc::format!("{n_hi}"))
+        );
         for (arm, name) in [(Arm::Full, "(a) full"), (Arm::Hybrid, "(b) hybrids"), (Arm::AllLinear, "(c) all-linear")] {
             let f = |x: Option<(f64, f64, f64)>| match x {
-                Some((m, lo, hi)) if (hi - lo) > 1e-9 => alloc::format!("{:.0}% (range {:.0}–{:.0}%)", 100.0 * m, 100.0 * lo, 100.0 * hi),
+                Some((m, lo, hi)) if (hi - lo) > 1e-9 => {
+                    alloc::format!("{:.0}% (range {:.0}–{:.0}%)", 100.0 * m, 100.0 * lo, 100.0 * hi)
+                }
                 Some((m, _, _)) => alloc::format!("{:.0}%", 100.0 * m),
                 None => "–".into(),
             };

@@ -32,12 +32,7 @@ impl GatedDeltaNet {
         wb.b = Some(vec![0.0; heads]);
         let mut wa = Dense::random(d, heads, rng);
         wa.b = Some(vec![-3.0; heads]);
-        GatedDeltaNet {
-            heads: Heads::random(d, heads, head_dim, head_dim, rng),
-            wb,
-            wa,
-            a_log: vec![0.0; heads],
-        }
+        GatedDeltaNet { heads: Heads::random(d, heads, head_dim, head_dim, rng), wb, wa, a_log: vec![0.0; heads] }
     }
     /// (β, g), each (n, H).
     pub fn gates(&self, x: &[f32], n: usize) -> Result<(Vec<f32>, Vec<f32>)> {

@@ -48,7 +48,9 @@ impl Mamba2 {
 
 /// Naive recurrence for one head: c, b (n, N), x (n, P), dt (n), A < 0, D.
 #[allow(clippy::too_many_arguments)]
-pub fn recurrent(c: &[f32], b: &[f32], x: &[f32], dt: &[f32], a: f32, d: f32, n: usize, ns: usize, p: usize) -> Vec<f32> {
+pub fn recurrent(
+    c: &[f32], b: &[f32], x: &[f32], dt: &[f32], a: f32, d: f32, n: usize, ns: usize, p: usize,
+) -> Vec<f32> {
     let mut s = vec![0.0f32; ns * p];
     let mut y = vec![0.0f32; n * p];
     for t in 0..n {

@@ -230,21 +230,15 @@ impl AnyMixer {
     /// A randomly initialised mixer of the given kind.
     pub fn random(kind: MixerKind, d: usize, heads: usize, head_dim: usize, rng: &mut Rng) -> Self {
         match kind {
-            MixerKind::Softmax => {
-                AnyMixer::Softmax(softmax::SoftmaxAttention::random(d, heads, head_dim, rng))
-            }
-            MixerKind::Linear => {
-                AnyMixer::Linear(linear::LinearAttention::random(d, heads, head_dim, rng))
-            }
+            MixerKind::Softmax => AnyMixer::Softmax(softmax::SoftmaxAttention::random(d, heads, head_dim, rng)),
+            MixerKind::Linear => AnyMixer::Linear(linear::LinearAttention::random(d, heads, head_dim, rng)),
             MixerKind::RetNet => AnyMixer::RetNet(retnet::RetNet::random(d, heads, head_dim, rng)),
             MixerKind::Gla => AnyMixer::Gla(gla::Gla::random(d, heads, head_dim, rng)),
             MixerKind::Mamba2 => AnyMixer::Mamba2(mamba2::Mamba2::random(d, heads, head_dim, rng)),
-            MixerKind::DeltaNet => {
-                AnyMixer::DeltaNet(deltanet::DeltaNet::random(d, heads, head_dim, rng))
+            MixerKind::DeltaNet => AnyMixer::DeltaNet(deltanet::DeltaNet::random(d, heads, head_dim, rng)),
+            MixerKind::GatedDeltaNet => {
+                AnyMixer::GatedDeltaNet(gated_deltanet::GatedDeltaNet::random(d, heads, head_dim, rng))
             }
-            MixerKind::GatedDeltaNet => AnyMixer::GatedDeltaNet(
-                gated_deltanet::GatedDeltaNet::random(d, heads, head_dim, rng),
-            ),
         }
     }
 

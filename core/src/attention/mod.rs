@@ -38,7 +38,7 @@ pub mod task;
 #[cfg(feature = "model")]
 pub mod train;
 
-pub use construct::{construct, default_beta, Construction, ConstructReport, Precision};
+pub use construct::{construct, default_beta, ConstructReport, Construction, Precision};
 pub use error::{AttnError, Result};
 pub use mixer::{AnyMixer, Mixer};
 pub use spec::{format_spec, parse_spec, MixerKind};

@@ -123,16 +123,7 @@ pub fn recurrent(q: &[f32], k: &[f32], v: &[f32], n: usize, dk: usize, dv: usize
 
 /// Tiled form: query tiles × key tiles, merged with a running max and normaliser.
 #[allow(clippy::too_many_arguments)]
-pub fn chunked(
-    q: &[f32],
-    k: &[f32],
-    v: &[f32],
-    n: usize,
-    dk: usize,
-    dv: usize,
-    scale: f32,
-    chunk: usize,
-) -> Vec<f32> {
+pub fn chunked(q: &[f32], k: &[f32], v: &[f32], n: usize, dk: usize, dv: usize, scale: f32, chunk: usize) -> Vec<f32> {
     let mut o = vec![0.0; n * dv];
     let mut sc = vec![0.0f32; chunk * chunk];
     let mut i0 = 0;

@@ -115,10 +115,8 @@ pub fn parse_spec(spec: &str) -> Result<Vec<MixerKind>> {
         let bad = |reason: String| AttnError::InvalidSpec { index, layer: layer.to_string(), reason };
         let (body, reps) = match layer.split_once('*') {
             Some((b, r)) => {
-                let r: usize = r
-                    .trim()
-                    .parse()
-                    .map_err(|_| bad(alloc::format!("repeat count `{}` is not a number", r.trim())))?;
+                let r: usize =
+                    r.trim().parse().map_err(|_| bad(alloc::format!("repeat count `{}` is not a number", r.trim())))?;
                 if r == 0 {
                     return Err(bad("repeat count must be at least 1".into()));
                 }

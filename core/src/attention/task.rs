@@ -118,11 +118,7 @@ impl TaskSpec {
                 }
                 for (i, &nl) in n.iter().enumerate() {
                     if nl < 1 {
-                        return Err(AttnError::DomainTooSmall {
-                            what: alloc::format!("n_{}", i + 1),
-                            got: nl,
-                            min: 1,
-                        });
+                        return Err(AttnError::DomainTooSmall { what: alloc::format!("n_{}", i + 1), got: nl, min: 1 });
                     }
                 }
                 // Products may overflow: check as we go.
@@ -200,10 +196,7 @@ impl TaskSpec {
     /// Draws one instance (tables, z₀ and w uniform).
     pub fn sample(&self, rng: &mut Rng) -> Instance {
         let blocks = self.blocks();
-        let tables = blocks
-            .iter()
-            .map(|b| (0..b.len()).map(|_| rng.below(b.range) as u32).collect())
-            .collect();
+        let tables = blocks.iter().map(|b| (0..b.len()).map(|_| rng.below(b.range) as u32).collect()).collect();
         let z0 = rng.below(self.z0_range()) as u32;
         let w = self.query_ranges().iter().map(|&r| rng.below(r) as u32).collect();
         Instance { blocks, tables, z0, w }
@@ -335,14 +328,10 @@ pub fn brute_force(tokens: &[Token], w: &[u32]) -> Option<u32> {
         .max()?;
     let mut i = z0;
     for l in 1..=steps {
-        let has_hi = tokens
-            .iter()
-            .any(|t| t.kind == TokenKind::Table(l as u8) && t.hi > 0);
+        let has_hi = tokens.iter().any(|t| t.kind == TokenKind::Table(l as u8) && t.hi > 0);
         let hi = if l >= 2 && has_hi { *w.get(l - 2)? } else { 0 };
-        let hit: Vec<&Token> = tokens
-            .iter()
-            .filter(|t| t.kind == TokenKind::Table(l as u8) && t.hi == hi && t.lo == i)
-            .collect();
+        let hit: Vec<&Token> =
+            tokens.iter().filter(|t| t.kind == TokenKind::Table(l as u8) && t.hi == hi && t.lo == i).collect();
         if hit.len() != 1 {
             return None;
         }

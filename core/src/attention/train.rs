@@ -106,7 +106,14 @@ fn rms(x: &Tensor, g: &Var) -> candle_core::Result<Tensor> {
 
 impl MixerV {
     fn new(m: &AnyMixer, dev: &Device) -> Result<Self> {
-        let mk = |h: &Heads, kind, x1: Option<&Dense>, x2: Option<&Dense>, a: Option<&[f32]>, d: Option<&[f32]>, scale| -> Result<MixerV> {
+        let mk = |h: &Heads,
+                  kind,
+                  x1: Option<&Dense>,
+                  x2: Option<&Dense>,
+                  a: Option<&[f32]>,
+                  d: Option<&[f32]>,
+                  scale|
+         -> Result<MixerV> {
             Ok(MixerV {
                 kind,
                 heads: h.heads,
@@ -652,7 +659,9 @@ impl AdamW {
         Ok(AdamW { v: m.clone(), m, t: 0, wd })
     }
 
-    fn step(&mut self, vars: &[Var], grads: &candle_core::backprop::GradStore, lr: f64, clip: f64) -> core::result::Result<(), StepError> {
+    fn step(
+        &mut self, vars: &[Var], grads: &candle_core::backprop::GradStore, lr: f64, clip: f64,
+    ) -> core::result::Result<(), StepError> {
         let (b1, b2, eps) = (0.9f64, 0.98f64, 1e-8f64);
         self.t += 1;
         let gs: Vec<Option<Tensor>> = vars.iter().map(|v| grads.get(v.as_tensor()).cloned()).collect();

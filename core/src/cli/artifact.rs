@@ -50,7 +50,13 @@ impl Artifact {
         };
         let data: Vec<(&str, Vec<u8>, Vec<usize>)> = tensors
             .iter()
-            .map(|(n, t)| Ok((*n, t.flatten_all()?.to_vec1::<f32>()?.iter().flat_map(|x| x.to_le_bytes()).collect(), t.dims().to_vec())))
+            .map(|(n, t)| {
+                Ok((
+                    *n,
+                    t.flatten_all()?.to_vec1::<f32>()?.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                    t.dims().to_vec(),
+                ))
+            })
             .collect::<Result<_>>()?;
         let views = data
             .iter()
@@ -62,14 +68,17 @@ impl Artifact {
         meta.insert("layer".into(), self.layer.to_string());
         meta.insert("operation".into(), self.edit.operation().into());
         meta.insert("steered_positions".into(), self.positions.name());
-        safetensors::serialize_to_file(views, Some(meta), path).with_context(|| format!("writing {}", path.display()))?;
+        safetensors::serialize_to_file(views, Some(meta), path)
+            .with_context(|| format!("writing {}", path.display()))?;
         Ok(())
     }
 
     pub fn load(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).with_context(|| format!("{} is not a safetensors file", path.display()))?;
-        let st = SafeTensors::deserialize(&bytes).with_context(|| format!("{} is not a safetensors file", path.display()))?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .with_context(|| format!("{} is not a safetensors file", path.display()))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .with_context(|| format!("{} is not a safetensors file", path.display()))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let field = |k: &str| meta.get(k).with_context(|| format!("{}: metadata has no `{k}`", path.display()));
         let site: Site = field("site")?.parse()?;
@@ -92,7 +101,8 @@ impl Artifact {
                 path.display()
             ),
         };
-        let positions = Positions::parse(meta.get("steered_positions").map_or("all", |s| s.as_str())).with_context(|| format!("{}", path.display()))?;
+        let positions = Positions::parse(meta.get("steered_positions").map_or("all", |s| s.as_str()))
+            .with_context(|| format!("{}", path.display()))?;
         Ok(Artifact { layer, site, edit, positions, meta })
     }
 }

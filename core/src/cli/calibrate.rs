@@ -60,7 +60,11 @@ pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
     let spec: Spec = args.method.parse()?;
     anyhow::ensure!(matches!(spec, Spec::Fitted(_)), "calibrate fits diffmean or pca, not `{}`", args.method);
     anyhow::ensure!(args.strengths.contains(&0.0), "--strengths must include 0 (the unsteered reference)");
-    anyhow::ensure!(args.budget.is_finite() && args.budget > 0.0, "utility budget must be a positive number of log-odds, got {}", args.budget);
+    anyhow::ensure!(
+        args.budget.is_finite() && args.budget > 0.0,
+        "utility budget must be a positive number of log-odds, got {}",
+        args.budget
+    );
     let llama = &model.llama;
     for &l in &args.layers {
         llama.config.check_layer(l)?;
@@ -121,7 +125,9 @@ pub fn plot(cells: &[Cell], layers: &[usize], strengths: &[f32]) -> Result<Strin
     let grid = |f: &dyn Fn(&Cell) -> Option<f32>| -> Vec<Vec<Option<f32>>> {
         layers
             .iter()
-            .map(|&l| strengths.iter().map(|&m| cells.iter().find(|c| c.layer == l && c.strength == m).and_then(f)).collect())
+            .map(|&l| {
+                strengths.iter().map(|&m| cells.iter().find(|c| c.layer == l && c.strength == m).and_then(f)).collect()
+            })
             .collect()
     };
     let rows: Vec<String> = layers.iter().map(|l| l.to_string()).collect();
@@ -132,7 +138,11 @@ pub fn plot(cells: &[Cell], layers: &[usize], strengths: &[f32]) -> Result<Strin
         .iter()
         .map(|&l| Line {
             name: format!("layer {l}"),
-            points: cells.iter().filter(|c| c.layer == l).filter_map(|c| c.util_odds.map(|u| (c.pref_odds, u))).collect(),
+            points: cells
+                .iter()
+                .filter(|c| c.layer == l)
+                .filter_map(|c| c.util_odds.map(|u| (c.pref_odds, u)))
+                .collect(),
         })
         .collect();
     let front = panels(&[("frontier", "preference log-odds", "utility log-odds", frontier)])?;

@@ -26,14 +26,25 @@ pub fn run(args: CombineArgs, json: bool) -> Result<()> {
             _ => (spec.as_str(), 1.0),
         };
         let a = Artifact::load(Path::new(file))?;
-        let Edit::AddVector(v) = &a.edit else { bail!("{file}: only added vectors can be summed, this file holds a `{}` update", a.name().unwrap_or_default()) };
+        let Edit::AddVector(v) = &a.edit else {
+            bail!(
+                "{file}: only added vectors can be summed, this file holds a `{}` update",
+                a.name().unwrap_or_default()
+            )
+        };
         names.push(file.to_string());
         vectors.push(v.to_vec1::<f32>()?);
         weights.push(weight);
         files.push(a);
     }
     if let Some(a) = files.iter().find(|a| (a.site, a.layer) != (files[0].site, files[0].layer)) {
-        bail!("all vectors must act at one site and layer: {} at layer {} vs {} at layer {}", files[0].site, files[0].layer, a.site, a.layer);
+        bail!(
+            "all vectors must act at one site and layer: {} at layer {} vs {} at layer {}",
+            files[0].site,
+            files[0].layer,
+            a.site,
+            a.layer
+        );
     }
     let table = CosineTable::new(names.clone(), &vectors)?;
     let sum = weighted_sum(&vectors, &weights).context("weighted sum")?;
@@ -41,20 +52,27 @@ pub fn run(args: CombineArgs, json: bool) -> Result<()> {
     let meta = HashMap::from([
         ("method".to_string(), "combined".to_string()),
         ("objective".into(), "none".into()),
-        ("combined_from".into(), names.iter().zip(&weights).map(|(n, w)| format!("{w}×{n}")).collect::<Vec<_>>().join(" + ")),
+        (
+            "combined_from".into(),
+            names.iter().zip(&weights).map(|(n, w)| format!("{w}×{n}")).collect::<Vec<_>>().join(" + "),
+        ),
     ]);
     let edit = Edit::AddVector(Tensor::from_slice(&sum, sum.len(), &Device::Cpu)?);
     if let Some(a) = files.iter().find(|a| a.positions != files[0].positions) {
         bail!("all vectors must steer the same positions: {} vs {}", files[0].positions.name(), a.positions.name());
     }
-    Artifact { layer: files[0].layer, site: files[0].site, edit, positions: files[0].positions, meta }.save(&args.out)?;
+    Artifact { layer: files[0].layer, site: files[0].site, edit, positions: files[0].positions, meta }
+        .save(&args.out)?;
     if json {
         println!("{}", serde_json::json!({"out": args.out, "cosine": table, "overlaps": overlaps}));
         return Ok(());
     }
     print!("{}", table.to_markdown());
     for (i, j, c) in &overlaps {
-        eprintln!("warning: `{}` and `{}` overlap (cosine {c:.2}): adding both mostly scales one direction", names[*i], names[*j]);
+        eprintln!(
+            "warning: `{}` and `{}` overlap (cosine {c:.2}): adding both mostly scales one direction",
+            names[*i], names[*j]
+        );
     }
     println!("wrote {}", args.out.display());
     Ok(())

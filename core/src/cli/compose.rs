@@ -14,7 +14,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 
 use crate::attention::construct::{composition_at_least, construct, Precision};
-use crate::attention::experiment::{self, ExperimentConfig, ExperimentResult, PlanOptions, SummaryRow, TaskKind, TrainConfig, TrainResult};
+use crate::attention::experiment::{
+    self, ExperimentConfig, ExperimentResult, PlanOptions, SummaryRow, TaskKind, TrainConfig, TrainResult,
+};
 use crate::attention::spec::parse_spec;
 use crate::attention::task::{brute_force, Rng, TaskSpec};
 use crate::attention::train;
@@ -172,7 +174,10 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 for o in &out {
-                    println!("n = {}  z0 = {}  w = {}  chain = {}  answer = {}", o["n"], o["z0"], o["w"], o["chain"], o["answer"]);
+                    println!(
+                        "n = {}  z0 = {}  w = {}  chain = {}  answer = {}",
+                        o["n"], o["z0"], o["w"], o["chain"], o["answer"]
+                    );
                 }
             }
         }
@@ -212,7 +217,13 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
                 if !json {
                     println!(
                         "L = {l}: n = {:5}, {} layers, d = {:3}, β = {:.2}: {}/{} correct ({:.1}%)",
-                        r.n, r.layers, r.d_model, r.beta, r.correct, r.instances, 100.0 * r.accuracy
+                        r.n,
+                        r.layers,
+                        r.d_model,
+                        r.beta,
+                        r.correct,
+                        r.instances,
+                        100.0 * r.accuracy
                     );
                 }
                 reports.push(r);
@@ -224,7 +235,8 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
         ComposeCommand::Train { task, spec, d, train_steps, batch, lr, seed, save } => {
             let t = task.task()?;
             parse_spec(&spec)?;
-            let cfg = TrainConfig { batch, lr, ..TrainConfig::new(t, experiment::model_of(&spec, d), train_steps, seed) };
+            let cfg =
+                TrainConfig { batch, lr, ..TrainConfig::new(t, experiment::model_of(&spec, d), train_steps, seed) };
             let pb = super::progress_bar(train_steps as u64, &spec);
             let (r, stack) = train::train(&cfg, |s, l| {
                 pb.set_position(s as u64);
@@ -233,20 +245,27 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
             })?;
             pb.finish_and_clear();
             if let Some(p) = save {
-                std::fs::write(&p, serde_json::to_string(&stack)?).with_context(|| format!("writing {}", p.display()))?;
+                std::fs::write(&p, serde_json::to_string(&stack)?)
+                    .with_context(|| format!("writing {}", p.display()))?;
             }
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
-                println!("{spec}: n = {}, {} params, accuracy {:.1}%, final loss {:.3}", r.n, r.params, 100.0 * r.accuracy, r.final_loss);
+                println!(
+                    "{spec}: n = {}, {} params, accuracy {:.1}%, final loss {:.3}",
+                    r.n,
+                    r.params,
+                    100.0 * r.accuracy,
+                    r.final_loss
+                );
             }
         }
         ComposeCommand::Experiment { quick, seeds, train_steps, domains, composition, lr, jobs, from, out, docs } => {
             let result = match from {
                 Some(path) => {
                     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                    let mut r: ExperimentResult =
-                        serde_json::from_str(&text).with_context(|| format!("{} is not an experiment results.json", path.display()))?;
+                    let mut r: ExperimentResult = serde_json::from_str(&text)
+                        .with_context(|| format!("{} is not an experiment results.json", path.display()))?;
                     // Re-aggregate: the summary is derived data, so older files gain new columns.
                     r.summary = experiment::summarize(&r.runs);
                     r
@@ -288,7 +307,12 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
             if json {
                 println!("{results_json}");
             } else {
-                println!("{table}\n{} runs in {:.0} s; results in {}", result.runs.len(), result.seconds, out.display());
+                println!(
+                    "{table}\n{} runs in {:.0} s; results in {}",
+                    result.runs.len(),
+                    result.seconds,
+                    out.display()
+                );
             }
         }
     }
@@ -306,7 +330,8 @@ fn train_all(plan: &ExperimentConfig, jobs: usize, pb: &indicatif::ProgressBar) 
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let done = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<anyhow::Result<TrainResult>>>> = Mutex::new((0..plan.runs.len()).map(|_| None).collect());
+    let results: Mutex<Vec<Option<anyhow::Result<TrainResult>>>> =
+        Mutex::new((0..plan.runs.len()).map(|_| None).collect());
     let total = plan.runs.len();
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -379,9 +404,15 @@ pub fn svg_plot(summary: &[SummaryRow]) -> String {
     let (pw, ph, ml, mt) = (420.0, 300.0, 55.0, 40.0);
     let width = panels.len().max(1) as f64 * (pw + 200.0);
     let height = ph + 2.0 * mt + 40.0;
-    let colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39"];
+    let colors = [
+        "#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+        "#393b79", "#637939", "#8c6d31", "#843c39",
+    ];
     let mut s = String::new();
-    let _ = writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#);
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="11">"#
+    );
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     for (pi, ((task, l), rows)) in panels.iter().enumerate() {
         let x0 = pi as f64 * (pw + 200.0) + ml;
@@ -397,15 +428,30 @@ pub fn svg_plot(summary: &[SummaryRow]) -> String {
             }
         };
         let ys = |a: f64| mt + (1.0 - a) * ph;
-        let _ = writeln!(s, r#"<text x="{}" y="20" font-size="14">{}, L = {l}: accuracy vs prompt length n</text>"#, x0, task.title());
-        let _ = writeln!(s, r##"<rect x="{x0}" y="{mt}" width="{}" height="{ph}" fill="none" stroke="#444"/>"##, pw - ml);
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="20" font-size="14">{}, L = {l}: accuracy vs prompt length n</text>"#,
+            x0,
+            task.title()
+        );
+        let _ =
+            writeln!(s, r##"<rect x="{x0}" y="{mt}" width="{}" height="{ph}" fill="none" stroke="#444"/>"##, pw - ml);
         for a in [0.0, 0.25, 0.5, 0.75, 1.0] {
-            let _ = writeln!(s, r##"<line x1="{x0}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{:.0}%</text>"##, x0 + pw - ml, x0 - 4.0, ys(a) + 4.0, 100.0 * a, y = ys(a));
+            let _ = writeln!(
+                s,
+                r##"<line x1="{x0}" x2="{}" y1="{y}" y2="{y}" stroke="#ddd"/><text x="{}" y="{}" text-anchor="end">{:.0}%</text>"##,
+                x0 + pw - ml,
+                x0 - 4.0,
+                ys(a) + 4.0,
+                100.0 * a,
+                y = ys(a)
+            );
         }
         for &n in &ns {
             let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">{n}</text>"#, xs(n), mt + ph + 15.0);
         }
-        let _ = writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">n</text>"#, x0 + (pw - ml) / 2.0, mt + ph + 32.0);
+        let _ =
+            writeln!(s, r#"<text x="{}" y="{}" text-anchor="middle">n</text>"#, x0 + (pw - ml) / 2.0, mt + ph + 32.0);
         let mut specs: Vec<(experiment::Arm, String)> = rows.iter().map(|r| (r.arm, r.spec.clone())).collect();
         specs.sort();
         specs.dedup();
@@ -416,16 +462,28 @@ pub fn svg_plot(summary: &[SummaryRow]) -> String {
                 experiment::Arm::Hybrid => r#" stroke-dasharray="5,3""#,
                 experiment::Arm::AllLinear => r#" stroke-dasharray="1,3""#,
             };
-            let mut pts: Vec<(f64, f64)> = rows.iter().filter(|r| &r.spec == spec).map(|r| (xs(r.n), ys(r.mean))).collect();
+            let mut pts: Vec<(f64, f64)> =
+                rows.iter().filter(|r| &r.spec == spec).map(|r| (xs(r.n), ys(r.mean))).collect();
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
             let path: Vec<String> = pts.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-            let _ = writeln!(s, r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"{dash}/>"#, path.join(" "));
+            let _ = writeln!(
+                s,
+                r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"{dash}/>"#,
+                path.join(" ")
+            );
             for (x, y) in &pts {
                 let _ = writeln!(s, r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{c}"/>"#);
             }
             let ly = mt + 14.0 * si as f64;
             let lx = x0 + pw - ml + 10.0;
-            let _ = writeln!(s, r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{c}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#, lx + 18.0, lx + 22.0, ly + 4.0, spec);
+            let _ = writeln!(
+                s,
+                r#"<line x1="{lx}" x2="{}" y1="{ly}" y2="{ly}" stroke="{c}" stroke-width="2"{dash}/><text x="{}" y="{}">{}</text>"#,
+                lx + 18.0,
+                lx + 22.0,
+                ly + 4.0,
+                spec
+            );
         }
     }
     s.push_str("</svg>\n");
@@ -441,7 +499,11 @@ pub fn docs_page(result: &ExperimentResult) -> Result<String> {
         let task = composition_at_least(l, 1000)?;
         let c = construct(&task, None)?;
         let r = c.evaluate(1000, 42 + l as u64, Precision::F32, |_| {})?;
-        let _ = writeln!(s, "| {l} | {} | {} | {} | {:.2} | {}/{} |", r.n, r.layers, r.d_model, r.beta, r.correct, r.instances);
+        let _ = writeln!(
+            s,
+            "| {l} | {} | {} | {} | {:.2} | {}/{} |",
+            r.n, r.layers, r.d_model, r.beta, r.correct, r.instances
+        );
     }
     s.push_str("\nWhy β must grow with ln n — accuracy of the L = 2 lookup construction with a *fixed* β (100 instances):\n\n| n | β = 2 | β = 3 | β = 4 | β = ln n + 2 |\n|---|---|---|---|---|\n");
     for k in [8usize, 30, 100, 300, 1000] {
@@ -479,7 +541,10 @@ pub fn docs_page(result: &ExperimentResult) -> Result<String> {
         first.map_or(0, |r| r.eval_instances),
     );
     // Per task: a results file may hold both (merged parts).
-    for (task, what) in [(TaskKind::Lookup, "iterated lookup (one domain [k], no query w)"), (TaskKind::Composition, "L-step composition (with query w)")] {
+    for (task, what) in [
+        (TaskKind::Lookup, "iterated lookup (one domain [k], no query w)"),
+        (TaskKind::Composition, "L-step composition (with query w)"),
+    ] {
         let runs: Vec<&TrainConfig> = result.config.runs.iter().filter(|r| TaskKind::of(&r.task) == task).collect();
         let Some(run) = runs.first() else { continue };
         let rows = result.summary.iter().filter(|r| r.task == task);
@@ -487,7 +552,12 @@ pub fn docs_page(result: &ExperimentResult) -> Result<String> {
         domains.sort();
         domains.dedup();
         let seeds = rows.map(|r| r.seeds).max().unwrap_or(0);
-        let _ = writeln!(s, "* {what}: {} runs, {seeds} seeds, up to {} optimiser steps per run, (L, k) settings {domains:?}", runs.len(), run.steps);
+        let _ = writeln!(
+            s,
+            "* {what}: {} runs, {seeds} seeds, up to {} optimiser steps per run, (L, k) settings {domains:?}",
+            runs.len(),
+            run.steps
+        );
     }
     s.push_str(&experiment::markdown(&result.summary));
     s.push_str("\n![accuracy vs n](attention-accuracy.svg)\n\n**What it shows** (computed from the table):\n\n");

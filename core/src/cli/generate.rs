@@ -62,7 +62,10 @@ pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
         }
     })?;
     if json {
-        println!("{}", serde_json::json!({"prompt": args.prompt, "text": gen.text, "tokens": gen.ids, "steer": args.steer}));
+        println!(
+            "{}",
+            serde_json::json!({"prompt": args.prompt, "text": gen.text, "tokens": gen.ids, "steer": args.steer})
+        );
     } else {
         println!();
     }
@@ -77,7 +80,9 @@ fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention
             parts.pop();
             m
         }
-        Some(Err(_)) if parts.len() >= 4 => bail!("--steer `{spec}`: strength `{}` is not a number", parts[parts.len() - 1]),
+        Some(Err(_)) if parts.len() >= 4 => {
+            bail!("--steer `{spec}`: strength `{}` is not a number", parts[parts.len() - 1])
+        }
         _ => 1.0,
     };
     let placed = parts.len() >= 3 && parts[1].chars().all(|c| c.is_ascii_digit());
@@ -85,7 +90,8 @@ fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention
     let mut artifact = super::artifact::Artifact::load(&file).with_context(|| format!("--steer `{spec}`"))?;
     if placed {
         artifact.site = parts[0].parse()?;
-        artifact.layer = parts[1].parse().with_context(|| format!("--steer `{spec}`: layer `{}` is not a number", parts[1]))?;
+        artifact.layer =
+            parts[1].parse().with_context(|| format!("--steer `{spec}`: layer `{}` is not a number", parts[1]))?;
     }
     Ok(artifact.intervention(config, strength).with_context(|| format!("--steer `{spec}`"))?)
 }
@@ -97,7 +103,8 @@ fn control_vector(spec: &str, config: &crate::model::Config) -> Result<Vec<Inter
         _ => (spec, 1.0),
     };
     let bytes = std::fs::read(file).with_context(|| format!("reading control vector {file}"))?;
-    let cv = crate::steer::control_vector::ControlVector::from_gguf_bytes(&bytes).with_context(|| format!("control vector {file}"))?;
+    let cv = crate::steer::control_vector::ControlVector::from_gguf_bytes(&bytes)
+        .with_context(|| format!("control vector {file}"))?;
     cv.check_fits(config.n_layers, config.hidden).with_context(|| format!("control vector {file}"))?;
     cv.directions
         .iter()

@@ -22,10 +22,19 @@ pub fn run(args: InspectArgs, path: &Path, json: bool) -> Result<()> {
             .collect();
         let meta: serde_json::Map<_, _> = g.metadata.iter().map(|(k, v)| (k.clone(), v.summary().into())).collect();
         let config = config.as_ref().map(|c| serde_json::to_value(c).unwrap()).unwrap_or_else(|e| e.to_string().into());
-        println!("{}", serde_json::json!({"version": g.version, "metadata": meta, "config": config, "tensors": tensors}));
+        println!(
+            "{}",
+            serde_json::json!({"version": g.version, "metadata": meta, "config": config, "tensors": tensors})
+        );
         return Ok(());
     }
-    println!("GGUF v{}, {} metadata keys, {} tensors, {} bytes", g.version, g.metadata.len(), g.tensors.len(), bytes.len());
+    println!(
+        "GGUF v{}, {} metadata keys, {} tensors, {} bytes",
+        g.version,
+        g.metadata.len(),
+        g.tensors.len(),
+        bytes.len()
+    );
     match config {
         Ok(c) => println!("model: {c:?}"),
         Err(e) => println!("model: not loadable: {e}"),

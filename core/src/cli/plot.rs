@@ -34,7 +34,8 @@ pub fn panels(panels: &[(&str, &str, &str, Vec<Line>)]) -> Result<String> {
             chart.configure_mesh().x_desc(*xl).y_desc(*yl).draw()?;
             for (i, line) in lines.iter().enumerate() {
                 let color = Palette99::pick(i).to_rgba();
-                let pts: Vec<(f32, f32)> = line.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+                let pts: Vec<(f32, f32)> =
+                    line.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
                 chart
                     .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
                     .label(line.name.as_str())
@@ -53,7 +54,8 @@ pub fn panels(panels: &[(&str, &str, &str, Vec<Line>)]) -> Result<String> {
 pub fn heatmap(title: &str, rows: &[String], cols: &[String], values: &[Vec<Option<f32>>]) -> Result<String> {
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (70 + 56 * cols.len() as u32, 90 + 34 * rows.len() as u32)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (70 + 56 * cols.len() as u32, 90 + 34 * rows.len() as u32))
+            .into_drawing_area();
         root.fill(&WHITE)?;
         let finite = values.iter().flatten().flatten().copied().filter(|v| v.is_finite());
         let (lo, hi) = finite.fold((f32::MAX, f32::MIN), |(a, b), v| (a.min(v), b.max(v)));
@@ -83,7 +85,10 @@ pub fn heatmap(title: &str, rows: &[String], cols: &[String], values: &[Vec<Opti
             for (c, v) in row.iter().enumerate() {
                 let (x, y) = (c as i32, r as i32);
                 let fill = v.map_or(RGBColor(200, 200, 200), |v| diverging((v - lo) / (hi - lo).max(1e-9)));
-                let corners = [(SegmentValue::Exact(x), SegmentValue::Exact(y)), (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1))];
+                let corners = [
+                    (SegmentValue::Exact(x), SegmentValue::Exact(y)),
+                    (SegmentValue::Exact(x + 1), SegmentValue::Exact(y + 1)),
+                ];
                 chart.draw_series([Rectangle::new(corners, fill.filled())])?;
                 let label = v.map_or("–".to_string(), |v| format!("{v:.1}"));
                 let style = TextStyle::from(("sans-serif", 12)).pos(Pos::new(HPos::Center, VPos::Center));
@@ -111,7 +116,10 @@ fn diverging(t: f32) -> RGBColor {
 /// Several SVG documents placed left to right in one.
 pub fn side_by_side(svgs: &[String]) -> String {
     let size = |svg: &str, attr: &str| -> u32 {
-        svg.split_once(&format!("{attr}=\"")).and_then(|(_, r)| r.split_once('"')).and_then(|(v, _)| v.parse().ok()).unwrap_or(0)
+        svg.split_once(&format!("{attr}=\""))
+            .and_then(|(_, r)| r.split_once('"'))
+            .and_then(|(v, _)| v.parse().ok())
+            .unwrap_or(0)
     };
     let (mut x, mut height, mut body) = (0, 0, String::new());
     for s in svgs {

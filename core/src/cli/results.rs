@@ -114,7 +114,9 @@ struct ConceptResult {
 }
 
 pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
-    let index: Vec<serde_json::Value> = serde_json::from_str(&std::fs::read_to_string(args.data.join("index.json")).context("reading the concept index")?)?;
+    let index: Vec<serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(args.data.join("index.json")).context("reading the concept index")?,
+    )?;
     let model = super::load_model(model_path)?;
     let llama = &model.llama;
     llama.config.check_layer(args.layer)?;
@@ -164,27 +166,63 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
         let start = std::time::Instant::now();
         let edit = fit(llama, spec, &train_tokens, &prep_fit, spec.default_site(), args.epochs)?;
         let seconds = matches!(spec, Spec::Trained(..)).then(|| start.elapsed().as_secs_f32());
-        let run = measure(model, method, spec.default_site(), &edit, &prep_train, &prep_test, &args.strengths, &test_tokens[0].prompt)?.reading(spec.reads());
+        let run = measure(
+            model,
+            method,
+            spec.default_site(),
+            &edit,
+            &prep_train,
+            &prep_test,
+            &args.strengths,
+            &test_tokens[0].prompt,
+        )?
+        .reading(spec.reads());
         summaries.push(summarize(&run, args.budget, seconds));
         runs.push(run);
     }
-    let instruction = concept["instruction"].as_str().map(String::from).unwrap_or_else(|| super::sweep::instruction_for(&file("train"), &test_pairs[0]));
-    let baselines = Baselines::measure(model, crate::model::Site::Residual, &prep_train, &prep_test, &test_pairs, &instruction, &args.strengths, &test_tokens[0].prompt)?;
+    let instruction = concept["instruction"]
+        .as_str()
+        .map(String::from)
+        .unwrap_or_else(|| super::sweep::instruction_for(&file("train"), &test_pairs[0]));
+    let baselines = Baselines::measure(
+        model,
+        crate::model::Site::Residual,
+        &prep_train,
+        &prep_test,
+        &test_pairs,
+        &instruction,
+        &args.strengths,
+        &test_tokens[0].prompt,
+    )?;
     let floor = summarize(&baselines.random, args.budget, None);
-    let calibration = super::calibrate::calibrate(model, &super::calibrate::CalibrateArgs {
-        train: file("train"),
-        test: file("test"),
-        layers: args.calibrate_layers.clone(),
-        strengths: args.strengths.clone(),
-        method: "diffmean".into(),
-        budget: args.budget,
-        max_pairs: Some(args.test_pairs.min(8)),
-        out: PathBuf::new(),
-    })?;
+    let calibration = super::calibrate::calibrate(
+        model,
+        &super::calibrate::CalibrateArgs {
+            train: file("train"),
+            test: file("test"),
+            layers: args.calibrate_layers.clone(),
+            strengths: args.strengths.clone(),
+            method: "diffmean".into(),
+            budget: args.budget,
+            max_pairs: Some(args.test_pairs.min(8)),
+            out: PathBuf::new(),
+        },
+    )?;
     let out = args.out.join("results");
     std::fs::create_dir_all(&out)?;
-    std::fs::write(out.join(format!("{name}-calibrate.svg")), super::calibrate::plot(&calibration.cells, &args.calibrate_layers, &args.strengths)?)?;
-    Ok(ConceptResult { name, description: concept["description"].as_str().unwrap_or_default().into(), runs, summaries, baselines, floor, calibration })
+    std::fs::write(
+        out.join(format!("{name}-calibrate.svg")),
+        super::calibrate::plot(&calibration.cells, &args.calibrate_layers, &args.strengths)?,
+    )?;
+    Ok(ConceptResult {
+        name,
+        description: concept["description"].as_str().unwrap_or_default().into(),
+        runs,
+        summaries,
+        baselines,
+        floor,
+        calibration,
+    })
 }
 
 fn num(x: Option<f32>) -> String {
@@ -218,15 +256,26 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
             let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
             let r2 = |r: [Option<f32>; 2]| format!("{} / {}", num(r[0]), num(r[1]));
             let text_at = |f: &dyn Fn(&super::sweep::TextPoint) -> Option<f32>| {
-                let [_, zero, top] = ends(run).map(|p| p.and_then(|p| run.texts.iter().find(|t| t.strength == p.strength)).and_then(f));
+                let [_, zero, top] =
+                    ends(run).map(|p| p.and_then(|p| run.texts.iter().find(|t| t.strength == p.strength)).and_then(f));
                 format!("{} / {}", num(zero), num(top))
             };
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} / {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                s.name, at_ends(&|p| Some(p.pref_odds)), at_ends(&|p| p.util_odds), num(s.pref_rank), num(s.util_drop[0]), num(s.util_drop[1]),
-                if s.tradeoff_holds() { "yes" } else { "no" }, num(s.gain_in_budget), r2(run.curves.preference_r2), r2(run.curves.utility_r2),
-                num(run.test.manifold_vs_utility_drop), text_at(&|t| t.fluency.distinct_2), text_at(&|t| Some(t.fluency.compression_ratio)),
+                s.name,
+                at_ends(&|p| Some(p.pref_odds)),
+                at_ends(&|p| p.util_odds),
+                num(s.pref_rank),
+                num(s.util_drop[0]),
+                num(s.util_drop[1]),
+                if s.tradeoff_holds() { "yes" } else { "no" },
+                num(s.gain_in_budget),
+                r2(run.curves.preference_r2),
+                r2(run.curves.utility_r2),
+                num(run.test.manifold_vs_utility_drop),
+                text_at(&|t| t.fluency.distinct_2),
+                text_at(&|t| Some(t.fluency.compression_ratio)),
                 s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
             );
         }
@@ -241,7 +290,11 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
             Ok(r) => super::calibrate::describe(r, args.budget),
             Err(e) => format!("no recommendation: {e}"),
         };
-        let _ = writeln!(md, "Calibration (DiffMean, layers {:?}): {rec}.\n\n![{} calibration](results/{}-calibrate.svg)\n", args.calibrate_layers, c.name, c.name);
+        let _ = writeln!(
+            md,
+            "Calibration (DiffMean, layers {:?}): {rec}.\n\n![{} calibration](results/{}-calibrate.svg)\n",
+            args.calibrate_layers, c.name, c.name
+        );
         if let Some(t) = c.runs.iter().find(|r| r.name == "vector-split").or(c.runs.first()) {
             let _ = writeln!(md, "Greedy text from the first held-out prompt, {} at each strength:\n", t.name);
             for tp in &t.texts {
@@ -273,10 +326,23 @@ fn findings(s: &[Summary], floor: &Summary) -> String {
         let verdict = if split > dm { "beats" } else { "does not beat" };
         let _ = write!(out, " SPLIT vector {verdict} DiffMean ({split:.2} vs {dm:.2}).");
     }
-    let above: Vec<&str> = s.iter().filter(|x| x.gain_in_budget > floor.gain_in_budget).map(|x| x.name.as_str()).collect();
-    let _ = write!(out, " Above the random direction's gain ({}): {} of {} methods.", num(floor.gain_in_budget), above.len(), s.len());
+    let above: Vec<&str> =
+        s.iter().filter(|x| x.gain_in_budget > floor.gain_in_budget).map(|x| x.name.as_str()).collect();
+    let _ = write!(
+        out,
+        " Above the random direction's gain ({}): {} of {} methods.",
+        num(floor.gain_in_budget),
+        above.len(),
+        s.len()
+    );
     let holds: Vec<&str> = s.iter().filter(|x| x.tradeoff_holds()).map(|x| x.name.as_str()).collect();
-    let _ = write!(out, " Trade-off holds for {} of {} methods{}.", holds.len(), s.len(), if holds.is_empty() { String::new() } else { format!(" ({})", holds.join(", ")) });
+    let _ = write!(
+        out,
+        " Trade-off holds for {} of {} methods{}.",
+        holds.len(),
+        s.len(),
+        if holds.is_empty() { String::new() } else { format!(" ({})", holds.join(", ")) }
+    );
     out
 }
 
@@ -287,10 +353,19 @@ fn overall(results: &[ConceptResult]) -> String {
     let (mut wins, mut cases, mut losses) = (0, 0, Vec::new());
     for c in results {
         let get = |n: &str| gain(&c.summaries, n);
-        for (split, other) in [("vector-split", "vector-sft"), ("lora-split", "lora-sft"), ("local-weight-split", "local-weight-sft"), ("vector-split", "diffmean")] {
+        for (split, other) in [
+            ("vector-split", "vector-sft"),
+            ("lora-split", "lora-sft"),
+            ("local-weight-split", "local-weight-sft"),
+            ("vector-split", "diffmean"),
+        ] {
             if let (Some(a), Some(b)) = (get(split), get(other)) {
                 cases += 1;
-                if a > b { wins += 1 } else { losses.push(format!("{} ({split} {a:.2} vs {other} {b:.2})", c.name)) }
+                if a > b {
+                    wins += 1
+                } else {
+                    losses.push(format!("{} ({split} {a:.2} vs {other} {b:.2})", c.name))
+                }
             }
         }
     }
@@ -298,7 +373,11 @@ fn overall(results: &[ConceptResult]) -> String {
         .iter()
         .filter(|c| {
             let best = c.summaries.iter().filter_map(|s| s.gain_in_budget).fold(f32::MIN, f32::max);
-            let unsteered = c.runs.first().and_then(|r| r.test.points.iter().find(|p| p.point.strength == 0.0)).map(|p| p.point.pref_odds);
+            let unsteered = c
+                .runs
+                .first()
+                .and_then(|r| r.test.points.iter().find(|p| p.point.strength == 0.0))
+                .map(|p| p.point.pref_odds);
             unsteered.is_some_and(|u| c.baselines.prompting.pref_odds - u > best)
         })
         .map(|c| c.name.as_str())

@@ -5,11 +5,11 @@
 //! Strength unit: [`crate::steer::vector::STRENGTH_UNIT`] — every update, vector or weights,
 //! is rescaled so that strength 10 adds a `Δh` of half the layer's mean residual-stream norm
 //! (the same unit as on the page), which puts all methods on one axis.
-use super::plot::{panels, Line};
 use super::artifact::Artifact;
-use crate::analysis::sweep::{fit_curves, random_direction, sweep, Curves, Prepared, Sweep, UpdateScale};
-use crate::analysis::measure::{score_pairs, summarize, Point};
+use super::plot::{panels, Line};
 use crate::analysis::fluency::{fluency, Fluency};
+use crate::analysis::measure::{score_pairs, summarize, Point};
+use crate::analysis::sweep::{fit_curves, random_direction, sweep, Curves, Prepared, Sweep, UpdateScale};
 use crate::data::{parse_jsonl, Pair};
 use crate::model::generate::{generate, Sampling};
 use crate::model::score::PairTokens;
@@ -49,7 +49,12 @@ pub struct SweepArgs {
     pub update: Vec<PathBuf>,
     /// Strengths, comma-separated (10 = half the layer's mean hidden-state norm). The curve model
     /// has 9 parameters: give well over 9 for a meaningful fit.
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-10,-8,-6,-4,-2,-1,0,1,2,4,6,8,10")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "-10,-8,-6,-4,-2,-1,0,1,2,4,6,8,10"
+    )]
     pub strengths: Vec<f32>,
     /// Use at most this many pairs of each file.
     #[arg(long)]
@@ -88,12 +93,16 @@ pub struct Baselines {
 
 impl Baselines {
     pub fn measure(
-        model: &Model, site: Site, train: &Prepared, test: &Prepared, test_pairs: &[Pair], instruction: &str, strengths: &[f32],
-        probe: &[u32],
+        model: &Model, site: Site, train: &Prepared, test: &Prepared, test_pairs: &[Pair], instruction: &str,
+        strengths: &[f32], probe: &[u32],
     ) -> Result<Self> {
         let llama = &model.llama;
-        let random = measure(model, "random", site, &random_direction(&llama.config, site)?, train, test, strengths, probe)?;
-        let prompted = test_pairs.iter().map(|p| Ok(PairTokens::with_system(model, p, Some(instruction))?)).collect::<Result<Vec<_>>>()?;
+        let random =
+            measure(model, "random", site, &random_direction(&llama.config, site)?, train, test, strengths, probe)?;
+        let prompted = test_pairs
+            .iter()
+            .map(|p| Ok(PairTokens::with_system(model, p, Some(instruction))?))
+            .collect::<Result<Vec<_>>>()?;
         let pb = super::progress_bar(prompted.len() as u64, "prompting");
         let scores = score_pairs(llama, &prompted, &Steering::none(), |i, _| pb.set_position(i as u64))?;
         pb.finish_and_clear();
@@ -109,7 +118,8 @@ impl Baselines {
 /// beside the pairs file, else an example-based one (the first positive completion as a model answer).
 pub fn instruction_for(train: &Path, first: &Pair) -> String {
     let from_index = || -> Option<String> {
-        let index: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(train.parent()?.join("index.json")).ok()?).ok()?;
+        let index: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(train.parent()?.join("index.json")).ok()?).ok()?;
         let name = train.file_name()?.to_str()?;
         index.as_array()?.iter().find(|c| c["train"] == name)?["instruction"].as_str().map(String::from)
     };
@@ -164,7 +174,9 @@ pub fn prepare(llama: &Llama, pairs: &[PairTokens], layer: usize, what: &str) ->
 }
 
 /// A method's update from the train pairs, with a progress bar.
-pub fn fit(llama: &Llama, m: Spec, train: &[PairTokens], prepared: &Prepared, site: Site, epochs: usize) -> Result<Edit> {
+pub fn fit(
+    llama: &Llama, m: Spec, train: &[PairTokens], prepared: &Prepared, site: Site, epochs: usize,
+) -> Result<Edit> {
     let pb = super::progress_bar(0, &m.name());
     let edit = m.update(llama, train, prepared, site, epochs, |i, n| {
         pb.set_length(n as u64);
@@ -177,7 +189,8 @@ pub fn fit(llama: &Llama, m: Spec, train: &[PairTokens], prepared: &Prepared, si
 /// Puts `edit` in strength units (measured on the train pairs), sweeps it on both sets, and
 /// generates from `probe` (chat-formatted prompt ids) at each strength for the fluency proxies.
 pub fn measure(
-    model: &Model, name: &str, site: Site, edit: &Edit, train: &Prepared, test: &Prepared, strengths: &[f32], probe: &[u32],
+    model: &Model, name: &str, site: Site, edit: &Edit, train: &Prepared, test: &Prepared, strengths: &[f32],
+    probe: &[u32],
 ) -> Result<Run> {
     let llama = &model.llama;
     let (edit, scale) = UpdateScale::rescale(llama, train, site, edit)?;
@@ -199,10 +212,16 @@ pub fn measure(
 }
 
 pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
-    let methods = args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<crate::Result<Vec<Spec>>>()?;
+    let methods =
+        args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<crate::Result<Vec<Spec>>>()?;
     let updates = args.update.iter().map(|p| Artifact::load(p)).collect::<Result<Vec<_>>>()?;
     for (u, p) in updates.iter().zip(&args.update) {
-        anyhow::ensure!(u.positions == Default::default(), "sweeps steer every position; {} steers only `{}`", p.display(), u.positions.name());
+        anyhow::ensure!(
+            u.positions == Default::default(),
+            "sweeps steer every position; {} steers only `{}`",
+            p.display(),
+            u.positions.name()
+        );
     }
     let model = super::load_model(model_path)?;
     let llama = &model.llama;
@@ -218,18 +237,33 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     for &layer in &layers {
         let (prep_train, prep_test) = (prepare(llama, &train, layer, "train")?, prepare(llama, &test, layer, "test")?);
         let site = args.site.unwrap_or(Site::Residual);
-        baselines.push(Baselines::measure(&model, site, &prep_train, &prep_test, &test_pairs, &instruction, &args.strengths, &test[0].prompt)?);
+        baselines.push(Baselines::measure(
+            &model,
+            site,
+            &prep_train,
+            &prep_test,
+            &test_pairs,
+            &instruction,
+            &args.strengths,
+            &test[0].prompt,
+        )?);
         if args.layer.contains(&layer) {
             for &m in &methods {
                 let site = args.site.unwrap_or(m.default_site());
                 let edit = fit(llama, m, &train, &prep_train, site, args.epochs)?;
-                runs.push(measure(&model, &m.name(), site, &edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?.reading(m.reads()));
+                runs.push(
+                    measure(&model, &m.name(), site, &edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?
+                        .reading(m.reads()),
+                );
             }
         }
         for (u, path) in updates.iter().zip(&args.update).filter(|(u, _)| u.layer == layer) {
             let name = u.name().unwrap_or_else(|| path.display().to_string());
             let reads = u.meta.get("read_positions").map_or("unknown", |s| s.as_str());
-            runs.push(measure(&model, &name, u.site, &u.edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?.reading(reads));
+            runs.push(
+                measure(&model, &name, u.site, &u.edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?
+                    .reading(reads),
+            );
         }
     }
     std::fs::create_dir_all(&args.out)?;
@@ -244,7 +278,11 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     } else {
         runs.iter().chain(baselines.iter().map(|b| &b.random)).for_each(print_run);
         let p = &baselines[0].prompting;
-        println!("prompting baseline (system prompt \"{instruction}\"): pref {:.3}, util {}", p.pref_odds, p.util_odds.map_or("undefined".into(), |u| format!("{u:.3}")));
+        println!(
+            "prompting baseline (system prompt \"{instruction}\"): pref {:.3}, util {}",
+            p.pref_odds,
+            p.util_odds.map_or("undefined".into(), |u| format!("{u:.3}"))
+        );
         println!("wrote {}/sweep.json and sweep.svg", args.out.display());
     }
     Ok(())
@@ -255,12 +293,24 @@ pub const STRENGTH_UNIT_TEXT: &str = "10 = an update whose mean |Δh| is half th
 
 fn print_run(r: &Run) {
     let s = &r.test;
-    println!("{} at layer {} ({}), held-out pairs; strength 1 = ×{:.3} of the update as found:", r.name, s.layer, s.site, r.scale.to_strength_units());
-    println!("  {:>8} {:>10} {:>10} {:>12} {:>10} {:>11}", "strength", "pref", "util", "off-manifold", "distinct-2", "compression");
+    println!(
+        "{} at layer {} ({}), held-out pairs; strength 1 = ×{:.3} of the update as found:",
+        r.name,
+        s.layer,
+        s.site,
+        r.scale.to_strength_units()
+    );
+    println!(
+        "  {:>8} {:>10} {:>10} {:>12} {:>10} {:>11}",
+        "strength", "pref", "util", "off-manifold", "distinct-2", "compression"
+    );
     for (p, t) in s.points.iter().zip(&r.texts) {
         let util = p.point.util_odds.map_or("undefined".into(), |u| format!("{u:.3}"));
         let d2 = t.fluency.distinct_2.map_or("–".into(), |d| format!("{d:.3}"));
-        println!("  {:>8.2} {:>10.3} {:>10} {:>12.3} {:>10} {:>11.3}", p.point.strength, p.point.pref_odds, util, p.off_manifold, d2, t.fluency.compression_ratio);
+        println!(
+            "  {:>8.2} {:>10.3} {:>10} {:>12.3} {:>10} {:>11.3}",
+            p.point.strength, p.point.pref_odds, util, p.off_manifold, d2, t.fluency.compression_ratio
+        );
     }
     let r2 = |x: [Option<f32>; 2]| x.map(|v| v.map_or("n/a".to_string(), |v| format!("{v:.3}")));
     let [pt, ph] = r2(r.curves.preference_r2);
@@ -277,12 +327,21 @@ pub fn plot(runs: &[Run], baselines: &[Baselines]) -> Result<String> {
     let all: Vec<&Run> = runs.iter().chain(baselines.iter().map(|b| &b.random)).collect();
     let lines = |f: &dyn Fn(&crate::analysis::sweep::SweepPoint) -> Option<(f32, f32)>| -> Vec<Line> {
         all.iter()
-            .map(|r| Line { name: format!("{} @{}", r.name, r.test.layer), points: r.test.points.iter().filter_map(f).collect() })
+            .map(|r| Line {
+                name: format!("{} @{}", r.name, r.test.layer),
+                points: r.test.points.iter().filter_map(f).collect(),
+            })
             .collect()
     };
-    let span = all.iter().flat_map(|r| r.test.points.iter().map(|p| p.point.strength)).fold((f32::MAX, f32::MIN), |(a, b), m| (a.min(m), b.max(m)));
+    let span = all
+        .iter()
+        .flat_map(|r| r.test.points.iter().map(|p| p.point.strength))
+        .fold((f32::MAX, f32::MIN), |(a, b), m| (a.min(m), b.max(m)));
     let flat = |y: Option<f32>| -> Vec<Line> {
-        y.into_iter().take(1).map(|y| Line { name: "prompting".into(), points: vec![(span.0, y), (span.1, y)] }).collect()
+        y.into_iter()
+            .take(1)
+            .map(|y| Line { name: "prompting".into(), points: vec![(span.0, y), (span.1, y)] })
+            .collect()
     };
     let prompting = baselines.first().map(|b| &b.prompting);
     let with = |mut l: Vec<Line>, extra: Vec<Line>| {
@@ -290,9 +349,32 @@ pub fn plot(runs: &[Run], baselines: &[Baselines]) -> Result<String> {
         l
     };
     panels(&[
-        ("preference", "strength", "log-odds", with(lines(&|p| Some((p.point.strength, p.point.pref_odds))), flat(prompting.map(|p| p.pref_odds)))),
-        ("utility", "strength", "log-odds", with(lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u))), flat(prompting.and_then(|p| p.util_odds)))),
-        ("off-manifold score", "strength", "distance (× unsteered)", lines(&|p| Some((p.point.strength, p.off_manifold)))),
-        ("frontier", "preference log-odds", "utility log-odds", lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u)))),
+        (
+            "preference",
+            "strength",
+            "log-odds",
+            with(lines(&|p| Some((p.point.strength, p.point.pref_odds))), flat(prompting.map(|p| p.pref_odds))),
+        ),
+        (
+            "utility",
+            "strength",
+            "log-odds",
+            with(
+                lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u))),
+                flat(prompting.and_then(|p| p.util_odds)),
+            ),
+        ),
+        (
+            "off-manifold score",
+            "strength",
+            "distance (× unsteered)",
+            lines(&|p| Some((p.point.strength, p.off_manifold))),
+        ),
+        (
+            "frontier",
+            "preference log-odds",
+            "utility log-odds",
+            lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u))),
+        ),
     ])
 }

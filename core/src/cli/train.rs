@@ -95,7 +95,14 @@ pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
     if json {
         println!("{}", serde_json::json!({"out": args.out, "steps": log, "meta": artifact.meta}));
     } else if let Some(s) = last {
-        println!("wrote {} after {} steps: loss {:.3} (winner {:.3}, loser {:.3})", args.out.display(), s.step, s.loss, s.winner, s.loser);
+        println!(
+            "wrote {} after {} steps: loss {:.3} (winner {:.3}, loser {:.3})",
+            args.out.display(),
+            s.step,
+            s.loss,
+            s.winner,
+            s.loser
+        );
     }
     Ok(())
 }
@@ -114,7 +121,13 @@ pub fn train(
     let mut trainer = Trainer::new(llama, prepared, config)?;
     let (total, per_epoch) = (trainer.total_steps(), trainer.steps_per_epoch());
     let pb = super::progress_bar(total as u64, &what);
-    let snapshot = |t: &Trainer| Artifact { layer: t.config.layer, site: t.config.site, edit: t.edit(), positions: Default::default(), meta: meta.clone() };
+    let snapshot = |t: &Trainer| Artifact {
+        layer: t.config.layer,
+        site: t.config.site,
+        edit: t.edit(),
+        positions: Default::default(),
+        meta: meta.clone(),
+    };
     let save = |a: &Artifact| out.map_or(Ok(()), |p| a.save(p));
     let mut save_error = None;
     let result = trainer.run(|t, s| {
@@ -132,7 +145,9 @@ pub fn train(
         Err(e) => {
             pb.abandon();
             save(&snapshot(&trainer))?;
-            let saved = out.map_or(String::new(), |p| format!("; last good checkpoint (step {}) in {}", trainer.step, p.display()));
+            let saved = out.map_or(String::new(), |p| {
+                format!("; last good checkpoint (step {}) in {}", trainer.step, p.display())
+            });
             bail!("{e}{saved}");
         }
     };

@@ -50,7 +50,9 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
         _ => anyhow::bail!("`vector` computes diffmean or pca; use `train` for `{}`", args.method),
     };
     let pb = super::progress_bar(tokens.len() as u64, &args.method);
-    let dm = crate::steer::diffmean::fit_method(&model.llama, &tokens, method, args.layer, args.site, read, |i, _| pb.set_position(i as u64))?;
+    let dm = crate::steer::diffmean::fit_method(&model.llama, &tokens, method, args.layer, args.site, read, |i, _| {
+        pb.set_position(i as u64)
+    })?;
     pb.finish_and_clear();
     let meta = HashMap::from([
         ("method".to_string(), args.method.clone()),
@@ -61,8 +63,16 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
         ("mean_activation_norm".into(), dm.mean_activation_norm.to_string()),
     ]);
     if args.out.extension().is_some_and(|e| e == "gguf") {
-        anyhow::ensure!(args.operation == "add", "llama.cpp control vectors can only add; `{}` cannot be exported as one", args.operation);
-        anyhow::ensure!(positions == crate::model::sites::Positions::All, "llama.cpp control vectors steer every position; `{}` cannot be exported as one", args.steer_positions);
+        anyhow::ensure!(
+            args.operation == "add",
+            "llama.cpp control vectors can only add; `{}` cannot be exported as one",
+            args.operation
+        );
+        anyhow::ensure!(
+            positions == crate::model::sites::Positions::All,
+            "llama.cpp control vectors steer every position; `{}` cannot be exported as one",
+            args.steer_positions
+        );
         write_control_vector(&args.out, args.site, args.layer, &dm.vector, &meta)?;
     } else {
         let v = candle_core::Tensor::from_slice(&dm.vector, dm.vector.len(), &candle_core::Device::Cpu)?;
@@ -71,15 +81,33 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
     }
     let summary = serde_json::json!({"out": args.out, "layer": args.layer, "site": args.site, "norm": dm.norm,
         "mean_activation_norm": dm.mean_activation_norm, "pairs": pairs.len()});
-    if json { println!("{summary}") } else { println!("wrote {}: |v| = {:.3} (mean activation norm {:.1})", args.out.display(), dm.norm, dm.mean_activation_norm) }
+    if json {
+        println!("{summary}")
+    } else {
+        println!(
+            "wrote {}: |v| = {:.3} (mean activation norm {:.1})",
+            args.out.display(),
+            dm.norm,
+            dm.mean_activation_norm
+        )
+    }
     Ok(())
 }
 
 /// A llama.cpp control-vector GGUF holding `v` at `layer`, with our self-describing metadata.
-fn write_control_vector(path: &Path, site: Site, layer: usize, v: &[f32], meta: &HashMap<String, String>) -> Result<()> {
+fn write_control_vector(
+    path: &Path, site: Site, layer: usize, v: &[f32], meta: &HashMap<String, String>,
+) -> Result<()> {
     use crate::steer::control_vector::{ControlVector, Provenance};
-    anyhow::ensure!(site == Site::Residual, "llama.cpp control vectors act on the residual stream; site `{site}` cannot be exported as one");
-    let from = Provenance { method: meta.get("method").cloned(), model_sha256: meta.get("model_sha256").cloned(), dataset_sha256: meta.get("pairs_sha256").cloned() };
+    anyhow::ensure!(
+        site == Site::Residual,
+        "llama.cpp control vectors act on the residual stream; site `{site}` cannot be exported as one"
+    );
+    let from = Provenance {
+        method: meta.get("method").cloned(),
+        model_sha256: meta.get("model_sha256").cloned(),
+        dataset_sha256: meta.get("pairs_sha256").cloned(),
+    };
     let cv = ControlVector::residual_add(layer, v.to_vec(), from);
     std::fs::write(path, cv.to_gguf_bytes()?).with_context(|| format!("writing {}", path.display()))?;
     Ok(())

@@ -47,7 +47,8 @@ impl Q4_1Matrix {
             return None;
         }
         let n = bytes.len() / BLOCK_BYTES;
-        let mut out = Q4_1Matrix { rows, cols, qs: Vec::with_capacity(n), d: Vec::with_capacity(n), m: Vec::with_capacity(n) };
+        let mut out =
+            Q4_1Matrix { rows, cols, qs: Vec::with_capacity(n), d: Vec::with_capacity(n), m: Vec::with_capacity(n) };
         for b in bytes.chunks_exact(BLOCK_BYTES) {
             out.d.push(f16::from_le_bytes([b[0], b[1]]).to_f32());
             out.m.push(f16::from_le_bytes([b[2], b[3]]).to_f32());
@@ -201,7 +202,8 @@ fn matmul_tile(
             }
         }
     }
-    let rest = acts.clone().flat_map(|a| rows.clone().map(move |r| (a, r))).filter(|&(a, r)| a >= tiled.0 || r >= tiled.1);
+    let rest =
+        acts.clone().flat_map(|a| rows.clone().map(move |r| (a, r))).filter(|&(a, r)| a >= tiled.0 || r >= tiled.1);
     let mut quad = [(0usize, 0usize); 4];
     let mut len = 0;
     for p in rest {
@@ -278,7 +280,8 @@ mod avx2 {
             // Horizontal sums of the four, exact in i32: [Σl0, Σl1, Σl2, Σl3].
             let h = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
             let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            let g = |v: &Vec<f32>, idx: [usize; 4]| _mm_setr_ps(v[idx[0] + b], v[idx[1] + b], v[idx[2] + b], v[idx[3] + b]);
+            let g =
+                |v: &Vec<f32>, idx: [usize; 4]| _mm_setr_ps(v[idx[0] + b], v[idx[1] + b], v[idx[2] + b], v[idx[3] + b]);
             // Same operation order as the scalar reference, no FMA: ((sumi·dx)·dy + mx·sy).
             let t = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(sumi), g(&w.d, wi)), g(&x.d, xi));
             let term = _mm_add_ps(t, _mm_mul_ps(g(&w.m, wi), g(&x.s, xi)));
@@ -297,7 +300,8 @@ mod avx2 {
         let ones = _mm256_set1_epi16(1);
         let mut sumf = [_mm_setzero_ps(); 4];
         for b in 0..nb {
-            let q8: [__m256i; 4] = core::array::from_fn(|j| _mm256_loadu_si256(x.qs[(a + j) * nb + b].as_ptr() as *const __m256i));
+            let q8: [__m256i; 4] =
+                core::array::from_fn(|j| _mm256_loadu_si256(x.qs[(a + j) * nb + b].as_ptr() as *const __m256i));
             let xi = |j: usize| (a + j) * nb + b;
             let dy = _mm_setr_ps(x.d[xi(0)], x.d[xi(1)], x.d[xi(2)], x.d[xi(3)]);
             let sy = _mm_setr_ps(x.s[xi(0)], x.s[xi(1)], x.s[xi(2)], x.s[xi(3)]);
@@ -305,7 +309,8 @@ mod avx2 {
                 let wi = (r + i) * nb + b;
                 let q4 = _mm_loadu_si128(w.qs[wi].as_ptr() as *const __m128i);
                 let q4x = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q4, 4), mask), _mm_and_si128(q4, mask));
-                let l: [__m256i; 4] = core::array::from_fn(|j| _mm256_madd_epi16(_mm256_maddubs_epi16(q4x, q8[j]), ones));
+                let l: [__m256i; 4] =
+                    core::array::from_fn(|j| _mm256_madd_epi16(_mm256_maddubs_epi16(q4x, q8[j]), ones));
                 let h = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
                 let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
                 // ((sumi·dx)·dy + mx·sy), the reference's order, lane j = activation row a+j.
@@ -334,14 +339,25 @@ mod simd128 {
         let q4 = unsafe { v128_load(xq.as_ptr() as *const v128) };
         let lo = v128_and(q4, u8x16_splat(0x0F));
         let hi = u8x16_shr(q4, 4);
-        [u16x8_extend_low_u8x16(lo), u16x8_extend_high_u8x16(lo), u16x8_extend_low_u8x16(hi), u16x8_extend_high_u8x16(hi)]
+        [
+            u16x8_extend_low_u8x16(lo),
+            u16x8_extend_high_u8x16(lo),
+            u16x8_extend_low_u8x16(hi),
+            u16x8_extend_high_u8x16(hi),
+        ]
     }
 
     #[inline(always)]
     fn act_i16(yq: &[i8; QK]) -> [v128; 4] {
         // SAFETY: two 16-byte unaligned loads from a 32-byte array.
-        let (y0, y1) = unsafe { (v128_load(yq.as_ptr() as *const v128), v128_load(yq.as_ptr().add(16) as *const v128)) };
-        [i16x8_extend_low_i8x16(y0), i16x8_extend_high_i8x16(y0), i16x8_extend_low_i8x16(y1), i16x8_extend_high_i8x16(y1)]
+        let (y0, y1) =
+            unsafe { (v128_load(yq.as_ptr() as *const v128), v128_load(yq.as_ptr().add(16) as *const v128)) };
+        [
+            i16x8_extend_low_i8x16(y0),
+            i16x8_extend_high_i8x16(y0),
+            i16x8_extend_low_i8x16(y1),
+            i16x8_extend_high_i8x16(y1),
+        ]
     }
 
     #[inline(always)]
@@ -350,7 +366,10 @@ mod simd128 {
             i32x4_add(i32x4_dot_i16x8(w[0], y[0]), i32x4_dot_i16x8(w[1], y[1])),
             i32x4_add(i32x4_dot_i16x8(w[2], y[2]), i32x4_dot_i16x8(w[3], y[3])),
         );
-        i32x4_extract_lane::<0>(s) + i32x4_extract_lane::<1>(s) + i32x4_extract_lane::<2>(s) + i32x4_extract_lane::<3>(s)
+        i32x4_extract_lane::<0>(s)
+            + i32x4_extract_lane::<1>(s)
+            + i32x4_extract_lane::<2>(s)
+            + i32x4_extract_lane::<3>(s)
     }
 
     /// See [`super::Tile4x4`]: each block is widened once and used for four dot products.

@@ -29,9 +29,10 @@ impl Config {
         }
         let int = |k: &str| -> Result<usize> {
             let v = g.require_u64(&format!("llama.{k}"))?;
-            usize::try_from(v).ok().filter(|&v| v > 0 && v < (1 << 24)).ok_or_else(|| {
-                Error::Invalid(format!("GGUF metadata `llama.{k}` = {v} is out of range"))
-            })
+            usize::try_from(v)
+                .ok()
+                .filter(|&v| v > 0 && v < (1 << 24))
+                .ok_or_else(|| Error::Invalid(format!("GGUF metadata `llama.{k}` = {v} is out of range")))
         };
         let hidden = int("embedding_length")?;
         let n_heads = int("attention.head_count")?;

@@ -30,9 +30,15 @@ pub fn generate(
     model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling, steering: &Steering,
     mut on_text: impl FnMut(&str),
 ) -> Result<Generation> {
-    if !(sampling.temperature >= 0.0 && sampling.temperature.is_finite() && sampling.top_p > 0.0 && sampling.top_p <= 1.0) {
+    if !(sampling.temperature >= 0.0
+        && sampling.temperature.is_finite()
+        && sampling.top_p > 0.0
+        && sampling.top_p <= 1.0)
+    {
         return Err(Error::Invalid(alloc::format!(
-            "sampling needs temperature ≥ 0 and 0 < top-p ≤ 1 (got {} and {})", sampling.temperature, sampling.top_p
+            "sampling needs temperature ≥ 0 and 0 < top-p ≤ 1 (got {} and {})",
+            sampling.temperature,
+            sampling.top_p
         )));
     }
     let llama = &model.llama;
@@ -65,16 +71,25 @@ pub fn generate(
 
 /// Greedy argmax, or temperature + nucleus sampling.
 pub fn pick(logits: &[f32], s: Sampling, rng: &mut Rng) -> u32 {
-    let argmax = || logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32;
+    let argmax = || {
+        logits.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0 as u32
+    };
     if s.temperature == 0.0 {
         return argmax();
     }
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut probs: Vec<(u32, f32)> = logits.iter().enumerate().map(|(i, &l)| (i as u32, ((l - max) / s.temperature).exp())).collect();
+    let mut probs: Vec<(u32, f32)> =
+        logits.iter().enumerate().map(|(i, &l)| (i as u32, ((l - max) / s.temperature).exp())).collect();
     probs.sort_by(|a, b| b.1.total_cmp(&a.1));
     let total: f32 = probs.iter().map(|p| p.1).sum();
     let mut kept = 0.0;
-    let cut = probs.iter().position(|p| { kept += p.1 / total; kept >= s.top_p }).map_or(probs.len(), |i| i + 1);
+    let cut = probs
+        .iter()
+        .position(|p| {
+            kept += p.1 / total;
+            kept >= s.top_p
+        })
+        .map_or(probs.len(), |i| i + 1);
     let probs = &probs[..cut];
     let mut r = rng.uniform() * probs.iter().map(|p| p.1).sum::<f32>();
     for &(id, p) in probs {

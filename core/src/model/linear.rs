@@ -121,7 +121,8 @@ impl QLinear {
 /// A custom op's input as a contiguous f32 slice.
 fn contiguous_f32<'a>(storage: &'a CpuStorage, layout: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
     let CpuStorage::F32(x) = storage else { candle_core::bail!("{op}: input must be f32") };
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{op}: input not contiguous")))?;
+    let (start, end) =
+        layout.contiguous_offsets().ok_or_else(|| candle_core::Error::Msg(format!("{op}: input not contiguous")))?;
     Ok(&x[start..end])
 }
 
@@ -169,11 +170,21 @@ fn bytemuck_u8(v: &mut [u64]) -> &mut [u8] {
 fn ggml_dtype(t: TensorType) -> GgmlDType {
     use TensorType::*;
     match t {
-        F32 => GgmlDType::F32, F16 => GgmlDType::F16, BF16 => GgmlDType::BF16,
-        Q4_0 => GgmlDType::Q4_0, Q4_1 => GgmlDType::Q4_1, Q5_0 => GgmlDType::Q5_0,
-        Q5_1 => GgmlDType::Q5_1, Q8_0 => GgmlDType::Q8_0, Q8_1 => GgmlDType::Q8_1,
-        Q2K => GgmlDType::Q2K, Q3K => GgmlDType::Q3K, Q4K => GgmlDType::Q4K,
-        Q5K => GgmlDType::Q5K, Q6K => GgmlDType::Q6K, Q8K => GgmlDType::Q8K,
+        F32 => GgmlDType::F32,
+        F16 => GgmlDType::F16,
+        BF16 => GgmlDType::BF16,
+        Q4_0 => GgmlDType::Q4_0,
+        Q4_1 => GgmlDType::Q4_1,
+        Q5_0 => GgmlDType::Q5_0,
+        Q5_1 => GgmlDType::Q5_1,
+        Q8_0 => GgmlDType::Q8_0,
+        Q8_1 => GgmlDType::Q8_1,
+        Q2K => GgmlDType::Q2K,
+        Q3K => GgmlDType::Q3K,
+        Q4K => GgmlDType::Q4K,
+        Q5K => GgmlDType::Q5K,
+        Q6K => GgmlDType::Q6K,
+        Q8K => GgmlDType::Q8K,
     }
 }
 

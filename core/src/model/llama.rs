@@ -73,7 +73,8 @@ impl Llama {
         let c = Config::from_gguf(g)?;
         if c.rope_dim != c.head_dim {
             return Err(Error::UnsupportedModel(format!(
-                "partial rotary embeddings (rope dim {} < head dim {})", c.rope_dim, c.head_dim
+                "partial rotary embeddings (rope dim {} < head dim {})",
+                c.rope_dim, c.head_dim
             )));
         }
         let embed = qtensor(g, "token_embd.weight")?;
@@ -239,7 +240,8 @@ impl Llama {
     /// cos and sin of `position · θ` for positions `pos..pos + seq`. Each angle is one f32
     /// product, so these are the same bits as rows of a precomputed table.
     fn rope_tables(&self, pos: usize, seq: usize) -> Result<(Tensor, Tensor)> {
-        let idx = Tensor::arange(pos as u32, (pos + seq) as u32, &Device::Cpu)?.to_dtype(DType::F32)?.reshape((seq, 1))?;
+        let idx =
+            Tensor::arange(pos as u32, (pos + seq) as u32, &Device::Cpu)?.to_dtype(DType::F32)?.reshape((seq, 1))?;
         let angles = idx.matmul(&self.theta.reshape((1, self.theta.elem_count()))?)?;
         Ok((angles.cos()?, angles.sin()?))
     }
@@ -287,15 +289,27 @@ impl Llama {
 // parameters fit the model that scores and generates.
 
 fn rms_norm(x: &Tensor, w: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
-    if x.track_op() { candle_nn::ops::rms_norm_slow(x, w, eps) } else { candle_nn::ops::rms_norm(x, w, eps) }
+    if x.track_op() {
+        candle_nn::ops::rms_norm_slow(x, w, eps)
+    } else {
+        candle_nn::ops::rms_norm(x, w, eps)
+    }
 }
 
 fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
-    if x.track_op() { candle_nn::ops::softmax(&x, D::Minus1) } else { candle_nn::ops::softmax_last_dim(x) }
+    if x.track_op() {
+        candle_nn::ops::softmax(&x, D::Minus1)
+    } else {
+        candle_nn::ops::softmax_last_dim(x)
+    }
 }
 
 fn rope_i(x: &Tensor, cos: &Tensor, sin: &Tensor) -> candle_core::Result<Tensor> {
-    if x.track_op() { candle_nn::rotary_emb::rope_i_slow(x, cos, sin) } else { candle_nn::rotary_emb::rope_i(x, cos, sin) }
+    if x.track_op() {
+        candle_nn::rotary_emb::rope_i_slow(x, cos, sin)
+    } else {
+        candle_nn::rotary_emb::rope_i(x, cos, sin)
+    }
 }
 
 /// Stores `h` in every recording slot that asks for `(layer, site)`.
@@ -310,7 +324,8 @@ fn record(steering: &Steering, slots: &mut [Option<Tensor>], layer: usize, site:
 /// activation an operation such as project-out sees is `h + offset` (the residual site's
 /// deltas join the MLP branch, so its full activation adds the skip connection).
 fn apply_site(
-    steering: &Steering, masks: &PositionMasks, layer: usize, site: Site, h: Tensor, u: &Tensor, offset: Option<&Tensor>,
+    steering: &Steering, masks: &PositionMasks, layer: usize, site: Site, h: Tensor, u: &Tensor,
+    offset: Option<&Tensor>,
 ) -> Result<Tensor> {
     steering.at(layer, site).try_fold(h, |h, iv| {
         let seen = match offset {
@@ -352,7 +367,11 @@ impl PositionMasks {
 fn norm_weight(g: &Gguf, name: &str, width: usize) -> Result<Tensor> {
     let t = qtensor(g, name)?.dequantize(&Device::Cpu)?;
     if t.dims() != [width] {
-        return Err(Error::TensorShape { tensor: name.into(), expected: format!("[{width}]"), found: format!("{:?}", t.dims()) });
+        return Err(Error::TensorShape {
+            tensor: name.into(),
+            expected: format!("[{width}]"),
+            found: format!("{:?}", t.dims()),
+        });
     }
     Ok(t)
 }

@@ -44,7 +44,9 @@ pub fn completion_nll(llama: &Llama, prefix: &Prefix, completion: &[u32], steeri
     // completion's own last.
     let rows = match completion.len() {
         1 => prefix.last_hidden.clone(),
-        n => Tensor::cat(&[&prefix.last_hidden, &llama.forward(&completion[..n - 1], &mut cache, steering)?.hidden], 0)?,
+        n => {
+            Tensor::cat(&[&prefix.last_hidden, &llama.forward(&completion[..n - 1], &mut cache, steering)?.hidden], 0)?
+        }
     };
     nll_of_rows(llama, &rows, completion)
 }

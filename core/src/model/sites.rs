@@ -192,17 +192,22 @@ impl Positions {
                 "all" => Ok(Positions::All),
                 "prompt" => Ok(Positions::Prompt),
                 "completion" => Ok(Positions::Completion),
-                other => other
-                    .strip_prefix("from:")
-                    .and_then(|n| n.parse().ok())
-                    .map(Positions::From)
-                    .ok_or_else(|| Error::Invalid(alloc::format!("unknown position mask `{other}` (expected all, prompt, completion or from:N)"))),
+                other => {
+                    other.strip_prefix("from:").and_then(|n| n.parse().ok()).map(Positions::From).ok_or_else(|| {
+                        Error::Invalid(alloc::format!(
+                            "unknown position mask `{other}` (expected all, prompt, completion or from:N)"
+                        ))
+                    })
+                }
             }
         };
         let parts = s.split(',').map(one).collect::<Result<Vec<_>>>()?;
         for (i, a) in parts.iter().enumerate() {
             for b in &parts[i + 1..] {
-                if !matches!((a, b), (Positions::Prompt, Positions::Completion) | (Positions::Completion, Positions::Prompt)) {
+                if !matches!(
+                    (a, b),
+                    (Positions::Prompt, Positions::Completion) | (Positions::Completion, Positions::Prompt)
+                ) {
                     return Err(Error::Invalid(alloc::format!(
                         "overlapping position masks: `{}` and `{}` both cover some positions",
                         a.name(),
@@ -249,14 +254,21 @@ impl Intervention {
                 None => dims == [cols],
                 Some(r) => dims.len() == 2 && (r == usize::MAX || dims[0] == r) && dims[1] == cols,
             };
-            if ok { Ok(()) } else { Err(Error::VectorDim { expected: cols, found: *dims.last().unwrap_or(&0) }) }
+            if ok {
+                Ok(())
+            } else {
+                Err(Error::VectorDim { expected: cols, found: *dims.last().unwrap_or(&0) })
+            }
         };
         match &edit {
             Edit::AddVector(v) => check(v, None, width)?,
             Edit::ProjectOut(v) | Edit::Clamp(v) => {
                 check(v, None, width)?;
                 if v.sqr()?.sum_all()?.to_scalar::<f32>()? == 0.0 {
-                    return Err(Error::Invalid(alloc::format!("`{}` needs a direction, got a zero-norm vector", edit.operation())));
+                    return Err(Error::Invalid(alloc::format!(
+                        "`{}` needs a direction, got a zero-norm vector",
+                        edit.operation()
+                    )));
                 }
             }
             Edit::LowRank { a, b } => {

@@ -6,7 +6,12 @@ use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use alloc::{format, string::String, vec::Vec};
 use tokenizers::models::bpe::BPE;
-use tokenizers::pre_tokenizers::{byte_level::ByteLevel, digits::Digits, sequence::Sequence, split::{Split, SplitPattern}};
+use tokenizers::pre_tokenizers::{
+    byte_level::ByteLevel,
+    digits::Digits,
+    sequence::Sequence,
+    split::{Split, SplitPattern},
+};
 use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
 
 /// Llama-3's pre-tokenizer regex (`tokenizer.ggml.pre = llama-bpe`), as in llama.cpp.
@@ -43,12 +48,12 @@ impl Tokenizer {
             .collect::<Result<Vec<(String, String)>>>()?;
         let vocab: tokenizers::models::bpe::Vocab =
             tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(|e| Error::Tokenizer(format!("{e}")))?;
+        let bpe =
+            BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| Error::Tokenizer(format!("{e}")))?;
         let mut inner = tokenizers::Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(pre_tokenizer(g.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default"))?));
+        inner.with_pre_tokenizer(Some(pre_tokenizer(
+            g.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default"),
+        )?));
         inner.with_decoder(Some(ByteLevel::default()));
         let types = g.get("tokenizer.ggml.token_type").and_then(|v| v.as_array());
         let control: Vec<AddedToken> = types
@@ -63,11 +68,13 @@ impl Tokenizer {
             .unwrap_or_default();
         inner.add_special_tokens(&control);
         let id = |k: &str| g.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
-        let eos = id("tokenizer.ggml.eos_token_id").ok_or_else(|| Error::MissingMetadata("tokenizer.ggml.eos_token_id".into()))?;
+        let eos = id("tokenizer.ggml.eos_token_id")
+            .ok_or_else(|| Error::MissingMetadata("tokenizer.ggml.eos_token_id".into()))?;
         if eos as usize >= tokens.len() {
             return Err(Error::Tokenizer(format!("eos token id {eos} is outside the vocabulary")));
         }
-        let add_bos = g.get("tokenizer.ggml.add_bos_token").map(|v| *v == crate::gguf::Value::Bool(true)).unwrap_or(false);
+        let add_bos =
+            g.get("tokenizer.ggml.add_bos_token").map(|v| *v == crate::gguf::Value::Bool(true)).unwrap_or(false);
         Ok(Tokenizer { inner, eos, bos: id("tokenizer.ggml.bos_token_id"), add_bos })
     }
 
@@ -107,7 +114,9 @@ fn pre_tokenizer(pre: &str) -> Result<Sequence> {
             byte_level(false),
         ],
         other => {
-            return Err(Error::UnsupportedModel(format!("pre-tokenizer `{other}` (supported: smollm, default/gpt2, llama-bpe)")))
+            return Err(Error::UnsupportedModel(format!(
+                "pre-tokenizer `{other}` (supported: smollm, default/gpt2, llama-bpe)"
+            )))
         }
     };
     Ok(Sequence::new(steps))

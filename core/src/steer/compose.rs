@@ -55,20 +55,15 @@ impl CosineTable {
     /// differ, a zero vector); the message then names the vectors involved.
     pub fn new(names: Vec<String>, vectors: &[Vec<f32>]) -> Result<Self> {
         if names.len() != vectors.len() {
-            return Err(Error::Invalid(format!(
-                "{} names for {} vectors",
-                names.len(),
-                vectors.len()
-            )));
+            return Err(Error::Invalid(format!("{} names for {} vectors", names.len(), vectors.len())));
         }
         let n = vectors.len();
         let mut table = vec![vec![0.0f32; n]; n];
         for i in 0..n {
             // The diagonal goes through `cosine` too, so a zero vector is caught even when alone.
             for j in i..n {
-                let c = cosine(&vectors[i], &vectors[j]).map_err(|e| {
-                    Error::Invalid(format!("`{}` vs `{}`: {e}", names[i], names[j]))
-                })?;
+                let c = cosine(&vectors[i], &vectors[j])
+                    .map_err(|e| Error::Invalid(format!("`{}` vs `{}`: {e}", names[i], names[j])))?;
                 table[i][j] = c;
                 table[j][i] = c;
             }
@@ -121,17 +116,10 @@ pub fn weighted_sum(vectors: &[Vec<f32>], weights: &[f32]) -> Result<Vec<f32>> {
         return Err(Error::Invalid(String::from("no vectors to sum")));
     };
     if weights.len() != vectors.len() {
-        return Err(Error::Invalid(format!(
-            "{} weights for {} vectors",
-            weights.len(),
-            vectors.len()
-        )));
+        return Err(Error::Invalid(format!("{} weights for {} vectors", weights.len(), vectors.len())));
     }
     if let Some(k) = weights.iter().position(|w| !w.is_finite()) {
-        return Err(Error::Invalid(format!(
-            "weight {k} is {}, expected a finite number",
-            weights[k]
-        )));
+        return Err(Error::Invalid(format!("weight {k} is {}, expected a finite number", weights[k])));
     }
     let mut sum = vec![0.0f32; first.len()];
     for (v, &w) in vectors.iter().zip(weights) {
@@ -171,10 +159,7 @@ mod tests {
     fn cosine_errors() {
         assert_eq!(message(cosine(&[0.0, 0.0], &[1.0, 0.0])), "vector 1 has zero norm");
         assert_eq!(message(cosine(&[1.0, 0.0], &[0.0, 0.0])), "vector 2 has zero norm");
-        assert_eq!(
-            message(cosine(&vec![1.0; 576], &vec![1.0; 1536])),
-            "vectors have 576 and 1536 entries"
-        );
+        assert_eq!(message(cosine(&vec![1.0; 576], &vec![1.0; 1536])), "vectors have 576 and 1536 entries");
     }
 
     #[test]
@@ -190,14 +175,8 @@ mod tests {
         let v = vec![vec![1.0, 2.0], vec![3.0, 4.0]];
         assert_eq!(message(weighted_sum(&[], &[])), "no vectors to sum");
         assert_eq!(message(weighted_sum(&v, &[1.0])), "1 weights for 2 vectors");
-        assert_eq!(
-            message(weighted_sum(&v, &[1.0, f32::NAN])),
-            "weight 1 is NaN, expected a finite number"
-        );
-        assert_eq!(
-            message(weighted_sum(&v, &[f32::INFINITY, 1.0])),
-            "weight 0 is inf, expected a finite number"
-        );
+        assert_eq!(message(weighted_sum(&v, &[1.0, f32::NAN])), "weight 1 is NaN, expected a finite number");
+        assert_eq!(message(weighted_sum(&v, &[f32::INFINITY, 1.0])), "weight 0 is inf, expected a finite number");
         let ragged = vec![vec![1.0, 2.0], vec![3.0, 4.0, 5.0]];
         assert_eq!(message(weighted_sum(&ragged, &[1.0, 1.0])), "vectors have 2 and 3 entries");
     }
@@ -237,10 +216,7 @@ mod tests {
 
     #[test]
     fn table_errors_name_the_vectors() {
-        assert_eq!(
-            message(CosineTable::new(names(&["a"]), &[vec![1.0], vec![2.0]])),
-            "1 names for 2 vectors"
-        );
+        assert_eq!(message(CosineTable::new(names(&["a"]), &[vec![1.0], vec![2.0]])), "1 names for 2 vectors");
         assert_eq!(
             message(CosineTable::new(names(&["a", "z"]), &[vec![1.0], vec![0.0]])),
             "`a` vs `z`: vector 2 has zero norm"

@@ -60,12 +60,25 @@ const STR_KEYS: [&str; 7] = [
 
 impl Meta {
     fn str_fields(&self) -> [&Option<String>; 7] {
-        [&self.operation, &self.site, &self.layer_numbering, &self.sign_rule, &self.method, &self.model_sha256, &self.dataset_sha256]
+        [
+            &self.operation,
+            &self.site,
+            &self.layer_numbering,
+            &self.sign_rule,
+            &self.method,
+            &self.model_sha256,
+            &self.dataset_sha256,
+        ]
     }
     fn str_fields_mut(&mut self) -> [&mut Option<String>; 7] {
         [
-            &mut self.operation, &mut self.site, &mut self.layer_numbering, &mut self.sign_rule,
-            &mut self.method, &mut self.model_sha256, &mut self.dataset_sha256,
+            &mut self.operation,
+            &mut self.site,
+            &mut self.layer_numbering,
+            &mut self.sign_rule,
+            &mut self.method,
+            &mut self.model_sha256,
+            &mut self.dataset_sha256,
         ]
     }
 }
@@ -141,7 +154,10 @@ impl ControlVector {
         self.validate()?;
         let mut w = Writer::new();
         w.meta("general.architecture", Value::String(ARCHITECTURE.into()));
-        w.meta("controlvector.model_hint", Value::String(self.meta.model_hint.clone().unwrap_or_else(|| "llama".into())));
+        w.meta(
+            "controlvector.model_hint",
+            Value::String(self.meta.model_hint.clone().unwrap_or_else(|| "llama".into())),
+        );
         w.meta("controlvector.layer_count", Value::U32(self.directions.len() as u32));
         for (key, val) in STR_KEYS.iter().zip(self.meta.str_fields()) {
             if let Some(v) = val {
@@ -169,7 +185,10 @@ impl ControlVector {
         let mut meta = Meta::default();
         for (key, value) in &g.metadata {
             let as_str = || {
-                value.as_str().map(String::from).ok_or_else(|| Error::Invalid(format!("control vector metadata `{key}` is not a string")))
+                value
+                    .as_str()
+                    .map(String::from)
+                    .ok_or_else(|| Error::Invalid(format!("control vector metadata `{key}` is not a string")))
             };
             match key.as_str() {
                 "general.architecture" => {
@@ -183,10 +202,13 @@ impl ControlVector {
                 "controlvector.model_hint" => meta.model_hint = Some(as_str()?),
                 // Derived from the tensors on write; llama.cpp ignores it too.
                 "controlvector.layer_count" => {
-                    value.as_u64().ok_or_else(|| Error::Invalid("controlvector.layer_count is not an integer".into()))?;
+                    value
+                        .as_u64()
+                        .ok_or_else(|| Error::Invalid("controlvector.layer_count is not an integer".into()))?;
                 }
                 "steerscope.norm" => {
-                    meta.norm = Some(value.as_f32().ok_or_else(|| Error::Invalid("steerscope.norm is not a number".into()))?)
+                    meta.norm =
+                        Some(value.as_f32().ok_or_else(|| Error::Invalid("steerscope.norm is not a number".into()))?)
                 }
                 k => match STR_KEYS.iter().position(|s| *s == k) {
                     Some(i) => *meta.str_fields_mut()[i] = Some(as_str()?),
@@ -200,12 +222,21 @@ impl ControlVector {
                 .name
                 .strip_prefix("direction.")
                 .and_then(|n| if n.bytes().all(|b| b.is_ascii_digit()) { n.parse::<usize>().ok() } else { None })
-                .ok_or_else(|| Error::Invalid(format!("control vector tensor `{}` is not named `direction.N`", t.name)))?;
+                .ok_or_else(|| {
+                    Error::Invalid(format!("control vector tensor `{}` is not named `direction.N`", t.name))
+                })?;
             if t.ttype != TensorType::F32 {
-                return Err(Error::Invalid(format!("control vector tensor `{}` is {:?}, must be F32", t.name, t.ttype)));
+                return Err(Error::Invalid(format!(
+                    "control vector tensor `{}` is {:?}, must be F32",
+                    t.name, t.ttype
+                )));
             }
             if t.dims.len() != 1 {
-                return Err(Error::Invalid(format!("control vector tensor `{}` has {} dimensions, must be 1-D", t.name, t.dims.len())));
+                return Err(Error::Invalid(format!(
+                    "control vector tensor `{}` has {} dimensions, must be 1-D",
+                    t.name,
+                    t.dims.len()
+                )));
             }
             let v = g.data(t).chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
             directions.push((layer, v));

@@ -33,7 +33,9 @@ impl Read {
         match s {
             "completion-mean" => Ok(Read::CompletionMean),
             "last-token" => Ok(Read::LastToken),
-            other => Err(Error::Invalid(alloc::format!("unknown read positions `{other}` (expected completion-mean or last-token)"))),
+            other => Err(Error::Invalid(alloc::format!(
+                "unknown read positions `{other}` (expected completion-mean or last-token)"
+            ))),
         }
     }
 
@@ -100,7 +102,8 @@ pub fn fit(
 }
 
 pub fn fit_method(
-    llama: &Llama, pairs: &[PairTokens], method: Method, layer: usize, site: Site, read: Read, progress: impl FnMut(usize, usize),
+    llama: &Llama, pairs: &[PairTokens], method: Method, layer: usize, site: Site, read: Read,
+    progress: impl FnMut(usize, usize),
 ) -> Result<FittedVector> {
     let acts = pair_activations(llama, pairs, layer, site, read, progress)?;
     let rows = |v: &[Vec<f32>]| mean_rows(v.iter().map(|r| r.as_slice()));
@@ -109,8 +112,12 @@ pub fn fit_method(
     let vector = match method {
         Method::DiffMean => diffmean,
         Method::Pca => {
-            let diffs: Vec<Vec<f32>> =
-                acts.positive.iter().zip(&acts.negative).map(|(p, n)| p.iter().zip(n).map(|(a, b)| a - b).collect()).collect();
+            let diffs: Vec<Vec<f32>> = acts
+                .positive
+                .iter()
+                .zip(&acts.negative)
+                .map(|(p, n)| p.iter().zip(n).map(|(a, b)| a - b).collect())
+                .collect();
             let pc = crate::steer::pca::pca_direction(&diffs)?;
             let scale = norm(&diffmean);
             pc.direction.iter().map(|x| x * scale).collect()

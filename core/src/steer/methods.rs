@@ -11,8 +11,16 @@ use candle_core::{Device, Tensor};
 use core::str::FromStr;
 
 /// The methods the page and `steerscope results` offer, in display order.
-pub const ALL: [&str; 8] =
-    ["diffmean", "pca", "vector-sft", "vector-split", "lora-sft", "lora-split", "local-weight-sft", "local-weight-split"];
+pub const ALL: [&str; 8] = [
+    "diffmean",
+    "pca",
+    "vector-sft",
+    "vector-split",
+    "lora-sft",
+    "lora-split",
+    "local-weight-sft",
+    "local-weight-split",
+];
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Spec {
@@ -82,7 +90,8 @@ impl Spec {
         let layer = prepared.layer;
         match self {
             Spec::Fitted(m) => {
-                let fitted = fit_method(llama, train, m, layer, site, crate::steer::diffmean::Read::CompletionMean, progress)?;
+                let fitted =
+                    fit_method(llama, train, m, layer, site, crate::steer::diffmean::Read::CompletionMean, progress)?;
                 Ok(Edit::AddVector(Tensor::from_slice(&fitted.vector, fitted.vector.len(), &Device::Cpu)?))
             }
             Spec::Trained(form, objective) => {

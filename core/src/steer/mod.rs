@@ -1,8 +1,8 @@
 //! Steering methods: each turns polarity pairs into something to add at an intervention site.
-#[cfg(feature = "model")]
-pub mod diffmean;
 pub mod compose;
 pub mod control_vector;
+#[cfg(feature = "model")]
+pub mod diffmean;
 #[cfg(feature = "model")]
 pub mod methods;
 pub mod pca;

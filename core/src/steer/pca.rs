@@ -44,23 +44,15 @@ pub fn pca_direction<R: AsRef<[f32]>>(diffs: &[R]) -> Result<PcaVector> {
     let n = diffs.len();
     let trace = x.iter().map(|v| v * v).sum::<f64>() / n as f64;
     if trace == 0.0 {
-        return Err(Error::Invalid(
-            "every pair difference is zero: there is no direction to find".into(),
-        ));
+        return Err(Error::Invalid("every pair difference is zero: there is no direction to find".into()));
     }
     let eig = top_eigen(&x, n, d, n as f64, 1);
     let mut u = eig.vectors[0].clone();
-    let mean: Vec<f64> = (0..d)
-        .map(|j| x.iter().skip(j).step_by(d).sum::<f64>() / n as f64)
-        .collect();
+    let mean: Vec<f64> = (0..d).map(|j| x.iter().skip(j).step_by(d).sum::<f64>() / n as f64).collect();
     let proj = dot(&mean, &u);
     // A projection at rounding level is a tie, not a sign: decide it by the components instead.
     let tie = libm::fabs(proj) <= 1e-9 * libm::sqrt(trace);
-    let flip = if tie {
-        largest_is_negative(&u)
-    } else {
-        proj < 0.0
-    };
+    let flip = if tie { largest_is_negative(&u) } else { proj < 0.0 };
     if flip {
         u.iter_mut().for_each(|c| *c = -*c);
     }
@@ -75,9 +67,6 @@ pub fn pca_direction<R: AsRef<[f32]>>(diffs: &[R]) -> Result<PcaVector> {
 }
 
 fn largest_is_negative(u: &[f64]) -> bool {
-    let big = u.iter().copied().fold(
-        0.0f64,
-        |a, c| if libm::fabs(c) > libm::fabs(a) { c } else { a },
-    );
+    let big = u.iter().copied().fold(0.0f64, |a, c| if libm::fabs(c) > libm::fabs(a) { c } else { a });
     big < 0.0
 }

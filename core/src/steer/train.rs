@@ -108,7 +108,18 @@ impl TrainConfig {
             Form::Vector => (0.1, alloc::vec![1.0, 2.0, 3.0, 4.0]),
             _ => (0.01, alloc::vec![0.25, 0.5, 0.75, 1.0]),
         };
-        TrainConfig { form, objective, layer, site, learning_rate, epochs: 2, batch: 4, factors, subtract: true, seed: 42 }
+        TrainConfig {
+            form,
+            objective,
+            layer,
+            site,
+            learning_rate,
+            epochs: 2,
+            batch: 4,
+            factors,
+            subtract: true,
+            seed: 42,
+        }
     }
 
     fn check(&self, config: &Config) -> Result<()> {
@@ -165,7 +176,10 @@ impl<'a> Trainer<'a> {
             return Err(Error::EmptyDataset);
         }
         if data.layer != config.layer {
-            return Err(Error::Invalid(format!("pairs prepared at layer {}, training at {}", data.layer, config.layer)));
+            return Err(Error::Invalid(format!(
+                "pairs prepared at layer {}, training at {}",
+                data.layer, config.layer
+            )));
         }
         let mut rng = Rng::new(config.seed);
         let params = init_params(&llama.config, &config, &mut rng)?;
@@ -176,7 +190,10 @@ impl<'a> Trainer<'a> {
             }
             _ => Vec::new(),
         };
-        let opt = AdamW::new(params.clone(), ParamsAdamW { lr: config.learning_rate, weight_decay: 0.0, ..Default::default() })?;
+        let opt = AdamW::new(
+            params.clone(),
+            ParamsAdamW { lr: config.learning_rate, weight_decay: 0.0, ..Default::default() },
+        )?;
         let last_good = params.iter().map(|p| p.as_tensor().copy()).collect::<candle_core::Result<_>>()?;
         Ok(Trainer { llama, config, data, params, last_good, reference, opt, rng, order: Vec::new(), step: 0 })
     }
@@ -267,7 +284,11 @@ impl<'a> Trainer<'a> {
         let ([rp, rn], _) = self.data.completion_rows(self.llama, i, &Steering::none().with(iv), &[])?;
         let [tp, tn] = self.data.targets(i);
         let (lp, ln) = (mean_nll_tensor(self.llama, &rp, tp)?, mean_nll_tensor(self.llama, &rn, tn)?);
-        let (w, l, refs) = if swap { (ln, lp, self.reference.get(i).map(|r| [r[1], r[0]])) } else { (lp, ln, self.reference.get(i).copied()) };
+        let (w, l, refs) = if swap {
+            (ln, lp, self.reference.get(i).map(|r| [r[1], r[0]]))
+        } else {
+            (lp, ln, self.reference.get(i).copied())
+        };
         let (wv, lv) = (w.to_scalar::<f32>()?, l.to_scalar::<f32>()?);
         let loss = match self.config.objective {
             Objective::Sft => w,

@@ -26,7 +26,8 @@ pub fn tiny_llama(arch: &str) -> Vec<u8> {
     let mut seed = 42;
     let mut w = Writer::new();
     let s = |x: &str| Value::String(x.into());
-    let mut tokens: Vec<Value> = (0..t.vocab - 2).map(|i| s(&((b'a' + (i % 26) as u8) as char).to_string().repeat(1 + i / 26))).collect();
+    let mut tokens: Vec<Value> =
+        (0..t.vocab - 2).map(|i| s(&((b'a' + (i % 26) as u8) as char).to_string().repeat(1 + i / 26))).collect();
     tokens.push(s("<|im_start|>"));
     tokens.push(s("<|im_end|>"));
     let types: Vec<Value> = (0..t.vocab).map(|i| Value::I32(if i >= t.vocab - 2 { 3 } else { 1 })).collect();
@@ -58,11 +59,26 @@ pub fn tiny_llama(arch: &str) -> Vec<u8> {
         q4(&format!("blk.{i}.ffn_gate.weight"), t.ffn, t.hidden, &mut w);
         q4(&format!("blk.{i}.ffn_up.weight"), t.ffn, t.hidden, &mut w);
         q4(&format!("blk.{i}.ffn_down.weight"), t.hidden, t.ffn, &mut w);
-        w.tensor(&format!("blk.{i}.attn_norm.weight"), &[t.hidden as u64], TensorType::F32, f32_bytes(vec![1.0; t.hidden]));
-        w.tensor(&format!("blk.{i}.ffn_norm.weight"), &[t.hidden as u64], TensorType::F32, f32_bytes(vec![1.0; t.hidden]));
+        w.tensor(
+            &format!("blk.{i}.attn_norm.weight"),
+            &[t.hidden as u64],
+            TensorType::F32,
+            f32_bytes(vec![1.0; t.hidden]),
+        );
+        w.tensor(
+            &format!("blk.{i}.ffn_norm.weight"),
+            &[t.hidden as u64],
+            TensorType::F32,
+            f32_bytes(vec![1.0; t.hidden]),
+        );
     }
     let mut seed2 = 7;
-    w.tensor("token_embd.weight", &[t.hidden as u64, t.vocab as u64], TensorType::F32, f32_bytes(random(t.vocab * t.hidden, &mut seed2, 1.0)));
+    w.tensor(
+        "token_embd.weight",
+        &[t.hidden as u64, t.vocab as u64],
+        TensorType::F32,
+        f32_bytes(random(t.vocab * t.hidden, &mut seed2, 1.0)),
+    );
     w.tensor("output_norm.weight", &[t.hidden as u64], TensorType::F32, f32_bytes(vec![1.0; t.hidden]));
     w.to_bytes()
 }
