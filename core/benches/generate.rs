@@ -5,6 +5,8 @@
 //!
 //! `cargo bench -p steerscope --bench generate` (set STEERSCOPE_BENCH_NO_LLAMA_CPP=1 to skip
 //! llama.cpp when llama-cpp-python is not installed).
+#[path = "../tests/common/model_path.rs"]
+mod model_path;
 use candle_core::{Device, IndexOp, Tensor};
 use std::process::Command;
 use std::time::Instant;
@@ -18,7 +20,7 @@ fn main() {
     if let Ok(which) = std::env::var("STEERSCOPE_BENCH_CHILD") {
         return child(&which);
     }
-    let model_path = steerscope::cli::default_model_path();
+    let model_path = model_path::default_model_path();
     let bytes = std::fs::read(&model_path).expect("model missing: run `steerscope fetch-model`");
     let model = Model::load(&bytes).unwrap();
     let ids = prompt_ids(&model);
@@ -96,7 +98,7 @@ fn parse_row(name: &str, json: &str) -> (String, f64, f64) {
 
 /// Measures one engine in this (child) process and prints one JSON line.
 fn child(which: &str) {
-    let bytes = std::fs::read(steerscope::cli::default_model_path()).unwrap();
+    let bytes = std::fs::read(model_path::default_model_path()).unwrap();
     let model = Model::load(&bytes).unwrap();
     let ids = prompt_ids(&model);
     let mut step: Box<dyn FnMut(&[u32], usize) -> Vec<f32>> = match which {

@@ -4,18 +4,20 @@
 //! both in this process on one thread. Prints seconds and the ratio; asserts nothing about time.
 //!
 //! `RAYON_NUM_THREADS=1 cargo bench -p steerscope --bench sweep`
+#[path = "../tests/common/model_path.rs"]
+mod model_path;
 use candle_core::{Device, IndexOp, Tensor};
 use std::time::Instant;
-use steerscope::analysis::sweep::Prepared;
 use steerscope::data::parse_jsonl;
 use steerscope::model::llama::target_logprobs;
+use steerscope::model::pairs::Prepared;
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
 
 const LAYER: usize = 15;
 
 fn main() {
-    let bytes = std::fs::read(steerscope::cli::default_model_path()).expect("run `steerscope fetch-model`");
+    let bytes = std::fs::read(model_path::default_model_path()).expect("run `steerscope fetch-model`");
     let model = Model::load(&bytes).unwrap();
     let llama = &model.llama;
     let text =

@@ -6,9 +6,11 @@
 //! Prints seconds and ratios; asserts nothing.
 //!
 //! `cargo bench -p steerscope --bench train`
+#[path = "../tests/common/model_path.rs"]
+mod model_path;
 use std::time::Instant;
-use steerscope::analysis::sweep::Prepared;
 use steerscope::data::parse_jsonl;
+use steerscope::model::pairs::Prepared;
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Model, Site, Steering};
 use steerscope::steer::train::{Form, Objective, TrainConfig, Trainer};
@@ -30,7 +32,7 @@ fn steps_per_second(model: &Model, prepared: &Prepared, form: Form) -> f64 {
 }
 
 fn main() {
-    let bytes = std::fs::read(steerscope::cli::default_model_path()).expect("run `steerscope fetch-model`");
+    let bytes = std::fs::read(model_path::default_model_path()).expect("run `steerscope fetch-model`");
     let quantized = Model::load(&bytes).unwrap();
     let mut dense = Model::load(&bytes).unwrap();
     dense.llama.to_f32().unwrap();

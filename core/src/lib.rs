@@ -23,12 +23,10 @@ pub mod data;
 pub mod error;
 pub mod gguf;
 pub mod kernels;
+pub mod math;
 #[cfg(feature = "model")]
 pub mod model;
 pub mod rng;
 pub mod steer;
-
-#[cfg(feature = "cli")]
-pub mod cli;
 
 pub use error::{Error, Result};

@@ -4,7 +4,7 @@
 //! eigen-decomposition. Runs without the `model` feature (no_std-compatible code under test).
 use steerscope::analysis::curve::{fit_preference, fit_utility, CurveFit, CurveKind, Decay};
 use steerscope::analysis::manifold::Subspace;
-use steerscope::analysis::stats::{pearson, spearman};
+use steerscope::math::stats::{pearson, spearman};
 use steerscope::steer::pca::pca_direction;
 use steerscope::Error;
 

@@ -7,8 +7,9 @@ mod common;
 use candle_core::{Device, Tensor};
 use common::*;
 use steerscope::analysis::measure::score_pairs;
-use steerscope::analysis::sweep::{sweep, Prepared};
+use steerscope::analysis::sweep::sweep;
 use steerscope::data::parse_jsonl;
+use steerscope::model::pairs::Prepared;
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Cache, Edit, Intervention, Site, Steering};
 

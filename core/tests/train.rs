@@ -14,8 +14,8 @@
 mod common;
 use candle_core::{DType, Device, Tensor, Var};
 use common::*;
-use steerscope::analysis::sweep::Prepared;
 use steerscope::data::parse_jsonl;
+use steerscope::model::pairs::Prepared;
 use steerscope::model::score::{mean_nll_tensor, PairTokens};
 use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
 use steerscope::steer::train::{Form, Objective, TrainConfig, Trainer};

@@ -5,14 +5,15 @@
 use candle_core::IndexOp;
 use js_sys::Function;
 use steerscope::analysis::measure::{score_pairs, summarize};
-use steerscope::analysis::sweep::{random_direction, Prepared, UpdateScale};
 use steerscope::data::{parse_jsonl, Pair};
 use steerscope::gguf::Value;
 use steerscope::model::generate::{generate, Sampling};
+use steerscope::model::pairs::Prepared;
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Edit, Intervention, Model, Site, Steering};
 use steerscope::steer::control_vector::{ControlVector, Provenance};
 use steerscope::steer::methods::Spec;
+use steerscope::steer::strength::{random_direction, UpdateScale};
 use wasm_bindgen::prelude::*;
 
 mod lab;

@@ -19,8 +19,8 @@
 //! (variable projection) and Nelder–Mead searches only the six shape parameters: fewer
 //! dimensions, no bad starting amplitude to recover from. Starts come from a fixed grid, so the
 //! fit is deterministic.
-use crate::analysis::stats::check_finite;
 use crate::error::{Error, Result};
+use crate::math::stats::check_finite;
 use alloc::{format, vec::Vec};
 use serde::Serialize;
 

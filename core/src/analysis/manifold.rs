@@ -7,10 +7,10 @@
 //! mean and the top-k principal directions of unsteered activations, and the fraction of a
 //! point's deviation from the mean that this subspace cannot explain. A linear subspace is a
 //! crude model of a curved manifold; it is the one that needs no training and no tuning beyond k,
-//! and its score can be rank-correlated ([`crate::analysis::stats::spearman`]) with measured
+//! and its score can be rank-correlated ([`crate::math::stats::spearman`]) with measured
 //! utility across steering strengths to test the paper's account.
-use crate::analysis::stats::{check_finite, dot, flatten_rows, norm, top_eigen};
 use crate::error::{Error, Result};
+use crate::math::stats::{check_finite, dot, flatten_rows, norm, top_eigen};
 use alloc::{format, vec::Vec};
 use serde::Serialize;
 

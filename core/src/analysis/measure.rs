@@ -1,18 +1,10 @@
 //! Preference and utility of a steering on held-out polarity pairs.
-use crate::analysis::logodds::{pref_odds, util_odds};
 use crate::error::{Error, Result};
-use crate::model::score::{completion_nll, prefix, Nll, PairTokens};
+use crate::math::logodds::{pref_odds, util_odds};
+use crate::model::pairs::PairScore;
+use crate::model::score::{completion_nll, prefix, PairTokens};
 use crate::model::{Llama, Steering};
 use alloc::vec::Vec;
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PairScore {
-    pub lp: Nll,
-    pub ln: Nll,
-    /// From length-normalised losses.
-    pub pref_odds: f32,
-    pub util_odds: Option<f32>,
-}
 
 /// One point of a sweep: averages over the pairs.
 #[derive(Debug, Clone, serde::Serialize)]

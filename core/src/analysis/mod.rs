@@ -3,10 +3,8 @@
 pub mod calibrate;
 pub mod curve;
 pub mod fluency;
-pub mod logodds;
 pub mod manifold;
 #[cfg(feature = "model")]
 pub mod measure;
-pub mod stats;
 #[cfg(feature = "model")]
 pub mod sweep;

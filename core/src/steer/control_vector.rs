@@ -103,7 +103,7 @@ impl ControlVector {
     /// with our self-describing metadata: what the CLI's `vector --out X.gguf` and the page's
     /// download write.
     pub fn residual_add(layer: usize, v: Vec<f32>, from: Provenance) -> Self {
-        let norm = crate::steer::vector::norm(&v);
+        let norm = crate::math::vector::norm(&v);
         ControlVector {
             directions: alloc::vec![(layer, v)],
             meta: Meta {

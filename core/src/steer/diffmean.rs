@@ -5,9 +5,9 @@
 //!   signed toward the positive completions and scaled to the DiffMean vector's norm, so that
 //!   strengths mean the same for both.
 use crate::error::{Error, Result};
+use crate::math::vector::{mean_rows, norm};
 use crate::model::score::PairTokens;
 use crate::model::{Cache, Llama, Site, Steering};
-use crate::steer::vector::{mean_rows, norm};
 use alloc::vec::Vec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

@@ -1,7 +1,7 @@
 //! Every steering method by name — `diffmean`, `pca`, and `{vector,lora,local-weight}-{sft,split}`
 //! — and the one way to get its update from polarity pairs, shared by the CLI and the page.
-use crate::analysis::sweep::Prepared;
 use crate::error::{Error, Result};
+use crate::model::pairs::Prepared;
 use crate::model::score::PairTokens;
 use crate::model::{Edit, Llama, Site};
 use crate::steer::diffmean::{fit_method, Method};

@@ -7,5 +7,6 @@ pub mod diffmean;
 pub mod methods;
 pub mod pca;
 #[cfg(feature = "model")]
+pub mod strength;
+#[cfg(feature = "model")]
 pub mod train;
-pub mod vector;

@@ -11,8 +11,8 @@
 //! It keeps the consistent direction, agrees with centred PCA when pair order is random, and does
 //! not depend on which side of a pair was called positive (dᵢ and −dᵢ give the same dᵢdᵢᵀ); the
 //! sign is then fixed separately from the mean difference.
-use crate::analysis::stats::{dot, flatten_rows, top_eigen};
 use crate::error::{Error, Result};
+use crate::math::stats::{dot, flatten_rows, top_eigen};
 use alloc::vec::Vec;
 use serde::Serialize;
 

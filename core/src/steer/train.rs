@@ -16,8 +16,8 @@
 //! it (the frozen weights' backward is in [`crate::model::linear`]). AdamW, weight decay 0,
 //! linear learning-rate decay, gradient clipping at global norm 1 — EasyEdit's trainer.
 //! The host drives the loop ([`Trainer::step`]) so it can show progress and save checkpoints.
-use crate::analysis::sweep::Prepared;
 use crate::error::{Error, Result};
+use crate::model::pairs::Prepared;
 use crate::model::score::mean_nll_tensor;
 use crate::model::{Config, Edit, Intervention, Llama, Site, Steering};
 use crate::rng::Rng;

@@ -1,13 +1,15 @@
 //! Shared by the integration tests: the real model, fetched by the set-up (`steerscope
 //! fetch-model`, run by tests/run.sh) — these tests never download anything themselves.
 #![allow(dead_code)]
+pub mod model_path;
 pub mod tiny;
+pub use model_path::default_model_path;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use steerscope::model::Model;
 
 pub fn model_path() -> PathBuf {
-    let p = steerscope::cli::default_model_path();
+    let p = default_model_path();
     assert!(p.exists(), "{} is missing: run `steerscope fetch-model` (tests/run.sh does)", p.display());
     p
 }

@@ -2,21 +2,23 @@
 //! held-out pairs → JSON + an SVG plot (preference, utility and off-manifold score vs strength,
 //! and the preference–utility frontier; one line per method).
 //!
-//! Strength unit: [`crate::steer::vector::STRENGTH_UNIT`] — every update, vector or weights,
+//! Strength unit: [`steerscope::steer::strength::STRENGTH_UNIT`] — every update, vector or weights,
 //! is rescaled so that strength 10 adds a `Δh` of half the layer's mean residual-stream norm
 //! (the same unit as on the page), which puts all methods on one axis.
-use super::artifact::Artifact;
-use super::plot::{panels, Line};
-use crate::analysis::fluency::{fluency, Fluency};
-use crate::analysis::measure::{score_pairs, summarize, Point};
-use crate::analysis::sweep::{fit_curves, random_direction, sweep, Curves, Prepared, Sweep, UpdateScale};
-use crate::data::{parse_jsonl, Pair};
-use crate::model::generate::{generate, Sampling};
-use crate::model::score::PairTokens;
-use crate::model::{Edit, Intervention, Llama, Model, Site, Steering};
-use crate::steer::methods::Spec;
+use crate::artifact::Artifact;
+use crate::plot::{panels, Line};
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use steerscope::analysis::fluency::{fluency, Fluency};
+use steerscope::analysis::measure::{score_pairs, summarize, Point};
+use steerscope::analysis::sweep::{fit_curves, sweep, Curves, Sweep};
+use steerscope::data::{parse_jsonl, Pair};
+use steerscope::model::generate::{generate, Sampling};
+use steerscope::model::pairs::Prepared;
+use steerscope::model::score::PairTokens;
+use steerscope::model::{Edit, Intervention, Llama, Model, Site, Steering};
+use steerscope::steer::methods::Spec;
+use steerscope::steer::strength::{random_direction, UpdateScale};
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -103,7 +105,7 @@ impl Baselines {
             .iter()
             .map(|p| Ok(PairTokens::with_system(model, p, Some(instruction))?))
             .collect::<Result<Vec<_>>>()?;
-        let pb = super::progress_bar(prompted.len() as u64, "prompting");
+        let pb = crate::progress_bar(prompted.len() as u64, "prompting");
         let scores = score_pairs(llama, &prompted, &Steering::none(), |i, _| pb.set_position(i as u64))?;
         pb.finish_and_clear();
         Ok(Baselines { random, prompting: summarize(0.0, &scores), instruction: instruction.into() })
@@ -167,7 +169,7 @@ impl Run {
 
 /// Runs `pairs` through the layers below `layer` once (with a progress bar).
 pub fn prepare(llama: &Llama, pairs: &[PairTokens], layer: usize, what: &str) -> Result<Prepared> {
-    let pb = super::progress_bar(pairs.len() as u64, &format!("{what} < {layer}"));
+    let pb = crate::progress_bar(pairs.len() as u64, &format!("{what} < {layer}"));
     let prepared = Prepared::new(llama, pairs, layer, |i, _| pb.set_position(i as u64))?;
     pb.finish_and_clear();
     Ok(prepared)
@@ -177,7 +179,7 @@ pub fn prepare(llama: &Llama, pairs: &[PairTokens], layer: usize, what: &str) ->
 pub fn fit(
     llama: &Llama, m: Spec, train: &[PairTokens], prepared: &Prepared, site: Site, epochs: usize,
 ) -> Result<Edit> {
-    let pb = super::progress_bar(0, &m.name());
+    let pb = crate::progress_bar(0, &m.name());
     let edit = m.update(llama, train, prepared, site, epochs, |i, n| {
         pb.set_length(n as u64);
         pb.set_position(i as u64);
@@ -195,7 +197,7 @@ pub fn measure(
     let llama = &model.llama;
     let (edit, scale) = UpdateScale::rescale(llama, train, site, edit)?;
     let n = strengths.len() as u64;
-    let pb = super::progress_bar(2 * n, &format!("sweep {name} @{}", train.layer));
+    let pb = crate::progress_bar(2 * n, &format!("sweep {name} @{}", train.layer));
     let train_sweep = sweep(llama, train, site, &edit, strengths, |i, _| pb.set_position(i as u64))?;
     let test_sweep = sweep(llama, test, site, &edit, strengths, |i, _| pb.set_position(n + i as u64))?;
     pb.finish_and_clear();
@@ -213,7 +215,7 @@ pub fn measure(
 
 pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     let methods =
-        args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<crate::Result<Vec<Spec>>>()?;
+        args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<steerscope::Result<Vec<Spec>>>()?;
     let updates = args.update.iter().map(|p| Artifact::load(p)).collect::<Result<Vec<_>>>()?;
     for (u, p) in updates.iter().zip(&args.update) {
         anyhow::ensure!(
@@ -223,7 +225,7 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
             u.positions.name()
         );
     }
-    let model = super::load_model(model_path)?;
+    let model = crate::load_model(model_path)?;
     let llama = &model.llama;
     let mut layers = args.layer.clone();
     layers.extend(updates.iter().map(|u| u.layer).filter(|l| !args.layer.contains(l)));
@@ -325,7 +327,7 @@ fn print_run(r: &Run) {
 /// prompting baseline as a flat line (it has no strength).
 pub fn plot(runs: &[Run], baselines: &[Baselines]) -> Result<String> {
     let all: Vec<&Run> = runs.iter().chain(baselines.iter().map(|b| &b.random)).collect();
-    let lines = |f: &dyn Fn(&crate::analysis::sweep::SweepPoint) -> Option<(f32, f32)>| -> Vec<Line> {
+    let lines = |f: &dyn Fn(&steerscope::analysis::sweep::SweepPoint) -> Option<(f32, f32)>| -> Vec<Line> {
         all.iter()
             .map(|r| Line {
                 name: format!("{} @{}", r.name, r.test.layer),

@@ -1,17 +1,17 @@
 //! Update files: every method's result — a DiffMean/PCA vector, a trained vector, LoRA factors,
 //! a local weight update — saved the same way, as the update it induces at one site
-//! (`Δh = m·(ΔW·u + Δb)`, see [`crate::model::sites`]), in safetensors with metadata that says
+//! (`Δh = m·(ΔW·u + Δb)`, see [`steerscope::model::sites`]), in safetensors with metadata that says
 //! what it is: method, objective, site, layer, and the sha256 of the model and the pairs.
 //!
 //! Tensors: `vector` (a Δb alone — or, with metadata `operation` = `project-out` / `clamp`, a
 //! direction to ablate or clamp), `lora_a` + `lora_b` (`ΔW = B·A`), or `delta_w` + `delta_b`.
-use crate::model::sites::Positions;
-use crate::model::{Config, Edit, Intervention, Site};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 use std::path::Path;
+use steerscope::model::sites::Positions;
+use steerscope::model::{Config, Edit, Intervention, Site};
 
 pub struct Artifact {
     pub layer: usize,
@@ -25,7 +25,7 @@ pub struct Artifact {
 }
 
 impl Artifact {
-    pub fn intervention(&self, config: &Config, strength: f32) -> crate::Result<Intervention> {
+    pub fn intervention(&self, config: &Config, strength: f32) -> steerscope::Result<Intervention> {
         Ok(Intervention::new(config, self.layer, self.site, self.edit.clone(), strength)?.at(self.positions))
     }
 

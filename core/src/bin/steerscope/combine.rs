@@ -1,13 +1,13 @@
 //! `steerscope combine`: a weighted sum of vector files → one vector file, with the cosine
 //! table of the inputs and a warning for every pair of directions that overlap (adding both
 //! then mostly scales one of them).
-use super::artifact::Artifact;
-use crate::model::Edit;
-use crate::steer::compose::{weighted_sum, CosineTable, OVERLAP_WARNING};
+use crate::artifact::Artifact;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use steerscope::model::Edit;
+use steerscope::steer::compose::{weighted_sum, CosineTable, OVERLAP_WARNING};
 
 #[derive(clap::Args, Debug)]
 pub struct CombineArgs {

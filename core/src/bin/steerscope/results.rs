@@ -2,14 +2,14 @@
 //! pairs and swept on held-out pairs → `docs/results.md` (+ one SVG per concept and the raw
 //! JSON). The markdown is written from the numbers of that run only; nothing in it is typed by
 //! hand, including the sentences that say what the numbers show.
-use super::sweep::{fit, measure, pairs, plot, prepare, read_pairs, Baselines, Run, STRENGTH_UNIT_TEXT};
-use crate::analysis::measure::Point;
-use crate::analysis::stats::spearman;
-use crate::model::Model;
-use crate::steer::methods::Spec;
+use crate::sweep::{fit, measure, pairs, plot, prepare, read_pairs, Baselines, Run, STRENGTH_UNIT_TEXT};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use steerscope::analysis::measure::Point;
+use steerscope::math::stats::spearman;
+use steerscope::model::Model;
+use steerscope::steer::methods::Spec;
 
 #[derive(clap::Args, Debug)]
 pub struct ResultsArgs {
@@ -110,14 +110,14 @@ struct ConceptResult {
     baselines: Baselines,
     /// The random direction's summary.
     floor: Summary,
-    calibration: super::calibrate::Calibration,
+    calibration: crate::calibrate::Calibration,
 }
 
 pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
     let index: Vec<serde_json::Value> = serde_json::from_str(
         &std::fs::read_to_string(args.data.join("index.json")).context("reading the concept index")?,
     )?;
-    let model = super::load_model(model_path)?;
+    let model = crate::load_model(model_path)?;
     let llama = &model.llama;
     llama.config.check_layer(args.layer)?;
     let mut results = Vec::new();
@@ -143,7 +143,7 @@ pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
         })
         .collect();
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
-    let md = markdown(&args, &super::fetch::sha256_file(model_path)?, &results);
+    let md = markdown(&args, &crate::fetch::sha256_file(model_path)?, &results);
     std::fs::write(args.out.join("results.md"), md)?;
     println!("wrote {}/results.md, {}/*.svg, {}/results.json", args.out.display(), dir.display(), dir.display());
     Ok(())
@@ -154,13 +154,13 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
     let file = |k: &str| args.data.join(concept[k].as_str().unwrap_or_default());
     let train_tokens = pairs(model, &file("train"), Some(args.train_pairs))?;
     let test_pairs = read_pairs(&file("test"), Some(args.test_pairs))?;
-    let test_tokens = super::sweep::tokens(model, &test_pairs)?;
+    let test_tokens = crate::sweep::tokens(model, &test_pairs)?;
     let prep_fit = prepare(llama, &train_tokens, args.layer, "train")?;
     let n_sweep = args.sweep_train_pairs.min(train_tokens.len());
     let prep_train = prepare(llama, &train_tokens[..n_sweep], args.layer, "train sweep")?;
     let prep_test = prepare(llama, &test_tokens, args.layer, "held-out")?;
     let (mut runs, mut summaries) = (Vec::new(), Vec::new());
-    let all: Vec<String> = crate::steer::methods::ALL.iter().map(|m| m.to_string()).collect();
+    let all: Vec<String> = steerscope::steer::methods::ALL.iter().map(|m| m.to_string()).collect();
     for method in if args.methods.is_empty() { &all } else { &args.methods } {
         let spec: Spec = method.parse()?;
         let start = std::time::Instant::now();
@@ -183,10 +183,10 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
     let instruction = concept["instruction"]
         .as_str()
         .map(String::from)
-        .unwrap_or_else(|| super::sweep::instruction_for(&file("train"), &test_pairs[0]));
+        .unwrap_or_else(|| crate::sweep::instruction_for(&file("train"), &test_pairs[0]));
     let baselines = Baselines::measure(
         model,
-        crate::model::Site::Residual,
+        steerscope::model::Site::Residual,
         &prep_train,
         &prep_test,
         &test_pairs,
@@ -195,9 +195,9 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
         &test_tokens[0].prompt,
     )?;
     let floor = summarize(&baselines.random, args.budget, None);
-    let calibration = super::calibrate::calibrate(
+    let calibration = crate::calibrate::calibrate(
         model,
-        &super::calibrate::CalibrateArgs {
+        &crate::calibrate::CalibrateArgs {
             train: file("train"),
             test: file("test"),
             layers: args.calibrate_layers.clone(),
@@ -212,7 +212,7 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
     std::fs::create_dir_all(&out)?;
     std::fs::write(
         out.join(format!("{name}-calibrate.svg")),
-        super::calibrate::plot(&calibration.cells, &args.calibrate_layers, &args.strengths)?,
+        crate::calibrate::plot(&calibration.cells, &args.calibrate_layers, &args.strengths)?,
     )?;
     Ok(ConceptResult {
         name,
@@ -255,7 +255,7 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.baselines.random, &c.floor)]) {
             let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
             let r2 = |r: [Option<f32>; 2]| format!("{} / {}", num(r[0]), num(r[1]));
-            let text_at = |f: &dyn Fn(&super::sweep::TextPoint) -> Option<f32>| {
+            let text_at = |f: &dyn Fn(&crate::sweep::TextPoint) -> Option<f32>| {
                 let [_, zero, top] =
                     ends(run).map(|p| p.and_then(|p| run.texts.iter().find(|t| t.strength == p.strength)).and_then(f));
                 format!("{} / {}", num(zero), num(top))
@@ -287,7 +287,7 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
             c.baselines.instruction, num(Some(p.pref_odds)), num(p.util_odds), findings(&c.summaries, &c.floor)
         );
         let rec = match &c.calibration.recommendation {
-            Ok(r) => super::calibrate::describe(r, args.budget),
+            Ok(r) => crate::calibrate::describe(r, args.budget),
             Err(e) => format!("no recommendation: {e}"),
         };
         let _ = writeln!(

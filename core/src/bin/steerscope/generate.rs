@@ -1,10 +1,10 @@
 //! `steerscope generate`: prompt → streamed text, optionally steered.
-use crate::model::generate::{generate, Sampling};
-use crate::model::{Edit, Intervention, Site, Steering};
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use steerscope::model::generate::{generate, Sampling};
+use steerscope::model::{Edit, Intervention, Site, Steering};
 
 #[derive(clap::Args, Debug)]
 pub struct GenerateArgs {
@@ -38,7 +38,7 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
-    let model = super::load_model(model_path)?;
+    let model = crate::load_model(model_path)?;
     let mut steering = Steering::none();
     for spec in &args.steer {
         steering = steering.with(parse_steer(spec, &model.llama.config)?);
@@ -49,7 +49,7 @@ pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
         }
     }
     if args.prompt.trim().is_empty() {
-        return Err(crate::Error::EmptyPrompt.into());
+        return Err(steerscope::Error::EmptyPrompt.into());
     }
     let text = if args.raw { args.prompt.clone() } else { model.chat.prompt(args.system.as_deref(), &args.prompt) };
     let ids = model.tokenizer.encode(&text)?;
@@ -73,7 +73,7 @@ pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
 }
 
 /// `[SITE:LAYER:]FILE[:STRENGTH]`; the file name may itself contain colons.
-fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention> {
+fn parse_steer(spec: &str, config: &steerscope::model::Config) -> Result<Intervention> {
     let mut parts: Vec<&str> = spec.split(':').collect();
     let strength = match parts.last().map(|s| s.parse::<f32>()) {
         Some(Ok(m)) if parts.len() > 1 => {
@@ -87,7 +87,7 @@ fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention
     };
     let placed = parts.len() >= 3 && parts[1].chars().all(|c| c.is_ascii_digit());
     let file = PathBuf::from(parts[if placed { 2 } else { 0 }..].join(":"));
-    let mut artifact = super::artifact::Artifact::load(&file).with_context(|| format!("--steer `{spec}`"))?;
+    let mut artifact = crate::artifact::Artifact::load(&file).with_context(|| format!("--steer `{spec}`"))?;
     if placed {
         artifact.site = parts[0].parse()?;
         artifact.layer =
@@ -97,13 +97,13 @@ fn parse_steer(spec: &str, config: &crate::model::Config) -> Result<Intervention
 }
 
 /// `FILE[:STRENGTH]` → one residual-site intervention per direction in the file.
-fn control_vector(spec: &str, config: &crate::model::Config) -> Result<Vec<Intervention>> {
+fn control_vector(spec: &str, config: &steerscope::model::Config) -> Result<Vec<Intervention>> {
     let (file, strength) = match spec.rsplit_once(':') {
         Some((f, m)) if m.parse::<f32>().is_ok() => (f, m.parse::<f32>()?),
         _ => (spec, 1.0),
     };
     let bytes = std::fs::read(file).with_context(|| format!("reading control vector {file}"))?;
-    let cv = crate::steer::control_vector::ControlVector::from_gguf_bytes(&bytes)
+    let cv = steerscope::steer::control_vector::ControlVector::from_gguf_bytes(&bytes)
         .with_context(|| format!("control vector {file}"))?;
     cv.check_fits(config.n_layers, config.hidden).with_context(|| format!("control vector {file}"))?;
     cv.directions

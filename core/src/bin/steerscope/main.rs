@@ -1,5 +1,7 @@
 //! The `steerscope` command-line tool: argument parsing and the I/O the library leaves to its
-//! host (files, network, terminal, clocks). Each subcommand lives in its own module.
+//! host (files, network, terminal, clocks). Each subcommand lives in its own module; none of
+//! them is part of the library's API (this is a binary crate), and none holds science of its
+//! own: they parse arguments, read and write files, and call the library.
 mod artifact;
 mod calibrate;
 mod combine;
@@ -17,7 +19,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-pub use fetch::{default_model_path, home_dir};
+use fetch::default_model_path;
 
 #[derive(Parser, Debug)]
 #[command(name = "steerscope", version, about = "Run, steer and measure a real language model.")]
@@ -85,9 +87,9 @@ fn model_path(arg: &Option<PathBuf>) -> Result<PathBuf> {
 }
 
 /// Reads and loads a model file.
-pub fn load_model(path: &std::path::Path) -> Result<crate::model::Model> {
+pub fn load_model(path: &std::path::Path) -> Result<steerscope::model::Model> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    crate::model::Model::load(&bytes).with_context(|| format!("loading {}", path.display()))
+    steerscope::model::Model::load(&bytes).with_context(|| format!("loading {}", path.display()))
 }
 
 /// A progress bar on stderr in the project's one style.
@@ -100,4 +102,19 @@ pub fn progress_bar(len: u64, what: &str) -> indicatif::ProgressBar {
     );
     pb.set_message(what.to_string());
     pb
+}
+
+fn main() {
+    // Like other Unix filters: end quietly when the reader of our output goes away
+    // (`steerscope inspect | head`) instead of panicking on a broken pipe.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of one signal before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -13,13 +13,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::attention::construct::{composition_at_least, construct, Precision};
-use crate::attention::experiment::{
+use steerscope::attention::construct::{composition_at_least, construct, Precision};
+use steerscope::attention::experiment::{
     self, ExperimentConfig, ExperimentResult, PlanOptions, SummaryRow, TaskKind, TrainConfig, TrainResult,
 };
-use crate::attention::spec::parse_spec;
-use crate::attention::task::{brute_force, Rng, TaskSpec};
-use crate::attention::train;
+use steerscope::attention::spec::parse_spec;
+use steerscope::attention::task::{brute_force, Rng, TaskSpec};
+use steerscope::attention::train;
 
 /// `steerscope compose …`
 #[derive(clap::Args, Debug)]
@@ -184,7 +184,7 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
         ComposeCommand::Solve { task, count, seed } => {
             let t = task.task()?;
             let mut rng = Rng::new(seed);
-            let pb = super::progress_bar(count as u64, "solve vs brute force");
+            let pb = crate::progress_bar(count as u64, "solve vs brute force");
             let mut agree = 0;
             for _ in 0..count {
                 let inst = t.sample(&mut rng);
@@ -208,7 +208,7 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
             for &l in &steps {
                 let task = composition_at_least(l, min_n)?;
                 let c = construct(&task, beta)?;
-                let pb = super::progress_bar(instances as u64, &format!("L = {l}, n = {}", task.prompt_len()));
+                let pb = crate::progress_bar(instances as u64, &format!("L = {l}, n = {}", task.prompt_len()));
                 let r = c.evaluate(instances, seed + l as u64, precision, |i| pb.set_position(i as u64))?;
                 pb.finish_and_clear();
                 for w in &r.warnings {
@@ -237,7 +237,7 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
             parse_spec(&spec)?;
             let cfg =
                 TrainConfig { batch, lr, ..TrainConfig::new(t, experiment::model_of(&spec, d), train_steps, seed) };
-            let pb = super::progress_bar(train_steps as u64, &spec);
+            let pb = crate::progress_bar(train_steps as u64, &spec);
             let (r, stack) = train::train(&cfg, |s, l| {
                 pb.set_position(s as u64);
                 pb.set_message(format!("{spec} loss {l:.3}"));
@@ -281,7 +281,7 @@ pub fn run(args: ComposeArgs, json: bool) -> Result<()> {
                     }
                     let plan = experiment::plan(&opts)?;
                     let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-                    let pb = super::progress_bar(plan.runs.iter().map(|r| r.steps as u64).sum(), "experiment");
+                    let pb = crate::progress_bar(plan.runs.iter().map(|r| r.steps as u64).sum(), "experiment");
                     let start = Instant::now();
                     let runs = train_all(&plan, jobs, &pb)?;
                     pb.finish_and_clear();

@@ -1,16 +1,16 @@
 //! `steerscope train`: fit a vector, LoRA or local weight update on polarity pairs with SFT or
-//! SPLIT ([`crate::steer::train`]) → an update file ([`super::artifact`]) that `generate
+//! SPLIT ([`steerscope::steer::train`]) → an update file ([`crate::artifact`]) that `generate
 //! --steer` and `sweep --update` apply.
 //!
 //! The file is rewritten after every epoch, so a run that diverges (NaN loss) or is stopped
 //! leaves its last good checkpoint behind.
-use super::artifact::Artifact;
-use crate::analysis::sweep::Prepared;
-use crate::model::{Llama, Site};
-use crate::steer::train::{Form, Objective, StepStats, TrainConfig, Trainer};
+use crate::artifact::Artifact;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use steerscope::model::pairs::Prepared;
+use steerscope::model::{Llama, Site};
+use steerscope::steer::train::{Form, Objective, StepStats, TrainConfig, Trainer};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -80,15 +80,15 @@ impl TrainArgs {
 
 pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
     let config = args.config()?;
-    let model = super::load_model(model_path)?;
-    let pairs = super::sweep::pairs(&model, &args.pairs, args.max_pairs)?;
-    let pb = super::progress_bar(pairs.len() as u64, &format!("prepare < {}", args.layer));
+    let model = crate::load_model(model_path)?;
+    let pairs = crate::sweep::pairs(&model, &args.pairs, args.max_pairs)?;
+    let pb = crate::progress_bar(pairs.len() as u64, &format!("prepare < {}", args.layer));
     model.llama.config.check_layer(args.layer)?;
     let prepared = Prepared::new(&model.llama, &pairs, args.layer, |i, _| pb.set_position(i as u64))?;
     pb.finish_and_clear();
     let meta = HashMap::from([
-        ("model_sha256".to_string(), super::fetch::sha256_file(model_path)?),
-        ("pairs_sha256".into(), super::fetch::sha256_file(&args.pairs)?),
+        ("model_sha256".to_string(), crate::fetch::sha256_file(model_path)?),
+        ("pairs_sha256".into(), crate::fetch::sha256_file(&args.pairs)?),
     ]);
     let (artifact, log) = train(&model.llama, &prepared, config, meta, Some(&args.out))?;
     let last = log.last().copied();
@@ -120,7 +120,7 @@ pub fn train(
     let what = format!("{} {}", config.form.name(), config.objective.name());
     let mut trainer = Trainer::new(llama, prepared, config)?;
     let (total, per_epoch) = (trainer.total_steps(), trainer.steps_per_epoch());
-    let pb = super::progress_bar(total as u64, &what);
+    let pb = crate::progress_bar(total as u64, &what);
     let snapshot = |t: &Trainer| Artifact {
         layer: t.config.layer,
         site: t.config.site,

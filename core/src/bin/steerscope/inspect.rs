@@ -1,7 +1,7 @@
 //! `steerscope inspect`: a GGUF file's metadata and tensor table.
-use crate::gguf::Gguf;
 use anyhow::Result;
 use std::path::Path;
+use steerscope::gguf::Gguf;
 
 #[derive(clap::Args, Debug)]
 pub struct InspectArgs {
@@ -13,7 +13,7 @@ pub struct InspectArgs {
 pub fn run(args: InspectArgs, path: &Path, json: bool) -> Result<()> {
     let bytes = std::fs::read(path)?;
     let g = Gguf::parse(&bytes)?;
-    let config = crate::model::Config::from_gguf(&g);
+    let config = steerscope::model::Config::from_gguf(&g);
     if json {
         let tensors: Vec<_> = g
             .tensors

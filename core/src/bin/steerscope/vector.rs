@@ -1,10 +1,10 @@
 //! `steerscope vector`: DiffMean or PCA from polarity pairs → an update file
-//! ([`super::artifact`]) or a llama.cpp control vector.
-use crate::data::parse_jsonl;
-use crate::model::Site;
+//! ([`crate::artifact`]) or a llama.cpp control vector.
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use steerscope::data::parse_jsonl;
+use steerscope::model::Site;
 
 #[derive(clap::Args, Debug)]
 pub struct VectorArgs {
@@ -39,27 +39,28 @@ pub struct VectorArgs {
 pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.pairs).with_context(|| format!("reading {}", args.pairs.display()))?;
     let pairs = parse_jsonl(&text).with_context(|| format!("in {}", args.pairs.display()))?;
-    crate::model::sites::check_operation(&args.operation)?;
-    let read = crate::steer::diffmean::Read::parse(&args.read)?;
-    let positions = crate::model::sites::Positions::parse(&args.steer_positions)?;
-    let model = super::load_model(model_path)?;
+    steerscope::model::sites::check_operation(&args.operation)?;
+    let read = steerscope::steer::diffmean::Read::parse(&args.read)?;
+    let positions = steerscope::model::sites::Positions::parse(&args.steer_positions)?;
+    let model = crate::load_model(model_path)?;
     model.llama.config.check_layer(args.layer)?;
-    let tokens = super::sweep::tokens(&model, &pairs)?;
+    let tokens = crate::sweep::tokens(&model, &pairs)?;
     let method = match args.method.parse()? {
-        crate::steer::methods::Spec::Fitted(m) => m,
+        steerscope::steer::methods::Spec::Fitted(m) => m,
         _ => anyhow::bail!("`vector` computes diffmean or pca; use `train` for `{}`", args.method),
     };
-    let pb = super::progress_bar(tokens.len() as u64, &args.method);
-    let dm = crate::steer::diffmean::fit_method(&model.llama, &tokens, method, args.layer, args.site, read, |i, _| {
-        pb.set_position(i as u64)
-    })?;
+    let pb = crate::progress_bar(tokens.len() as u64, &args.method);
+    let dm =
+        steerscope::steer::diffmean::fit_method(&model.llama, &tokens, method, args.layer, args.site, read, |i, _| {
+            pb.set_position(i as u64)
+        })?;
     pb.finish_and_clear();
     let meta = HashMap::from([
         ("method".to_string(), args.method.clone()),
         ("objective".into(), "none".into()),
         ("read_positions".into(), read.name().into()),
-        ("model_sha256".into(), super::fetch::sha256_file(model_path)?),
-        ("pairs_sha256".into(), super::fetch::sha256_file(&args.pairs)?),
+        ("model_sha256".into(), crate::fetch::sha256_file(model_path)?),
+        ("pairs_sha256".into(), crate::fetch::sha256_file(&args.pairs)?),
         ("mean_activation_norm".into(), dm.mean_activation_norm.to_string()),
     ]);
     if args.out.extension().is_some_and(|e| e == "gguf") {
@@ -69,15 +70,15 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
             args.operation
         );
         anyhow::ensure!(
-            positions == crate::model::sites::Positions::All,
+            positions == steerscope::model::sites::Positions::All,
             "llama.cpp control vectors steer every position; `{}` cannot be exported as one",
             args.steer_positions
         );
         write_control_vector(&args.out, args.site, args.layer, &dm.vector, &meta)?;
     } else {
         let v = candle_core::Tensor::from_slice(&dm.vector, dm.vector.len(), &candle_core::Device::Cpu)?;
-        let edit = crate::model::Edit::with_operation(v, &args.operation)?;
-        super::artifact::Artifact { layer: args.layer, site: args.site, edit, positions, meta }.save(&args.out)?;
+        let edit = steerscope::model::Edit::with_operation(v, &args.operation)?;
+        crate::artifact::Artifact { layer: args.layer, site: args.site, edit, positions, meta }.save(&args.out)?;
     }
     let summary = serde_json::json!({"out": args.out, "layer": args.layer, "site": args.site, "norm": dm.norm,
         "mean_activation_norm": dm.mean_activation_norm, "pairs": pairs.len()});
@@ -98,7 +99,7 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
 fn write_control_vector(
     path: &Path, site: Site, layer: usize, v: &[f32], meta: &HashMap<String, String>,
 ) -> Result<()> {
-    use crate::steer::control_vector::{ControlVector, Provenance};
+    use steerscope::steer::control_vector::{ControlVector, Provenance};
     anyhow::ensure!(
         site == Site::Residual,
         "llama.cpp control vectors act on the residual stream; site `{site}` cannot be exported as one"
