@@ -4,7 +4,8 @@
 //! All the work is `steerscope` core code — this file only converts types.
 use candle_core::IndexOp;
 use js_sys::Function;
-use steerscope::analysis::measure::{score_pairs, summarize};
+use steerscope::analysis::measure::score_pairs;
+use steerscope::analysis::point::summarize;
 use steerscope::data::{parse_jsonl, Pair};
 use steerscope::gguf::Value;
 use steerscope::model::generate::{generate, Sampling};

@@ -6,5 +6,6 @@ pub mod fluency;
 pub mod manifold;
 #[cfg(feature = "model")]
 pub mod measure;
+pub mod point;
 #[cfg(feature = "model")]
 pub mod sweep;

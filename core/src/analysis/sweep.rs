@@ -7,7 +7,7 @@
 //! `ℓ..`, the prompt once for both completions.
 use crate::analysis::curve::{fit_preference, fit_utility, CurveFit};
 use crate::analysis::manifold::Subspace;
-use crate::analysis::measure::{summarize, Point};
+use crate::analysis::point::{summarize, Point};
 use crate::error::{Error, Result};
 use crate::math::stats::spearman;
 use crate::model::pairs::Prepared;

@@ -33,3 +33,34 @@ mod tests {
         assert_eq!(util_odds(f32::NAN, 1.0), None);
     }
 }
+
+/// Negative log-likelihood of a completion: its sum and token count.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Nll {
+    pub sum: f32,
+    pub tokens: usize,
+}
+
+impl Nll {
+    /// Length-normalised (per-token mean) loss.
+    pub fn mean(&self) -> f32 {
+        self.sum / self.tokens as f32
+    }
+}
+
+/// One pair's losses under a steering, and its log-odds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PairScore {
+    pub lp: Nll,
+    pub ln: Nll,
+    /// From length-normalised losses.
+    pub pref_odds: f32,
+    pub util_odds: Option<f32>,
+}
+
+impl PairScore {
+    /// The log-odds of a pair from its two losses (length-normalised: per-token means).
+    pub fn new(lp: Nll, ln: Nll) -> Self {
+        PairScore { lp, ln, pref_odds: pref_odds(lp.mean(), ln.mean()), util_odds: util_odds(lp.mean(), ln.mean()) }
+    }
+}

@@ -5,22 +5,12 @@
 //! layers `ℓ..`, the prompt once for both completions — steering at ℓ cannot change the layers
 //! below it.
 use crate::error::{Error, Result};
-use crate::math::logodds::{pref_odds, util_odds};
-use crate::model::score::{nll_of_rows, Nll, PairTokens};
+use crate::math::logodds::PairScore;
+use crate::model::score::{nll_of_rows, PairTokens};
 use crate::model::{Cache, Llama, Site, Steering};
 use alloc::vec::Vec;
 use candle_core::{IndexOp, Tensor};
 use core::cell::RefCell;
-
-/// One pair's losses under a steering, and its log-odds.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PairScore {
-    pub lp: Nll,
-    pub ln: Nll,
-    /// From length-normalised losses.
-    pub pref_odds: f32,
-    pub util_odds: Option<f32>,
-}
 
 /// Pairs run through the layers below the steered one, shared by every strength.
 pub struct Prepared {
@@ -127,12 +117,7 @@ impl Prepared {
             }
             let [tp, tn] = self.targets(i);
             let (lp, ln) = (nll_of_rows(llama, &rp, tp)?, nll_of_rows(llama, &rn, tn)?);
-            scores.push(PairScore {
-                lp,
-                ln,
-                pref_odds: pref_odds(lp.mean(), ln.mean()),
-                util_odds: util_odds(lp.mean(), ln.mean()),
-            });
+            scores.push(PairScore::new(lp, ln));
             progress(i + 1, self.pairs.len());
         }
         Ok((scores, acts))

@@ -1,6 +1,7 @@
 //! Teacher-forced scoring of completions: `L = −Σ log p(completion token | everything before)`.
 //! The prompt is run once into a [`Prefix`] and shared by every completion scored after it.
 use crate::error::{Error, Result};
+use crate::math::logodds::Nll;
 use crate::model::llama::{target_logprob_tensor, target_logprobs};
 use crate::model::{Cache, Llama, Steering};
 use candle_core::{IndexOp, Tensor};
@@ -11,20 +12,6 @@ pub struct Prefix {
     pub cache: Cache,
     /// `(1, hidden)`: predicts the first completion token.
     pub last_hidden: Tensor,
-}
-
-/// Negative log-likelihood of a completion: its sum and token count.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
-pub struct Nll {
-    pub sum: f32,
-    pub tokens: usize,
-}
-
-impl Nll {
-    /// Length-normalised (per-token mean) loss.
-    pub fn mean(&self) -> f32 {
-        self.sum / self.tokens as f32
-    }
 }
 
 pub fn prefix(llama: &Llama, prompt: &[u32], steering: &Steering) -> Result<Prefix> {

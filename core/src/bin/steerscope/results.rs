@@ -6,7 +6,7 @@ use crate::sweep::{fit, measure, pairs, plot, prepare, read_pairs, Baselines, Ru
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use steerscope::analysis::measure::Point;
+use steerscope::analysis::point::Point;
 use steerscope::math::stats::spearman;
 use steerscope::model::Model;
 use steerscope::steer::methods::Spec;
