@@ -51,6 +51,11 @@ pub enum Error {
         step: usize,
         problem: String,
     },
+    /// A sweep whose nonzero strengths changed no score: the update was not applied.
+    NotApplied,
+    /// The host asked a long call to stop (see [`crate::progress`]); nothing it was computing
+    /// was kept, and everything it was called on is still usable.
+    Cancelled,
     Invalid(String),
 }
 
@@ -92,6 +97,11 @@ impl fmt::Display for Error {
                 f,
                 "training diverged at step {step} ({problem}); kept the parameters of the last good step — try a lower learning rate or smaller steering factors"
             ),
+            Error::NotApplied => write!(
+                f,
+                "steering was not applied: no nonzero strength changed any score (a zero update, or a site the forward pass never reaches)"
+            ),
+            Error::Cancelled => write!(f, "cancelled"),
             Error::Invalid(m) => f.write_str(m),
         }
     }

@@ -4,6 +4,7 @@
 mod common;
 use candle_core::{DType, Device, IndexOp, Tensor};
 use common::*;
+use steerscope::model::sites::Operation;
 use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
 
 fn last_logits(model: &Model, ids: &[u32], steering: &Steering) -> Vec<f32> {
@@ -116,13 +117,13 @@ fn project_out_and_clamp_match_direct_computation() {
             .unwrap()
     };
     let base = record(Steering::none());
-    for (op, strength) in [("project-out", 1.0f32), ("clamp", 3.0)] {
-        let edit = Edit::with_operation(v.clone(), op).unwrap();
+    for (op, strength) in [(Operation::ProjectOut, 1.0f32), (Operation::Clamp, 3.0)] {
+        let edit = Edit::with_operation(v.clone(), op);
         let got = record(Steering::none().with(Intervention::new(c, layer, Site::Residual, edit, strength).unwrap()));
         let mut worst = 0f64;
         for (h, g) in base.iter().zip(&got) {
             let along: f64 = h.iter().zip(&unit).map(|(&a, b)| a as f64 * b).sum();
-            let target = if op == "clamp" { strength as f64 * norm } else { 0.0 };
+            let target = if op == Operation::Clamp { strength as f64 * norm } else { 0.0 };
             let scale = h.iter().fold(1f64, |a, &x| a.max((x as f64).abs()));
             for ((&hi, &gi), ui) in h.iter().zip(g).zip(&unit) {
                 worst = worst.max((hi as f64 + (target - along) * ui - gi as f64).abs() / scale);
@@ -134,7 +135,7 @@ fn project_out_and_clamp_match_direct_computation() {
     let zero = Tensor::zeros(c.hidden, DType::F32, &Device::Cpu).unwrap();
     let err = Intervention::new(c, layer, Site::Residual, Edit::ProjectOut(zero), 1.0).unwrap_err();
     assert!(err.to_string().contains("zero-norm"), "{err}");
-    let err = Edit::with_operation(v.clone(), "scale").unwrap_err();
+    let err = "scale".parse::<Operation>().unwrap_err();
     assert!(err.to_string().contains("unknown operation `scale`"), "{err}");
     let err = Edit::ProjectOut(v).as_weights().unwrap_err();
     assert!(err.to_string().contains("no weight update"), "{err}");
@@ -190,14 +191,19 @@ fn position_masks_and_read_positions_match_direct_computation() {
     assert!(Positions::parse("middle").unwrap_err().to_string().contains("unknown position mask"));
 
     // Read positions: the last-token DiffMean, recomputed from one full forward per completion.
+    use steerscope::model::pairs::Read;
     use steerscope::model::score::PairTokens;
-    use steerscope::steer::diffmean::{fit_method, Method, Read};
+    use steerscope::steer::fitted::FittedVector;
+    use steerscope::steer::methods::Method;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/formality.test.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> =
-        steerscope::data::parse_jsonl(&text).unwrap()[..3].iter().map(|p| PairTokens::new(m, p).unwrap()).collect();
+    let pairs: Vec<PairTokens> = steerscope::data::parse_jsonl(&text).unwrap()[..3]
+        .iter()
+        .map(|p| PairTokens::new(m, p, &Default::default()).unwrap())
+        .collect();
     let fitted =
-        fit_method(&m.llama, &pairs, Method::DiffMean, layer, Site::Residual, Read::LastToken, |_, _| {}).unwrap();
+        FittedVector::from_pairs(&m.llama, &pairs, Method::DiffMean, layer, Site::Residual, Read::LastToken, |_, _| {})
+            .unwrap();
     let last = |p: &PairTokens, completion: &[u32]| -> Vec<f32> {
         let ids: Vec<u32> = p.prompt.iter().chain(completion).copied().collect();
         let rec = m

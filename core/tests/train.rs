@@ -18,12 +18,12 @@ use steerscope::data::parse_jsonl;
 use steerscope::model::pairs::Prepared;
 use steerscope::model::score::{mean_nll_tensor, PairTokens};
 use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
-use steerscope::steer::train::{Form, Objective, TrainConfig, Trainer};
+use steerscope::steer::train::{Objective, TrainSettings, Trainer, UpdateForm};
 use steerscope::Error;
 
 fn pairs(file: &str, n: usize) -> Vec<PairTokens> {
     let text = std::fs::read_to_string(format!("{}/data/concepts/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    parse_jsonl(&text).unwrap()[..n].iter().map(|p| PairTokens::new(model(), p).unwrap()).collect()
+    parse_jsonl(&text).unwrap()[..n].iter().map(|p| PairTokens::new(model(), p, &Default::default()).unwrap()).collect()
 }
 
 fn random(shape: &[usize], scale: f32, seed: u64) -> Tensor {
@@ -44,8 +44,8 @@ fn f32_model() -> &'static Model {
 /// Mean per-token loss of pair 0's positive completion with `edit` at strength 1.
 fn loss(prepared: &Prepared, site: Site, edit: Edit) -> Tensor {
     let llama = &f32_model().llama;
-    let iv = Intervention::new(&llama.config, prepared.layer, site, edit, 1.0).unwrap();
-    let ([rows, _], _) = prepared.completion_rows(llama, 0, &Steering::none().with(iv), &[]).unwrap();
+    let iv = Intervention::new(&llama.config, prepared.layer(), site, edit, 1.0).unwrap();
+    let [rows, _] = prepared.run(llama, 0, &Steering::none().with(iv), &[]).unwrap().rows;
     mean_nll_tensor(llama, &rows, prepared.targets(0)[0]).unwrap()
 }
 
@@ -103,10 +103,10 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// One real SPLIT step, so the update is a trained one (LoRA's B starts at zero).
-fn trained(form: Form, site: Site, layer: usize) -> Edit {
+fn trained(form: UpdateForm, site: Site, layer: usize) -> Edit {
     let llama = &model().llama;
     let prepared = Prepared::new(llama, &pairs("formality.train.jsonl", 2), layer, |_, _| {}).unwrap();
-    let mut config = TrainConfig::new(form, Objective::split_for(form), layer, site);
+    let mut config = TrainSettings::new(form, Objective::split_for(form), layer, site);
     config.batch = 2;
     let mut t = Trainer::new(llama, &prepared, config).unwrap();
     t.step().unwrap();
@@ -116,21 +116,23 @@ fn trained(form: Form, site: Site, layer: usize) -> Edit {
 #[test]
 fn every_method_as_weights_equals_as_hook() {
     let layer = 24;
-    let dm = steerscope::steer::diffmean::fit(
+    let dm = steerscope::steer::fitted::FittedVector::from_pairs(
         &model().llama,
         &pairs("formality.train.jsonl", 4),
+        steerscope::steer::methods::Method::DiffMean,
         layer,
         Site::Residual,
+        Default::default(),
         |_, _| {},
     )
     .unwrap();
     let diffmean = Edit::AddVector(Tensor::from_vec(dm.vector.clone(), dm.vector.len(), &Device::Cpu).unwrap());
     let cases = [
         ("diffmean", Site::Residual, diffmean),
-        ("vector", Site::Residual, trained(Form::Vector, Site::Residual, layer)),
-        ("lora", Site::MlpOut, trained(Form::Lora { rank: 4 }, Site::MlpOut, layer)),
-        ("lora", Site::AttnOut, trained(Form::Lora { rank: 4 }, Site::AttnOut, layer)),
-        ("local-weight", Site::MlpOut, trained(Form::LocalWeight, Site::MlpOut, layer)),
+        ("vector", Site::Residual, trained(UpdateForm::Vector, Site::Residual, layer)),
+        ("lora", Site::MlpOut, trained(UpdateForm::Lora { rank: 4 }, Site::MlpOut, layer)),
+        ("lora", Site::AttnOut, trained(UpdateForm::Lora { rank: 4 }, Site::AttnOut, layer)),
+        ("local-weight", Site::MlpOut, trained(UpdateForm::LocalWeight, Site::MlpOut, layer)),
     ];
     for (name, site, edit) in cases {
         let c = &model().llama.config;
@@ -197,7 +199,8 @@ fn training_moves_preference_and_divergence_keeps_last_good() {
     let layer = 20;
     let data = pairs("sentiment.train.jsonl", 8);
     let prepared = Prepared::new(llama, &data, layer, |_, _| {}).unwrap();
-    let mut config = TrainConfig::new(Form::Vector, Objective::split_for(Form::Vector), layer, Site::Residual);
+    let mut config =
+        TrainSettings::new(UpdateForm::Vector, Objective::split_for(UpdateForm::Vector), layer, Site::Residual);
     config.epochs = 3;
     let mut t = Trainer::new(llama, &prepared, config.clone()).unwrap();
     while t.step < t.total_steps() {
@@ -205,7 +208,7 @@ fn training_moves_preference_and_divergence_keeps_last_good() {
     }
     let pref = |m: f32| {
         let iv = Intervention::new(&llama.config, layer, Site::Residual, t.edit(), m).unwrap();
-        let (scores, _) = prepared.score(llama, &Steering::none().with(iv), Site::Residual, |_, _| {}).unwrap();
+        let scores = prepared.score(llama, &Steering::none().with(iv), Site::Residual, |_, _| {}).unwrap().scores;
         scores.iter().map(|s| s.pref_odds).sum::<f32>() / scores.len() as f32
     };
     let (neg, zero, pos) = (pref(-2.0), pref(0.0), pref(2.0));
@@ -221,7 +224,7 @@ fn training_moves_preference_and_divergence_keeps_last_good() {
     let Edit::AddVector(v) = t.edit() else { panic!() };
     assert_eq!(v.abs().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap(), 0.0);
     // Bad configurations are refused up front.
-    let bad = |f: &dyn Fn(&mut TrainConfig)| {
+    let bad = |f: &dyn Fn(&mut TrainSettings)| {
         let mut c = config.clone();
         c.factors = vec![1.0];
         f(&mut c);
@@ -231,7 +234,7 @@ fn training_moves_preference_and_divergence_keeps_last_good() {
     assert!(bad(&|c| c.factors = vec![f32::NAN]).contains("factors"));
     assert!(bad(&|c| c.layer = 99).contains("out of range"));
     assert!(bad(&|c| {
-        c.form = Form::LocalWeight;
+        c.form = UpdateForm::LocalWeight;
         c.site = Site::MlpMid
     })
     .contains("does not support site `mlp_mid`"));

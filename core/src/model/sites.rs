@@ -84,27 +84,62 @@ pub enum Edit {
     Dense { w: Tensor, bias: Option<Tensor> },
 }
 
-/// The operations a direction supports, by name (files and the CLI use these).
-pub const OPERATIONS: [&str; 3] = ["add", "project-out", "clamp"];
+/// What an edit built from one direction `v` does at its site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// `h ← h + m·v`.
+    #[default]
+    Add,
+    /// `h ← h − m·(h·v̂)v̂`.
+    ProjectOut,
+    /// `h ← h + (m·‖v‖ − h·v̂)v̂`.
+    Clamp,
+}
 
-/// Refuses a name that is not one of [`OPERATIONS`] (before any work is done on its behalf).
-pub fn check_operation(operation: &str) -> Result<()> {
-    if OPERATIONS.contains(&operation) {
-        Ok(())
-    } else {
-        Err(Error::Invalid(alloc::format!("unknown operation `{operation}` (expected add, project-out or clamp)")))
+impl Operation {
+    /// Every operation, in the order the CLI lists them.
+    pub const ALL: [Operation; 3] = [Operation::Add, Operation::ProjectOut, Operation::Clamp];
+
+    /// `add`, `project-out` or `clamp` (the name in files and on the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Add => "add",
+            Operation::ProjectOut => "project-out",
+            Operation::Clamp => "clamp",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Operation {
+    type Err = Error;
+    /// ```
+    /// use steerscope::model::sites::Operation;
+    /// assert_eq!("project-out".parse::<Operation>().unwrap(), Operation::ProjectOut);
+    /// let e = "scale".parse::<Operation>().unwrap_err();
+    /// assert_eq!(e.to_string(), "unknown operation `scale` (expected add, project-out or clamp)");
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        Operation::ALL.into_iter().find(|o| o.name() == s).ok_or_else(|| {
+            Error::Invalid(alloc::format!("unknown operation `{s}` (expected add, project-out or clamp)"))
+        })
     }
 }
 
 impl Edit {
-    /// A direction `v` with an operation named in [`OPERATIONS`].
-    pub fn with_operation(v: Tensor, operation: &str) -> Result<Edit> {
-        check_operation(operation)?;
-        Ok(match operation {
-            "project-out" => Edit::ProjectOut(v),
-            "clamp" => Edit::Clamp(v),
-            _ => Edit::AddVector(v),
-        })
+    /// A direction `v` used by `operation`.
+    pub fn with_operation(v: Tensor, operation: Operation) -> Edit {
+        match operation {
+            Operation::Add => Edit::AddVector(v),
+            Operation::ProjectOut => Edit::ProjectOut(v),
+            Operation::Clamp => Edit::Clamp(v),
+        }
     }
 
     /// Whether `Δh` depends on the activation itself (not only on the writer's input).
@@ -112,11 +147,12 @@ impl Edit {
         matches!(self, Edit::ProjectOut(_) | Edit::Clamp(_))
     }
 
-    pub fn operation(&self) -> &'static str {
+    /// What the edit does with its direction (weight updates add).
+    pub fn operation(&self) -> Operation {
         match self {
-            Edit::ProjectOut(_) => "project-out",
-            Edit::Clamp(_) => "clamp",
-            _ => "add",
+            Edit::ProjectOut(_) => Operation::ProjectOut,
+            Edit::Clamp(_) => Operation::Clamp,
+            _ => Operation::Add,
         }
     }
 

@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::model::pairs::Prepared;
 use crate::model::score::mean_nll_tensor;
 use crate::model::{Config, Edit, Intervention, Llama, Site, Steering};
+use crate::progress::Progress;
 use crate::rng::Rng;
 use alloc::{format, string::String, vec::Vec};
 use candle_core::{DType, Device, Tensor, Var};
@@ -28,7 +29,7 @@ use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 /// Which update the training fits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "form")]
-pub enum Form {
+pub enum UpdateForm {
     /// `Δh = v`.
     Vector,
     /// `Δh = B·A·u`, `A` Kaiming-uniform, `B` zero (EasyEdit: rank 4, no α/r scaling).
@@ -37,12 +38,12 @@ pub enum Form {
     LocalWeight,
 }
 
-impl Form {
+impl UpdateForm {
     pub fn name(self) -> &'static str {
         match self {
-            Form::Vector => "vector",
-            Form::Lora { .. } => "lora",
-            Form::LocalWeight => "local-weight",
+            UpdateForm::Vector => "vector",
+            UpdateForm::Lora { .. } => "lora",
+            UpdateForm::LocalWeight => "local-weight",
         }
     }
 
@@ -50,7 +51,7 @@ impl Form {
     /// (`attn_out` ← `W_o`, `mlp_out` ← `W_down`); a vector may go anywhere.
     pub fn check_site(self, site: Site) -> Result<()> {
         match (self, site) {
-            (Form::Vector, _) | (_, Site::AttnOut | Site::MlpOut) => Ok(()),
+            (UpdateForm::Vector, _) | (_, Site::AttnOut | Site::MlpOut) => Ok(()),
             _ => Err(Error::Invalid(format!(
                 "method `{}` does not support site `{site}`: a weight update needs an affine writer (attn_out or mlp_out)",
                 self.name()
@@ -68,9 +69,9 @@ pub enum Objective {
 
 impl Objective {
     /// EasyEdit's SPLIT weights for a vector / for LoRA and local weight (PowerSeeking, Qwen).
-    pub fn split_for(form: Form) -> Self {
+    pub fn split_for(form: UpdateForm) -> Self {
         match form {
-            Form::Vector => Objective::Split { w_pos: 1.0, w_neg: 0.6, gamma: 5.0, tau: 0.5, w_ref: 0.0 },
+            UpdateForm::Vector => Objective::Split { w_pos: 1.0, w_neg: 0.6, gamma: 5.0, tau: 0.5, w_ref: 0.0 },
             _ => Objective::Split { w_pos: 1.0, w_neg: 0.5, gamma: 5.0, tau: 0.4, w_ref: 0.0 },
         }
     }
@@ -84,8 +85,8 @@ impl Objective {
 }
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct TrainConfig {
-    pub form: Form,
+pub struct TrainSettings {
+    pub form: UpdateForm,
     pub objective: Objective,
     pub layer: usize,
     pub site: Site,
@@ -99,16 +100,16 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
-impl TrainConfig {
+impl TrainSettings {
     /// EasyEdit-like defaults for SmolLM2 (tried on sentiment at layer 15, 32 pairs × 2 epochs:
     /// held-out preference then moves by ~±1 log-odds at the largest factor): a vector at
     /// factors 1…4 with learning rate 0.1, weight updates at 0.25…1 with 0.01.
-    pub fn new(form: Form, objective: Objective, layer: usize, site: Site) -> Self {
+    pub fn new(form: UpdateForm, objective: Objective, layer: usize, site: Site) -> Self {
         let (learning_rate, factors) = match form {
-            Form::Vector => (0.1, alloc::vec![1.0, 2.0, 3.0, 4.0]),
+            UpdateForm::Vector => (0.1, alloc::vec![1.0, 2.0, 3.0, 4.0]),
             _ => (0.01, alloc::vec![0.25, 0.5, 0.75, 1.0]),
         };
-        TrainConfig {
+        TrainSettings {
             form,
             objective,
             layer,
@@ -135,7 +136,7 @@ impl TrainConfig {
         if self.epochs == 0 || self.batch == 0 {
             return bad("epochs and batch size must be at least 1".into());
         }
-        if let Form::Lora { rank: 0 } = self.form {
+        if let UpdateForm::Lora { rank: 0 } = self.form {
             return bad("LoRA rank must be at least 1".into());
         }
         Ok(())
@@ -155,7 +156,7 @@ pub struct StepStats {
 
 pub struct Trainer<'a> {
     llama: &'a Llama,
-    pub config: TrainConfig,
+    pub config: TrainSettings,
     data: &'a Prepared,
     params: Vec<Var>,
     /// Parameter values after the last finite step: what a diverged run falls back to.
@@ -170,23 +171,24 @@ pub struct Trainer<'a> {
 
 impl<'a> Trainer<'a> {
     /// `data` must be prepared at `config.layer`.
-    pub fn new(llama: &'a Llama, data: &'a Prepared, config: TrainConfig) -> Result<Self> {
+    pub fn new(llama: &'a Llama, data: &'a Prepared, config: TrainSettings) -> Result<Self> {
         config.check(&llama.config)?;
         if data.is_empty() {
             return Err(Error::EmptyDataset);
         }
-        if data.layer != config.layer {
+        if data.layer() != config.layer {
             return Err(Error::Invalid(format!(
                 "pairs prepared at layer {}, training at {}",
-                data.layer, config.layer
+                data.layer(),
+                config.layer
             )));
         }
         let mut rng = Rng::new(config.seed);
         let params = init_params(&llama.config, &config, &mut rng)?;
         let reference = match config.objective {
             Objective::Split { w_ref, .. } if w_ref != 0.0 => {
-                let (scores, _) = data.score(llama, &Steering::none(), config.site, |_, _| {})?;
-                scores.iter().map(|s| [s.lp.mean(), s.ln.mean()]).collect()
+                let scored = data.unsteered(llama, config.site, |_, _| {})?;
+                scored.scores.iter().map(|s| [s.lp.mean(), s.ln.mean()]).collect()
             }
             _ => Vec::new(),
         };
@@ -252,13 +254,28 @@ impl<'a> Trainer<'a> {
     /// Runs the remaining steps, calling `after_step` after each (progress, checkpoints). On
     /// divergence the error comes back and the trainer holds the last good parameters.
     pub fn run(&mut self, mut after_step: impl FnMut(&Self, &StepStats)) -> Result<Vec<StepStats>> {
+        self.run_with(|t, s| {
+            after_step(t, s);
+            Ok(())
+        })
+    }
+
+    /// [`Trainer::run`] whose callback may stop training (an `Err`, e.g. [`crate::Error::Cancelled`]
+    /// from a [`Progress`]): the trainer then keeps the parameters of the last finished step.
+    pub fn run_with(&mut self, mut after_step: impl FnMut(&Self, &StepStats) -> Result<()>) -> Result<Vec<StepStats>> {
         let mut log = Vec::with_capacity(self.total_steps());
         while self.step < self.total_steps() {
             let s = self.step()?;
-            after_step(self, &s);
+            after_step(self, &s)?;
             log.push(s);
         }
         Ok(log)
+    }
+
+    /// Runs the remaining steps reporting `(step, total steps)` to `progress`, which may stop it.
+    pub fn run_reporting(&mut self, mut progress: impl Progress) -> Result<Vec<StepStats>> {
+        let total = self.total_steps();
+        self.run_with(|_, s| progress.report(s.step, total))
     }
 
     /// Pair indices of the next batch; the order is reshuffled every epoch.
@@ -281,7 +298,7 @@ impl<'a> Trainer<'a> {
         let swap = self.config.subtract && self.rng.below(2) == 1;
         let m = if swap { -f } else { f };
         let iv = Intervention::new(&self.llama.config, self.config.layer, self.config.site, self.live_edit(), m)?;
-        let ([rp, rn], _) = self.data.completion_rows(self.llama, i, &Steering::none().with(iv), &[])?;
+        let [rp, rn] = self.data.run(self.llama, i, &Steering::none().with(iv), &[])?.rows;
         let [tp, tn] = self.data.targets(i);
         let (lp, ln) = (mean_nll_tensor(self.llama, &rp, tp)?, mean_nll_tensor(self.llama, &rn, tn)?);
         let (w, l, refs) = if swap {
@@ -349,24 +366,24 @@ impl<'a> Trainer<'a> {
     fn live_edit(&self) -> Edit {
         let t = |i: usize| self.params[i].as_tensor().clone();
         match self.config.form {
-            Form::Vector => Edit::AddVector(t(0)),
-            Form::Lora { .. } => Edit::LowRank { a: t(0), b: t(1) },
-            Form::LocalWeight => Edit::Dense { w: t(0), bias: Some(t(1)) },
+            UpdateForm::Vector => Edit::AddVector(t(0)),
+            UpdateForm::Lora { .. } => Edit::LowRank { a: t(0), b: t(1) },
+            UpdateForm::LocalWeight => Edit::Dense { w: t(0), bias: Some(t(1)) },
         }
     }
 }
 
-fn init_params(c: &Config, config: &TrainConfig, rng: &mut Rng) -> Result<Vec<Var>> {
+fn init_params(c: &Config, config: &TrainSettings, rng: &mut Rng) -> Result<Vec<Var>> {
     let (width, src) = (config.site.width(c), config.site.source_width(c));
     let zeros = |shape: &[usize]| Var::zeros(shape, DType::F32, &Device::Cpu);
     Ok(match config.form {
-        Form::Vector => alloc::vec![zeros(&[width])?],
-        Form::Lora { rank } => {
+        UpdateForm::Vector => alloc::vec![zeros(&[width])?],
+        UpdateForm::Lora { rank } => {
             // Kaiming-uniform with a = √5 (PyTorch's nn.Linear default): U(±1/√fan_in).
             let bound = 1.0 / (src as f32).sqrt();
             let a: Vec<f32> = (0..rank * src).map(|_| (2.0 * rng.uniform() - 1.0) * bound).collect();
             alloc::vec![Var::from_tensor(&Tensor::from_vec(a, (rank, src), &Device::Cpu)?)?, zeros(&[width, rank])?]
         }
-        Form::LocalWeight => alloc::vec![zeros(&[width, src])?, zeros(&[width])?],
+        UpdateForm::LocalWeight => alloc::vec![zeros(&[width, src])?, zeros(&[width])?],
     })
 }

@@ -2,14 +2,19 @@
 //! pairs and swept on held-out pairs → `docs/results.md` (+ one SVG per concept and the raw
 //! JSON). The markdown is written from the numbers of that run only; nothing in it is typed by
 //! hand, including the sentences that say what the numbers show.
-use crate::sweep::{fit, measure, pairs, plot, prepare, read_pairs, Baselines, Run, STRENGTH_UNIT_TEXT};
+use crate::sweep::{fit, plot, prompting_baseline, prompting_json, read_pairs, tokens, Run, STRENGTH_UNIT_TEXT};
+use crate::FormatArgs;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use steerscope::analysis::baseline::Prompting;
+use steerscope::analysis::calibrate::Calibration;
 use steerscope::analysis::point::Point;
+use steerscope::analysis::session::{Direction, SweepSession};
+use steerscope::data::concepts::{parse_index, Concept};
 use steerscope::math::stats::spearman;
 use steerscope::model::Model;
-use steerscope::steer::methods::Spec;
+use steerscope::steer::methods::Method;
 
 #[derive(clap::Args, Debug)]
 pub struct ResultsArgs {
@@ -41,6 +46,8 @@ pub struct ResultsArgs {
     /// Utility drop (log-odds) allowed when reading the frontier and calibrating.
     #[arg(long, default_value_t = 0.5)]
     pub budget: f32,
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Directory of the concept datasets.
     #[arg(long, default_value = "core/data/concepts")]
     pub data: PathBuf,
@@ -94,7 +101,7 @@ fn summarize(run: &Run, budget: f32, train_seconds: Option<f32>) -> Summary {
             .fold(0.0, f32::max)
     });
     Summary {
-        name: run.name.clone(),
+        name: run.name().to_string(),
         pref_rank: spearman(&m, &pref).ok(),
         util_drop: [lo, hi].map(|p| u0.zip(p.and_then(|p| p.util_odds)).map(|(a, b)| a - b)),
         gain_in_budget,
@@ -107,22 +114,23 @@ struct ConceptResult {
     description: String,
     runs: Vec<Run>,
     summaries: Vec<Summary>,
-    baselines: Baselines,
+    /// A random direction rescaled like every method: the noise floor.
+    random: Run,
+    prompting: Result<Prompting, String>,
     /// The random direction's summary.
     floor: Summary,
-    calibration: crate::calibrate::Calibration,
+    calibration: Calibration,
 }
 
 pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
-    let index: Vec<serde_json::Value> = serde_json::from_str(
-        &std::fs::read_to_string(args.data.join("index.json")).context("reading the concept index")?,
-    )?;
+    let index =
+        parse_index(&std::fs::read_to_string(args.data.join("index.json")).context("reading the concept index")?)?;
     let model = crate::load_model(model_path)?;
     let llama = &model.llama;
     llama.config.check_layer(args.layer)?;
     let mut results = Vec::new();
     for concept in &index {
-        let name = concept["name"].as_str().unwrap_or_default().to_string();
+        let name = concept.name.clone();
         if !args.concepts.is_empty() && !args.concepts.contains(&name) {
             continue;
         }
@@ -133,13 +141,14 @@ pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
     let dir = args.out.join("results");
     std::fs::create_dir_all(&dir)?;
     for c in &results {
-        std::fs::write(dir.join(format!("{}.svg", c.name)), plot(&c.runs, std::slice::from_ref(&c.baselines))?)?;
+        std::fs::write(dir.join(format!("{}.svg", c.name)), plot(&with_random(c), c.prompting.as_ref().ok())?)?;
     }
     let json: Vec<_> = results
         .iter()
         .map(|c| {
-            serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>(), "baselines": c.baselines.json(),
-                "calibration": c.calibration.json()})
+            serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>(),
+                "baselines": {"random": c.random.json(), "prompting": prompting_json(&c.prompting)},
+                "calibration": crate::calibrate::report_json(&c.calibration, &args.format.prompt_format().map(|f| f.describe()).unwrap_or_default())})
         })
         .collect();
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
@@ -149,52 +158,47 @@ pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
     Ok(())
 }
 
-fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, name: String) -> Result<ConceptResult> {
+/// The runs with the random direction last (the order of the plot's lines).
+fn with_random(c: &ConceptResult) -> Vec<&Run> {
+    c.runs.iter().chain([&c.random]).collect()
+}
+
+fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, name: String) -> Result<ConceptResult> {
     let llama = &model.llama;
-    let file = |k: &str| args.data.join(concept[k].as_str().unwrap_or_default());
-    let train_tokens = pairs(model, &file("train"), Some(args.train_pairs))?;
+    let format = args.format.prompt_format()?;
+    let file = |k: &str| args.data.join(if k == "train" { &concept.train } else { &concept.test });
+    let train_tokens = tokens(model, &read_pairs(&file("train"), Some(args.train_pairs))?, &format)?;
     let test_pairs = read_pairs(&file("test"), Some(args.test_pairs))?;
-    let test_tokens = crate::sweep::tokens(model, &test_pairs)?;
-    let prep_fit = prepare(llama, &train_tokens, args.layer, "train")?;
-    let n_sweep = args.sweep_train_pairs.min(train_tokens.len());
-    let prep_train = prepare(llama, &train_tokens[..n_sweep], args.layer, "train sweep")?;
-    let prep_test = prepare(llama, &test_tokens, args.layer, "held-out")?;
+    let test_tokens = tokens(model, &test_pairs, &format)?;
+    // Fitted on every train pair; the curve model's train R² on the first few (a sweep over all
+    // would cost 10× the held-out one), measured on the same update as it is.
+    let mut fitting = SweepSession::new(llama, train_tokens.clone(), test_tokens.clone(), args.layer)?;
+    let n_sweep = args.sweep_train_pairs.clamp(1, train_tokens.len());
+    let mut sweeping = SweepSession::new(llama, train_tokens[..n_sweep].to_vec(), test_tokens.clone(), args.layer)?;
+    let probe = &test_tokens[0].prompt;
     let (mut runs, mut summaries) = (Vec::new(), Vec::new());
-    let all: Vec<String> = steerscope::steer::methods::ALL.iter().map(|m| m.to_string()).collect();
-    for method in if args.methods.is_empty() { &all } else { &args.methods } {
-        let spec: Spec = method.parse()?;
+    let methods: Vec<Method> = if args.methods.is_empty() {
+        Method::all().to_vec()
+    } else {
+        args.methods.iter().map(|m| m.parse()).collect::<steerscope::Result<_>>()?
+    };
+    for method in methods {
         let start = std::time::Instant::now();
-        let edit = fit(llama, spec, &train_tokens, &prep_fit, spec.default_site(), args.epochs)?;
-        let seconds = matches!(spec, Spec::Trained(..)).then(|| start.elapsed().as_secs_f32());
-        let run = measure(
-            model,
-            method,
-            spec.default_site(),
-            &edit,
-            &prep_train,
-            &prep_test,
-            &args.strengths,
-            &test_tokens[0].prompt,
-        )?
-        .reading(spec.reads());
+        fit(llama, &mut fitting, method, method.default_site(), args.epochs)?;
+        let seconds = method.is_trained().then(|| start.elapsed().as_secs_f32());
+        sweeping.adopt(llama, fitting.steered().expect("just fitted").clone())?;
+        let run = Run::measure(model, &mut sweeping, Direction::Update, &args.strengths, probe)?;
         summaries.push(summarize(&run, args.budget, seconds));
         runs.push(run);
     }
-    let instruction = concept["instruction"]
-        .as_str()
-        .map(String::from)
-        .unwrap_or_else(|| crate::sweep::instruction_for(&file("train"), &test_pairs[0]));
-    let baselines = Baselines::measure(
-        model,
-        steerscope::model::Site::Residual,
-        &prep_train,
-        &prep_test,
-        &test_pairs,
-        &instruction,
-        &args.strengths,
-        &test_tokens[0].prompt,
-    )?;
-    let floor = summarize(&baselines.random, args.budget, None);
+    // The random direction at the residual site, rescaled like a vector there.
+    fit(llama, &mut fitting, Method::DiffMean, steerscope::model::Site::Residual, 1)?;
+    sweeping.adopt(llama, fitting.steered().expect("just fitted").clone())?;
+    let random = Run::measure(model, &mut sweeping, Direction::Random, &args.strengths, probe)?;
+    let instruction =
+        concept.instruction.clone().unwrap_or_else(|| crate::sweep::instruction_for(&file("train"), &test_pairs[0]));
+    let prompting = prompting_baseline(model, &test_pairs, &format, &instruction);
+    let floor = summarize(&random, args.budget, None);
     let calibration = crate::calibrate::calibrate(
         model,
         &crate::calibrate::CalibrateArgs {
@@ -203,6 +207,7 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
             layers: args.calibrate_layers.clone(),
             strengths: args.strengths.clone(),
             method: "diffmean".into(),
+            format: args.format.clone(),
             budget: args.budget,
             max_pairs: Some(args.test_pairs.min(8)),
             out: PathBuf::new(),
@@ -216,10 +221,11 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &serde_json::Value, n
     )?;
     Ok(ConceptResult {
         name,
-        description: concept["description"].as_str().unwrap_or_default().into(),
+        description: concept.description.clone(),
         runs,
         summaries,
-        baselines,
+        random,
+        prompting,
         floor,
         calibration,
     })
@@ -252,7 +258,7 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         let _ = writeln!(md, "## {}\n\n{}\n\n![{}](results/{}.svg)\n", c.name, c.description, c.name, c.name);
         let _ = writeln!(md, "| method | pref {lo} / 0 / {hi} | util {lo} / 0 / {hi} | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | distinct-2 at 0 / {hi} | compression at 0 / {hi} | train s |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.baselines.random, &c.floor)]) {
+        for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.random, &c.floor)]) {
             let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
             let r2 = |r: [Option<f32>; 2]| format!("{} / {}", num(r[0]), num(r[1]));
             let text_at = |f: &dyn Fn(&crate::sweep::TextPoint) -> Option<f32>| {
@@ -279,12 +285,19 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
                 s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
             );
         }
-        let p = &c.baselines.prompting;
+        let prompting = match &c.prompting {
+            Ok(p) => format!(
+                "Prompting baseline (no steering, system prompt \"{}\"): preference {}, utility {}.",
+                p.instruction,
+                num(Some(p.point.pref_odds)),
+                num(p.point.util_odds)
+            ),
+            Err(e) => format!("{e}."),
+        };
         let _ = writeln!(
             md,
-            "\nBaselines: *random* is a random direction rescaled like every method (the noise floor). Prompting baseline \
-             (no steering, system prompt \"{}\"): preference {}, utility {}.\n\n{}\n",
-            c.baselines.instruction, num(Some(p.pref_odds)), num(p.util_odds), findings(&c.summaries, &c.floor)
+            "\nBaselines: *random* is a random direction rescaled like every method (the noise floor). {prompting}\n\n{}\n",
+            findings(&c.summaries, &c.floor)
         );
         let rec = match &c.calibration.recommendation {
             Ok(r) => crate::calibrate::describe(r, args.budget),
@@ -295,8 +308,8 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
             "Calibration (DiffMean, layers {:?}): {rec}.\n\n![{} calibration](results/{}-calibrate.svg)\n",
             args.calibrate_layers, c.name, c.name
         );
-        if let Some(t) = c.runs.iter().find(|r| r.name == "vector-split").or(c.runs.first()) {
-            let _ = writeln!(md, "Greedy text from the first held-out prompt, {} at each strength:\n", t.name);
+        if let Some(t) = c.runs.iter().find(|r| r.name() == "vector-split").or(c.runs.first()) {
+            let _ = writeln!(md, "Greedy text from the first held-out prompt, {} at each strength:\n", t.name());
             for tp in &t.texts {
                 let _ = writeln!(md, "- {:+}: {:?}", tp.strength, tp.text);
             }
@@ -378,7 +391,8 @@ fn overall(results: &[ConceptResult]) -> String {
                 .first()
                 .and_then(|r| r.test.points.iter().find(|p| p.point.strength == 0.0))
                 .map(|p| p.point.pref_odds);
-            unsteered.is_some_and(|u| c.baselines.prompting.pref_odds - u > best)
+            let prompted = c.prompting.as_ref().ok().map(|p| p.point.pref_odds);
+            unsteered.zip(prompted).is_some_and(|(u, p)| p - u > best)
         })
         .map(|c| c.name.as_str())
         .collect();

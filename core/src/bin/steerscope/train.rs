@@ -1,16 +1,17 @@
 //! `steerscope train`: fit a vector, LoRA or local weight update on polarity pairs with SFT or
-//! SPLIT ([`steerscope::steer::train`]) → an update file ([`crate::artifact`]) that `generate
-//! --steer` and `sweep --update` apply.
+//! SPLIT ([`steerscope::steer::train`]) → an update file ([`steerscope::steer::update`]) that
+//! `generate --steer` and `sweep --update` apply.
 //!
 //! The file is rewritten after every epoch, so a run that diverges (NaN loss) or is stopped
 //! leaves its last good checkpoint behind.
-use crate::artifact::Artifact;
+use crate::FormatArgs;
 use anyhow::{bail, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use steerscope::model::pairs::Prepared;
 use steerscope::model::{Llama, Site};
-use steerscope::steer::train::{Form, Objective, StepStats, TrainConfig, Trainer};
+use steerscope::steer::train::{Objective, StepStats, TrainSettings, Trainer, UpdateForm};
+use steerscope::steer::update::Update;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct TrainArgs {
@@ -49,16 +50,18 @@ pub struct TrainArgs {
     /// Use at most this many pairs.
     #[arg(long)]
     pub max_pairs: Option<usize>,
+    #[command(flatten)]
+    pub format: FormatArgs,
     #[arg(long)]
     pub out: PathBuf,
 }
 
 impl TrainArgs {
-    pub fn config(&self) -> Result<TrainConfig> {
+    pub fn config(&self) -> Result<TrainSettings> {
         let form = match self.method.as_str() {
-            "vector" => Form::Vector,
-            "lora" => Form::Lora { rank: self.rank },
-            "local-weight" => Form::LocalWeight,
+            "vector" => UpdateForm::Vector,
+            "lora" => UpdateForm::Lora { rank: self.rank },
+            "local-weight" => UpdateForm::LocalWeight,
             other => bail!("unknown method `{other}` (expected vector, lora or local-weight)"),
         };
         let objective = match self.objective.as_str() {
@@ -66,8 +69,8 @@ impl TrainArgs {
             "split" => Objective::split_for(form),
             other => bail!("unknown objective `{other}` (expected sft or split)"),
         };
-        let site = self.site.unwrap_or(if form == Form::Vector { Site::Residual } else { Site::MlpOut });
-        let mut c = TrainConfig::new(form, objective, self.layer, site);
+        let site = self.site.unwrap_or(if form == UpdateForm::Vector { Site::Residual } else { Site::MlpOut });
+        let mut c = TrainSettings::new(form, objective, self.layer, site);
         c.learning_rate = self.lr.unwrap_or(c.learning_rate);
         c.factors = self.factors.clone().unwrap_or(c.factors);
         c.epochs = self.epochs.unwrap_or(c.epochs);
@@ -80,8 +83,9 @@ impl TrainArgs {
 
 pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
     let config = args.config()?;
+    let format = args.format.prompt_format()?;
     let model = crate::load_model(model_path)?;
-    let pairs = crate::sweep::pairs(&model, &args.pairs, args.max_pairs)?;
+    let pairs = crate::sweep::tokens(&model, &crate::sweep::read_pairs(&args.pairs, args.max_pairs)?, &format)?;
     let pb = crate::progress_bar(pairs.len() as u64, &format!("prepare < {}", args.layer));
     model.llama.config.check_layer(args.layer)?;
     let prepared = Prepared::new(&model.llama, &pairs, args.layer, |i, _| pb.set_position(i as u64))?;
@@ -89,6 +93,7 @@ pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
     let meta = HashMap::from([
         ("model_sha256".to_string(), crate::fetch::sha256_file(model_path)?),
         ("pairs_sha256".into(), crate::fetch::sha256_file(&args.pairs)?),
+        ("prompt_format".into(), format.describe()),
     ]);
     let (artifact, log) = train(&model.llama, &prepared, config, meta, Some(&args.out))?;
     let last = log.last().copied();
@@ -110,8 +115,8 @@ pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
 /// Trains with a progress bar, saving to `out` after every epoch (and the last good state on
 /// divergence). Returns the trained update and the per-step log.
 pub fn train(
-    llama: &Llama, prepared: &Prepared, config: TrainConfig, mut meta: HashMap<String, String>, out: Option<&Path>,
-) -> Result<(Artifact, Vec<StepStats>)> {
+    llama: &Llama, prepared: &Prepared, config: TrainSettings, mut meta: HashMap<String, String>, out: Option<&Path>,
+) -> Result<(Update, Vec<StepStats>)> {
     meta.insert("method".into(), config.form.name().into());
     meta.insert("objective".into(), config.objective.name().into());
     meta.insert("training".into(), serde_json::to_string(&config)?);
@@ -121,14 +126,14 @@ pub fn train(
     let mut trainer = Trainer::new(llama, prepared, config)?;
     let (total, per_epoch) = (trainer.total_steps(), trainer.steps_per_epoch());
     let pb = crate::progress_bar(total as u64, &what);
-    let snapshot = |t: &Trainer| Artifact {
+    let snapshot = |t: &Trainer| Update {
         layer: t.config.layer,
         site: t.config.site,
         edit: t.edit(),
         positions: Default::default(),
         meta: meta.clone(),
     };
-    let save = |a: &Artifact| out.map_or(Ok(()), |p| a.save(p));
+    let save = |u: &Update| out.map_or(Ok(()), |p| crate::save_update(u, p));
     let mut save_error = None;
     let result = trainer.run(|t, s| {
         pb.set_position(s.step as u64);
