@@ -12,7 +12,7 @@ fn layers() -> (BTreeMap<String, usize>, BTreeSet<String>) {
     let doc = std::fs::read_to_string(format!("{SRC}/lib.rs")).unwrap();
     let section = doc.split("## Layers").nth(1).expect("lib.rs docs have a `## Layers` section");
     let (mut layer_of, mut apart) = (BTreeMap::new(), BTreeSet::new());
-    for line in section.lines().take_while(|l| l.starts_with("//!")) {
+    for line in section.lines().skip(1).take_while(|l| l.starts_with("//!")) {
         let line = line.trim_start_matches("//!").trim();
         let Some(rest) = line.strip_prefix("- ") else { continue };
         let (head, names) = rest.split_once(':').unwrap_or((rest, ""));

@@ -143,16 +143,20 @@ fn a_session_sweeps_every_strength_and_rejects_bad_input_first() {
     assert_eq!(SweepSession::new(llama, vec![], pairs(1), 3).err().unwrap(), Error::EmptyDataset);
 }
 
-/// "Was it even applied?": an update that changes nothing is an error, not a flat line.
+/// "Was it even applied?": an update that changes nothing is an error, not a flat line — found
+/// when it is set (a zero vector; a LoRA whose B is zero, measured at its site), before a sweep.
 #[test]
-fn a_sweep_that_changes_nothing_is_an_error() {
+fn an_update_that_changes_nothing_is_an_error() {
+    use candle_core::DType::F32;
     let llama = &model().llama;
     let mut s = SweepSession::new(llama, pairs(2), pairs(2), 10).unwrap();
-    s.set_update(llama, &update(10, Tensor::zeros(576, candle_core::DType::F32, &Device::Cpu).unwrap()), "zero")
-        .unwrap();
-    let err = s.sweep(llama, Split::Test, Direction::Update, &[-1.0, 0.0, 1.0], |_, _| {}).unwrap_err();
-    assert_eq!(err, Error::NotApplied);
-    assert_eq!(s.applied(Split::Test), Some(false));
+    let zero = update(10, Tensor::zeros(576, F32, &Device::Cpu).unwrap());
+    assert_eq!(s.set_update(llama, &zero, "zero").unwrap_err(), Error::NotApplied);
+    let a = Tensor::ones((2, 1536), F32, &Device::Cpu).unwrap();
+    let b = Tensor::zeros((576, 2), F32, &Device::Cpu).unwrap();
+    let lora = Update { site: Site::MlpOut, edit: Edit::LowRank { a, b }, ..zero };
+    assert_eq!(s.set_update(llama, &lora, "zero lora").unwrap_err(), Error::NotApplied);
+    assert!(s.steered().is_none());
 }
 
 #[test]

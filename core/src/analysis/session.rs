@@ -237,6 +237,10 @@ impl SweepSession {
             Edit::AddVector(v) => UpdateScale::of_vector(&v.to_vec1::<f32>()?, residual)?,
             _ => measure(self, &edit)?,
         };
+        if scale.effect_norm == 0.0 {
+            // Nothing to rescale, and nothing a sweep could show: say so now, not as a flat line.
+            return Err(Error::NotApplied);
+        }
         let noise = random_direction(&llama.config, site)?;
         let Edit::AddVector(n) = &noise else { unreachable!("a random direction is a vector") };
         let random = UpdateScale::of_vector(&n.to_vec1::<f32>()?, residual)?.rescale(&noise)?;

@@ -151,3 +151,26 @@ pub fn manifold_vs_utility_drop(points: &[SweepPoint]) -> Option<f32> {
         points.iter().filter_map(|p| Some((p.off_manifold?, u0 - p.point.util_odds?))).unzip();
     spearman(&off, &drop).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::point::summarize;
+    use crate::math::logodds::{Nll, PairScore};
+
+    fn point(m: f32, lp: f32, ln: f32) -> SweepPoint {
+        let score = PairScore::new(Nll { sum: lp, tokens: 1 }, Nll { sum: ln, tokens: 1 });
+        SweepPoint { point: summarize(m, &[score]), off_manifold: Some(1.0 + m.abs()) }
+    }
+
+    #[test]
+    fn a_sweep_whose_steered_points_equal_the_unsteered_one_was_not_applied() {
+        let flat = alloc::vec![point(-1.0, 2.0, 3.0), point(0.0, 2.0, 3.0), point(1.0, 2.0, 3.0)];
+        assert_eq!(applied(&flat), Some(false));
+        assert_eq!(Sweep::new(3, Site::Residual, flat, 4).unwrap_err(), Error::NotApplied);
+        let moved = alloc::vec![point(-1.0, 2.5, 3.0), point(0.0, 2.0, 3.0), point(1.0, 2.0, 3.5)];
+        assert_eq!(applied(&moved), Some(true));
+        assert!(Sweep::new(3, Site::Residual, moved, 4).is_ok());
+        assert_eq!(applied(&[point(0.0, 2.0, 3.0)]), None, "no steered point yet");
+    }
+}
