@@ -179,6 +179,21 @@ impl Session {
         to_js(&steered_info(s, layer))
     }
 
+    /// Makes an update fitted, trained or loaded earlier at the current layer current again (its
+    /// points are still cached): `name` as [`Session::fit`] reported it.
+    pub fn select(&mut self, name: &str) -> Result<JsValue, JsError> {
+        let session = self.sweep.as_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let layer = session.layer();
+        let s = session.select(name).map_err(js_err)?;
+        to_js(&steered_info(s, layer))
+    }
+
+    /// Every update of the current layer's session (a frontier compares them), as `fit` reports each.
+    pub fn updates(&self) -> Result<JsValue, JsError> {
+        let Some(session) = &self.sweep else { return to_js(&Vec::<()>::new()) };
+        to_js(&session.updates().iter().map(|s| steered_info(s, session.layer())).collect::<Vec<_>>())
+    }
+
     /// Makes an update file (safetensors from `steerscope vector` / `train`) the session's update
     /// at its own layer and site.
     pub fn load_update(&mut self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {

@@ -81,7 +81,8 @@ struct SplitPairs {
 /// A cached point and what it was measured with.
 struct Cached {
     split: Split,
-    direction: Direction,
+    /// What steered it: the update's name, `random@site`, or `unsteered@site` at `m = 0`.
+    key: String,
     strength: f32,
     point: SweepPoint,
 }
@@ -91,7 +92,10 @@ pub struct SweepSession {
     layer: usize,
     splits: [SplitPairs; 2],
     residual_norm: Option<f32>,
-    steered: Option<Steered>,
+    /// Every update fitted, trained or set in this session, by name (a frontier compares them).
+    updates: Vec<Steered>,
+    /// The one [`SweepSession::point`] measures.
+    current: Option<usize>,
     points: Vec<Cached>,
     /// Off-manifold references per (split, site), from unsteered activations.
     references: Vec<(Split, Site, Option<OffManifold>)>,
@@ -116,7 +120,8 @@ impl SweepSession {
             layer,
             splits: [split(train), split(test)],
             residual_norm: None,
-            steered: None,
+            updates: Vec::new(),
+            current: None,
             points: Vec::new(),
             references: Vec::new(),
         })
@@ -244,28 +249,69 @@ impl SweepSession {
         let noise = random_direction(&llama.config, site)?;
         let Edit::AddVector(n) = &noise else { unreachable!("a random direction is a vector") };
         let random = UpdateScale::of_vector(&n.to_vec1::<f32>()?, residual)?.rescale(&noise)?;
-        self.points.clear();
-        self.steered = Some(Steered { name, site, positions, reads, edit: scale.rescale(&edit)?, random, scale });
-        Ok(self.steered.as_ref().expect("just set"))
+        let steered = Steered { name, site, positions, reads, edit: scale.rescale(&edit)?, random, scale };
+        Ok(self.keep(steered))
     }
 
     /// Takes an update already in strength units — e.g. fitted in a session over more training
     /// pairs — to measure it on this session's pairs as it is (no rescaling).
     pub fn adopt(&mut self, llama: &Llama, steered: Steered) -> Result<&Steered> {
         Intervention::new(&llama.config, self.layer, steered.site, steered.edit.clone(), 1.0)?;
-        self.points.clear();
-        self.steered = Some(steered);
-        Ok(self.steered.as_ref().expect("just set"))
+        Ok(self.keep(steered))
+    }
+
+    /// Adds `steered` (replacing an update of the same name and forgetting its points) and makes
+    /// it the current one.
+    fn keep(&mut self, steered: Steered) -> &Steered {
+        let i = match self.updates.iter().position(|u| u.name == steered.name) {
+            Some(i) => {
+                let old = &self.updates[i].name;
+                self.points.retain(|c| c.key != *old);
+                self.updates[i] = steered;
+                i
+            }
+            None => {
+                self.updates.push(steered);
+                self.updates.len() - 1
+            }
+        };
+        self.current = Some(i);
+        &self.updates[i]
+    }
+
+    /// Makes the update called `name` the current one again (its points are still cached).
+    pub fn select(&mut self, name: &str) -> Result<&Steered> {
+        let i = self.updates.iter().position(|u| u.name == name).ok_or_else(|| {
+            let names: Vec<&str> = self.updates.iter().map(|u| u.name.as_str()).collect();
+            Error::Invalid(format!("no update called `{name}` in this session (it has: {})", names.join(", ")))
+        })?;
+        self.current = Some(i);
+        Ok(&self.updates[i])
+    }
+
+    /// Every update of the session, in the order they were added.
+    pub fn updates(&self) -> &[Steered] {
+        &self.updates
     }
 
     /// The session's update, if one was fitted, trained or set.
     pub fn steered(&self) -> Option<&Steered> {
-        self.steered.as_ref()
+        self.current.map(|i| &self.updates[i])
+    }
+
+    /// The cache key of a point of the current update.
+    fn key(&self, direction: Direction, m: f32) -> Option<String> {
+        let s = self.steered()?;
+        Some(match (direction, m == 0.0) {
+            (_, true) => format!("unsteered@{}", s.site),
+            (Direction::Random, false) => format!("random@{}", s.site),
+            (Direction::Update, false) => s.name.clone(),
+        })
     }
 
     /// The steering that measures `direction` at strength `m` (for generating text with it).
     pub fn steering(&self, llama: &Llama, direction: Direction, m: f32) -> Result<Steering> {
-        let s = self.steered.as_ref().ok_or_else(|| Error::Invalid("no steering update yet: fit one first".into()))?;
+        let s = self.steered().ok_or_else(|| Error::Invalid("no steering update yet: fit one first".into()))?;
         let edit = match direction {
             Direction::Update => s.edit.clone(),
             Direction::Random => s.random.clone(),
@@ -292,7 +338,8 @@ impl SweepSession {
             partial(&c.point);
             return Ok(c.point.clone());
         }
-        let site = self.steered.as_ref().expect("checked above").site;
+        let site = self.steered().expect("checked above").site;
+        let key = self.key(direction, m).expect("checked above");
         let reference = self.reference(llama, split, site)?;
         let prepared = self.prepared(llama, split, |_, _| {})?;
         let point = if m == 0.0 {
@@ -318,12 +365,13 @@ impl SweepSession {
             }
             last.expect("a prepared set has pairs")
         };
-        self.points.push(Cached { split, direction, strength: m, point: point.clone() });
+        self.points.push(Cached { split, key, strength: m, point: point.clone() });
         Ok(point)
     }
 
     fn cached(&self, split: Split, direction: Direction, m: f32) -> Option<&Cached> {
-        self.points.iter().find(|c| c.split == split && c.direction == direction && c.strength.to_bits() == m.to_bits())
+        let key = self.key(direction, m)?;
+        self.points.iter().find(|c| c.split == split && c.key == key && c.strength.to_bits() == m.to_bits())
     }
 
     /// The off-manifold reference of `split` at `site`: unsteered activations, fitted once.
@@ -340,7 +388,7 @@ impl SweepSession {
 
     /// Rank of the off-manifold reference used for `split` (0 if too few rows, or not fitted yet).
     pub fn manifold_rank(&self, split: Split) -> usize {
-        let site = self.steered.as_ref().map(|s| s.site);
+        let site = self.steered().map(|s| s.site);
         self.references
             .iter()
             .find(|(s, t, _)| *s == split && Some(*t) == site)
@@ -361,17 +409,16 @@ impl SweepSession {
             points.push(self.point(llama, split, direction, m, |_, _| {})?);
             progress.report(i + 1, strengths.len())?;
         }
-        let site = self.steered.as_ref().expect("checked above").site;
+        let site = self.steered().expect("checked above").site;
         Sweep::new(self.layer, site, points, self.manifold_rank(split))
     }
 
-    /// The update's points measured so far on `split`, by strength.
+    /// The current update's points measured so far on `split` (with the shared unsteered one), by
+    /// strength; `Direction::Random` gives the random direction's.
     pub fn points(&self, split: Split, direction: Direction) -> Vec<SweepPoint> {
-        let mut pts: Vec<&Cached> = self
-            .points
-            .iter()
-            .filter(|c| c.split == split && (c.direction == direction || c.strength == 0.0))
-            .collect();
+        let keys = [self.key(direction, 1.0), self.key(direction, 0.0)];
+        let mut pts: Vec<&Cached> =
+            self.points.iter().filter(|c| c.split == split && keys.iter().flatten().any(|k| *k == c.key)).collect();
         pts.sort_by(|a, b| a.strength.total_cmp(&b.strength));
         pts.into_iter().map(|c| c.point.clone()).collect()
     }
@@ -389,7 +436,7 @@ impl SweepSession {
             Split::Train => Split::Test,
             Split::Test => Split::Train,
         };
-        let site = self.steered.as_ref().map_or(Site::Residual, |s| s.site);
+        let site = self.steered().map_or(Site::Residual, |s| s.site);
         let as_sweep = |split| Sweep {
             layer: self.layer,
             site,
