@@ -131,10 +131,13 @@ fn trained_update_steers_generation_and_sweeps() {
     assert_eq!(v["results"][0]["method"], "lora-split");
     assert_eq!(v["results"][0]["site"], "mlp_out");
     assert_eq!(v["results"][0]["heldout"]["points"].as_array().unwrap().len(), 3);
-    // Every sweep carries its baselines and the fluency of text at each strength.
-    assert_eq!(v["baselines"][0]["random"]["method"], "random");
-    assert!(v["baselines"][0]["prompting"]["point"]["pref_odds"].is_number());
-    assert!(v["baselines"][0]["prompting"]["instruction"].as_str().unwrap().contains("pirate"));
+    // Every sweep carries its baselines (a random direction rescaled like the update, at its site;
+    // prompting) and the fluency of text at each strength.
+    assert_eq!(v["results"][1]["method"], "random");
+    assert_eq!(v["results"][1]["site"], "mlp_out");
+    assert!(v["baselines"]["prompting"]["point"]["pref_odds"].is_number());
+    assert!(v["baselines"]["prompting"]["instruction"].as_str().unwrap().contains("pirate"));
+    assert_eq!(v["format"], "chat");
     assert!(v["results"][0]["texts"][0]["compression_ratio"].is_number());
     // Bad input: unsupported site, unknown method, divergence (keeps the last good checkpoint).
     let (ok, _, err) = train(&["--method", "lora", "--site", "residual"]);
@@ -142,8 +145,17 @@ fn trained_update_steers_generation_and_sweeps() {
     let (ok, _, err) = train(&["--method", "dora"]);
     assert!(!ok && err.contains("unknown method `dora`"), "{err}");
     std::fs::remove_file(&lora).unwrap();
+    // A factor out of range is refused before any work; an update that outgrows the residual
+    // stream stops training at once and keeps the last good checkpoint.
     let (ok, _, err) = train(&["--method", "vector", "--factors", "1e38"]);
-    assert!(!ok && err.contains("diverged at step 1") && err.contains("last good checkpoint"), "{err}");
+    assert!(!ok && err.contains("|f| ≤ 1000") && !lora.exists(), "{err}");
+    let (ok, _, err) = train(&["--method", "vector", "--objective", "sft", "--lr", "10", "--factors", "100"]);
+    assert!(
+        !ok && err.contains("diverged at step 1")
+            && err.contains("residual norm")
+            && err.contains("last good checkpoint"),
+        "{err}"
+    );
     assert!(lora.exists(), "the last good checkpoint must be saved");
     std::fs::remove_dir_all(dir).ok();
 }

@@ -111,13 +111,17 @@ impl Sweep {
 /// (the held-out pairs').
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Curves {
+    /// The preference model, or why it could not be fitted.
     pub preference: core::result::Result<CurveFit, String>,
+    /// The utility model, or why it could not be fitted.
     pub utility: core::result::Result<CurveFit, String>,
-    /// `[train, held-out]`
+    /// R² of the preference model `[train, held-out]`.
     pub preference_r2: [Option<f32>; 2],
+    /// R² of the utility model `[train, held-out]`.
     pub utility_r2: [Option<f32>; 2],
 }
 
+/// Fits both curves on `train`'s points and scores them there and on `heldout`'s.
 pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
     let r2 = |fit: &core::result::Result<CurveFit, String>, series: [(Vec<f32>, Vec<f32>); 2]| {
         series.map(|(m, y)| fit.as_ref().ok().and_then(|f| f.r2(&m, &y).ok()))

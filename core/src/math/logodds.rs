@@ -5,10 +5,13 @@
 //! Utility is undefined when `e^−L_p + e^−L_n ≥ 1` (possible with length-normalised losses):
 //! that is `None`, never a NaN.
 
+/// `L_n − L_p`: how much more likely the concept-positive completion is, in nats.
 pub fn pref_odds(lp: f32, ln: f32) -> f32 {
     ln - lp
 }
 
+/// `log[(e^−L_p + e^−L_n) / (1 − e^−L_p − e^−L_n)]`: the log-odds that the model produces a
+/// valid completion at all; `None` where `e^−L_p + e^−L_n ≥ 1`.
 pub fn util_odds(lp: f32, ln: f32) -> Option<f32> {
     let (lp, ln) = (lp as f64, ln as f64);
     let mass = libm::exp(-lp) + libm::exp(-ln);
@@ -37,7 +40,9 @@ mod tests {
 /// Negative log-likelihood of a completion: its sum and token count.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Nll {
+    /// `−Σ log p(token)` over the completion.
     pub sum: f32,
+    /// Tokens in the completion.
     pub tokens: usize,
 }
 
@@ -51,10 +56,13 @@ impl Nll {
 /// One pair's losses under a steering, and its log-odds.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PairScore {
+    /// The concept-positive completion's loss.
     pub lp: Nll,
+    /// The concept-negative completion's loss.
     pub ln: Nll,
-    /// From length-normalised losses.
+    /// Preference log-odds from the length-normalised losses.
     pub pref_odds: f32,
+    /// Utility log-odds from the length-normalised losses (`None` where undefined).
     pub util_odds: Option<f32>,
 }
 

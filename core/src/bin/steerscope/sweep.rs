@@ -207,14 +207,21 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
         args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<steerscope::Result<Vec<Method>>>()?;
     let format = args.format.prompt_format()?;
     crate::check_strengths(&args.strengths)?;
-    let mut paths = args.update.clone();
-    paths.dedup(); // the same file twice is swept once
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for p in &args.update {
+        if !paths.contains(p) {
+            paths.push(p.clone()); // the same file twice is swept once
+        }
+    }
     let updates = paths.iter().map(|p| crate::load_update(p)).collect::<Result<Vec<_>>>()?;
     let model = crate::load_model(model_path)?;
     let llama = &model.llama;
     let mut layers = args.layer.clone();
-    layers.extend(updates.iter().map(|u| u.layer).filter(|l| !args.layer.contains(l)));
-    layers.dedup();
+    for u in &updates {
+        if !layers.contains(&u.layer) {
+            layers.push(u.layer);
+        }
+    }
     for &l in &layers {
         llama.config.check_layer(l)?;
     }
