@@ -47,7 +47,8 @@ fn vector_then_steered_generation_differs_from_base() {
     std::fs::create_dir_all(&dir).unwrap();
     let vec_file = dir.join("v.safetensors");
     let pairs = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl");
-    let (ok, _, err) = run(&["vector", "--pairs", pairs, "--layer", "15", "--out", vec_file.to_str().unwrap()]);
+    let (ok, _, err) =
+        run(&["vector", "--pairs", pairs, "--max-pairs", "16", "--layer", "15", "--out", vec_file.to_str().unwrap()]);
     assert!(ok, "{err}");
     let base = gen(None);
     let steered = gen(Some(format!("residual:15:{}:6", vec_file.display())));
@@ -66,7 +67,8 @@ fn vector_then_steered_generation_differs_from_base() {
     }
     // The same vector as a llama.cpp control vector: same text as --steer at strength 1.
     let cvec = dir.join("v.gguf");
-    let (ok, _, err) = run(&["vector", "--pairs", pairs, "--layer", "15", "--out", cvec.to_str().unwrap()]);
+    let (ok, _, err) =
+        run(&["vector", "--pairs", pairs, "--max-pairs", "16", "--layer", "15", "--out", cvec.to_str().unwrap()]);
     assert!(ok, "{err}");
     let one = gen(Some(format!("residual:15:{}:6", vec_file.display())));
     let (ok, out, err) = run(&[
@@ -171,6 +173,8 @@ fn operations_combine_and_calibrate() {
             "vector",
             "--pairs",
             &format!("{data}/{concept}.test.jsonl"),
+            "--max-pairs",
+            "16",
             "--layer",
             "15",
             "--method",
@@ -194,6 +198,8 @@ fn operations_combine_and_calibrate() {
         "vector",
         "--pairs",
         &format!("{data}/sentiment.test.jsonl"),
+        "--max-pairs",
+        "16",
         "--layer",
         "15",
         "--read",
@@ -222,6 +228,8 @@ fn operations_combine_and_calibrate() {
         "vector",
         "--pairs",
         &format!("{data}/sentiment.test.jsonl"),
+        "--max-pairs",
+        "16",
         "--layer",
         "15",
         "--steer-positions",
