@@ -356,9 +356,20 @@ impl<'a> Trainer<'a> {
         self.steps_per_epoch() * self.config.epochs
     }
 
-    /// The update as trained so far (detached), at strength 1.
+    /// The update as trained so far, at strength 1: a copy, cut from the graph — the
+    /// optimiser updates its parameters in place, and a detached tensor would share their
+    /// storage and change with the next step.
     pub fn edit(&self) -> Edit {
-        self.live_edit().detach()
+        self.snapshot().unwrap_or_else(|_| self.live_edit().detach())
+    }
+
+    fn snapshot(&self) -> Result<Edit> {
+        let t = |i: usize| self.params[i].as_tensor().copy();
+        Ok(match self.config.form {
+            UpdateForm::Vector => Edit::AddVector(t(0)?),
+            UpdateForm::Lora { .. } => Edit::LowRank { a: t(0)?, b: t(1)? },
+            UpdateForm::LocalWeight => Edit::Dense { w: t(0)?, bias: Some(t(1)?) },
+        })
     }
 
     /// One optimisation step on the next batch. A non-finite loss or gradient stops training
