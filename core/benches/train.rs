@@ -39,7 +39,7 @@ fn main() {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl")).unwrap();
     let pairs: Vec<PairTokens> =
-        parse_jsonl(&text).unwrap()[..16].iter().map(|p| PairTokens::new(&quantized, p).unwrap()).collect();
+        parse_jsonl(&text).unwrap().pairs[..16].iter().map(|p| PairTokens::new(&quantized, p).unwrap()).collect();
     println!("SPLIT steps of 4 pairs at layer {LAYER}; threads {}", rayon::current_num_threads());
     let prep_q = Prepared::new(&quantized.llama, &pairs, LAYER, |_, _| {}).unwrap();
     let prep_f = Prepared::new(&dense.llama, &pairs, LAYER, |_, _| {}).unwrap();

@@ -194,8 +194,10 @@ fn position_masks_and_read_positions_match_direct_computation() {
     use steerscope::steer::diffmean::{fit_method, Method, Read};
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/formality.test.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> =
-        steerscope::data::parse_jsonl(&text).unwrap()[..3].iter().map(|p| PairTokens::new(m, p).unwrap()).collect();
+    let pairs: Vec<PairTokens> = steerscope::data::parse_jsonl(&text).unwrap().pairs[..3]
+        .iter()
+        .map(|p| PairTokens::new(m, p).unwrap())
+        .collect();
     let fitted =
         fit_method(&m.llama, &pairs, Method::DiffMean, layer, Site::Residual, Read::LastToken, |_, _| {}).unwrap();
     let last = |p: &PairTokens, completion: &[u32]| -> Vec<f32> {

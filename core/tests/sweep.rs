@@ -16,7 +16,7 @@ use steerscope::model::{Cache, Edit, Intervention, Site, Steering};
 fn pairs(n: usize) -> Vec<PairTokens> {
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl")).unwrap();
-    parse_jsonl(&text).unwrap()[..n].iter().map(|p| PairTokens::new(model(), p).unwrap()).collect()
+    parse_jsonl(&text).unwrap().pairs[..n].iter().map(|p| PairTokens::new(model(), p).unwrap()).collect()
 }
 
 /// −Σ log p(completion | prompt) by one forward pass over prompt ++ completion.

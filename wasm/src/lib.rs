@@ -87,8 +87,9 @@ impl Session {
 
     /// Polarity pairs (JSONL) for fitting (`train`) and measuring (`test`).
     pub fn set_pairs(&mut self, train_jsonl: &str, test_jsonl: &str) -> Result<JsValue, JsError> {
-        let parse =
-            |text: &str, which: &str| parse_jsonl(text).map_err(|e| JsError::new(&format!("{which} pairs: {e}")));
+        let parse = |text: &str, which: &str| {
+            parse_jsonl(text).map(|p| p.pairs).map_err(|e| JsError::new(&format!("{which} pairs: {e}")))
+        };
         let tokenize = |pairs: &[Pair]| -> Result<Vec<PairTokens>, JsError> {
             pairs.iter().map(|p| PairTokens::new(&self.model, p)).collect::<Result<_, _>>().map_err(js_err)
         };

@@ -1,3 +1,3 @@
 //! Polarity-paired examples (no_std).
 pub mod pairs;
-pub use pairs::{parse_jsonl, Pair};
+pub use pairs::{parse_jsonl, Pair, ParsedPairs};

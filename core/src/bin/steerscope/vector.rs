@@ -38,7 +38,11 @@ pub struct VectorArgs {
 
 pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
     let text = std::fs::read_to_string(&args.pairs).with_context(|| format!("reading {}", args.pairs.display()))?;
-    let pairs = parse_jsonl(&text).with_context(|| format!("in {}", args.pairs.display()))?;
+    let parsed = parse_jsonl(&text).with_context(|| format!("in {}", args.pairs.display()))?;
+    if let Some(note) = parsed.note() {
+        eprintln!("note: {}: {note}", args.pairs.display());
+    }
+    let pairs = parsed.pairs;
     steerscope::model::sites::check_operation(&args.operation)?;
     let read = steerscope::steer::diffmean::Read::parse(&args.read)?;
     let positions = steerscope::model::sites::Positions::parse(&args.steer_positions)?;
