@@ -12,7 +12,7 @@ pub fn pref_odds(lp: f32, ln: f32) -> f32 {
 pub fn util_odds(lp: f32, ln: f32) -> Option<f32> {
     let (lp, ln) = (lp as f64, ln as f64);
     let mass = libm::exp(-lp) + libm::exp(-ln);
-    if !(mass < 1.0) || !mass.is_finite() {
+    if !mass.is_finite() || mass >= 1.0 {
         return None;
     }
     Some((libm::log(mass) - libm::log1p(-mass)) as f32)
