@@ -10,8 +10,9 @@ mod common;
 use common::model;
 use std::collections::HashSet;
 use steerscope::data::{parse_jsonl, Pair};
-use steerscope::model::score::{completion_nll, prefix};
-use steerscope::model::Steering;
+use steerscope::model::pairs::Prepared;
+use steerscope::model::score::PairTokens;
+use steerscope::model::{Site, Steering};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts");
 const MIN_TRAIN: usize = 64;
@@ -30,7 +31,7 @@ struct Concept {
 fn read_pairs(file: &str) -> Vec<Pair> {
     let path = format!("{DIR}/{file}");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    parse_jsonl(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    parse_jsonl(&text).unwrap_or_else(|e| panic!("{path}: {e}")).pairs
 }
 
 fn concepts() -> Vec<Concept> {
@@ -171,13 +172,16 @@ fn leading_space_changes_the_scored_token() {
             "\n",
             "the answer is predicted after `assistant\\n`"
         );
-        let pre = prefix(&m.llama, &prompt, &Steering::none()).unwrap();
         let answer = tok.encode_continuation(&pair.positive).unwrap();
         let answer_spaced = tok.encode_continuation(&format!(" {}", pair.positive)).unwrap();
         assert_eq!((answer.len(), answer_spaced.len()), (1, 1));
         assert_ne!(answer, answer_spaced, "a leading space gives another token");
-        plain += completion_nll(&m.llama, &pre, &answer, &Steering::none()).unwrap().sum / n as f32;
-        spaced += completion_nll(&m.llama, &pre, &answer_spaced, &Steering::none()).unwrap().sum / n as f32;
+        // Both answers scored after the same prompt: as the two completions of one "pair".
+        let both = PairTokens { prompt, positive: answer, negative: answer_spaced };
+        let prepared = Prepared::new(&m.llama, &[both], 0, |_, _| {}).unwrap();
+        let score = &prepared.score(&m.llama, &Steering::none(), Site::Residual, |_, _| {}).unwrap().scores[0];
+        plain += score.lp.sum / n as f32;
+        spaced += score.ln.sum / n as f32;
     }
     println!("mean loss of the concept answer over {n} pairs: {plain:.2} nats as \"Yes\"/\"No\", {spaced:.2} with a leading space");
     assert!(spaced > plain + 3.0, "leading space: {spaced:.2} vs {plain:.2} nats");

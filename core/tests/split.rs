@@ -26,7 +26,7 @@ fn a_split_step_is_its_formula_by_hand() {
     let llama = &dense.llama;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap()[..4]
+    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap().pairs[..4]
         .iter()
         .map(|p| PairTokens::new(model(), p, &Default::default()).unwrap())
         .collect();
@@ -97,7 +97,7 @@ fn an_update_that_outgrows_the_residual_stream_stops_training() {
     let llama = &model().llama;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap()[..2]
+    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap().pairs[..2]
         .iter()
         .map(|p| PairTokens::new(model(), p, &Default::default()).unwrap())
         .collect();

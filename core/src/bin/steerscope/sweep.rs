@@ -71,7 +71,11 @@ pub struct SweepArgs {
 /// Reads a JSONL pairs file, keeping at most `max` pairs.
 pub fn read_pairs(path: &Path, max: Option<usize>) -> Result<Vec<Pair>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut pairs = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
+    let parsed = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
+    if let Some(note) = parsed.note() {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    let mut pairs = parsed.pairs;
     pairs.truncate(max.unwrap_or(pairs.len()));
     Ok(pairs)
 }
