@@ -125,11 +125,31 @@ fn trained_update_steers_generation_and_sweeps() {
         "--max-pairs",
         "2",
         "--strengths=-5,0,5",
+        "--per-pair",
+        dir.join("pairs.jsonl").to_str().unwrap(),
         "--out",
         out_dir.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // --per-pair: one line per (run, split, strength, pair): 2 runs × 2 splits × 3 × 2 pairs, and
+    // each held-out point's mean preference is the mean of its pairs' lines.
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("pairs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 24);
+    for p in v["results"][0]["heldout"]["points"].as_array().unwrap() {
+        let mine: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["method"] == "lora-split" && r["split"] == "heldout" && r["strength"] == p["strength"])
+            .map(|r| r["pref_odds"].as_f64().unwrap())
+            .collect();
+        assert_eq!(mine.len(), 2);
+        let mean = mine.iter().sum::<f64>() / 2.0;
+        assert!((mean - p["pref_odds"].as_f64().unwrap()).abs() < 1e-5, "{mean} vs {}", p["pref_odds"]);
+    }
     assert_eq!(v["results"][0]["method"], "lora-split");
     assert_eq!(v["results"][0]["site"], "mlp_out");
     assert_eq!(v["results"][0]["heldout"]["points"].as_array().unwrap().len(), 3);

@@ -27,6 +27,10 @@ pub struct SweepPoint {
     /// and a relative residual would shrink just because the norm grows. `None` when the
     /// unsteered activations are too few to define a subspace ([`OffManifold::fit`]).
     pub off_manifold: Option<f32>,
+    /// Each pair's score (for per-pair reports: [`crate::analysis::point::pair_rows`]); not
+    /// serialized with the point, which already summarises them.
+    #[serde(skip)]
+    pub pairs: Vec<crate::math::logodds::PairScore>,
 }
 
 /// The reference the off-manifold score measures against: the affine subspace of the unsteered
@@ -164,7 +168,11 @@ mod tests {
 
     fn point(m: f32, lp: f32, ln: f32) -> SweepPoint {
         let score = PairScore::new(Nll { sum: lp, tokens: 1 }, Nll { sum: ln, tokens: 1 });
-        SweepPoint { point: summarize(m, &[score]), off_manifold: Some(1.0 + m.abs()) }
+        SweepPoint {
+            point: summarize(m, &[score.clone()]),
+            off_manifold: Some(1.0 + m.abs()),
+            pairs: alloc::vec![score],
+        }
     }
 
     #[test]
