@@ -282,6 +282,61 @@ impl<'a> Gguf<'a> {
     pub fn data(&self, t: &TensorInfo) -> &'a [u8] {
         &self.bytes[t.start..t.start + t.len]
     }
+
+    /// Checks that every number stored as a float in a tensor's data is finite: each element of
+    /// an F32, F16 or BF16 tensor, and each block's scale (and minimum) in the quantized types,
+    /// whose other fields are small integers. A weight built from finite parts is finite, so a
+    /// corrupt file is refused here, naming the tensor and the element, instead of turning into
+    /// NaN logits later. Reads the data once without allocating.
+    pub fn check_finite(&self, t: &TensorInfo) -> Result<()> {
+        let (per_block, block_bytes) = t.ttype.block();
+        let what = if per_block == 1 { "element" } else { "a scale of block" };
+        for (i, block) in self.data(t).chunks_exact(block_bytes as usize).enumerate() {
+            for &(at, kind) in t.ttype.float_fields() {
+                let v = match kind {
+                    Float::F32 => f32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]),
+                    Float::F16 => half::f16::from_le_bytes([block[at], block[at + 1]]).to_f32(),
+                    Float::BF16 => half::bf16::from_le_bytes([block[at], block[at + 1]]).to_f32(),
+                };
+                if !v.is_finite() {
+                    return Err(Error::Gguf {
+                        offset: (t.start + i * block_bytes as usize + at) as u64,
+                        problem: format!("tensor `{}`: {what} {i} is {v}, not a finite number", t.name),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a float field of a tensor block is stored.
+#[derive(Debug, Clone, Copy)]
+enum Float {
+    F32,
+    F16,
+    BF16,
+}
+
+impl TensorType {
+    /// The float fields (byte offset, storage) of one block: the element itself for F32, F16
+    /// and BF16; for the quantized types, as ggml lays their blocks out (`ggml-common.h`), the
+    /// scale `d` and the minimum `m` / `dmin` (or `s` = `d`·Σq in Q8_1) — everything else in a
+    /// block is small integers.
+    fn float_fields(self) -> &'static [(usize, Float)] {
+        use TensorType::*;
+        match self {
+            F32 => &[(0, Float::F32)],
+            F16 => &[(0, Float::F16)],
+            BF16 => &[(0, Float::BF16)],
+            Q4_0 | Q5_0 | Q8_0 => &[(0, Float::F16)],
+            Q4_1 | Q5_1 | Q8_1 | Q4K | Q5K => &[(0, Float::F16), (2, Float::F16)],
+            Q2K => &[(80, Float::F16), (82, Float::F16)],
+            Q3K => &[(108, Float::F16)],
+            Q6K => &[(208, Float::F16)],
+            Q8K => &[(0, Float::F32)],
+        }
+    }
 }
 
 fn tensor_range(
