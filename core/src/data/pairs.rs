@@ -28,6 +28,10 @@ pub fn parse_jsonl(text: &str) -> Result<Vec<Pair>> {
             continue;
         }
         let bad = |problem: String| Error::Data { line: line_no, problem };
+        // serde would also read a pair from a list, by position; a line names its fields.
+        if !line.trim_start().starts_with('{') {
+            return Err(bad("expected a JSON object {\"prompt\", \"positive\", \"negative\"}".into()));
+        }
         let pair: Pair = serde_json::from_str(line).map_err(|e| bad(format!("{e}")))?;
         for (field, value) in [("prompt", &pair.prompt), ("positive", &pair.positive), ("negative", &pair.negative)] {
             if value.trim().is_empty() {
@@ -60,5 +64,8 @@ mod tests {
         let e = parse_jsonl(r#"{"prompt":"p","positive":"a","negative":"a"}"#).unwrap_err();
         assert!(format!("{e}").contains("identical"));
         assert_eq!(parse_jsonl("\n \n").unwrap_err(), Error::EmptyDataset);
+        // Regression found by the mutation test: a list was read as a pair by position.
+        let e = parse_jsonl(&format!("{ok}\n[\"p\",\"a\",\"b\"]")).unwrap_err();
+        assert!(matches!(&e, Error::Data { line: 2, problem } if problem.contains("expected a JSON object")), "{e}");
     }
 }
