@@ -45,9 +45,8 @@ fn main() {
         loadavg()
     );
     println!("{:<34} {:>7} {:>13} {:>12}  first tokens", "engine", "threads", "prefill tok/s", "decode tok/s");
-    let paths: Vec<String> = std::env::var("STEERSCOPE_BENCH_PATHS")
-        .map(|s| s.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
+    let paths: Vec<String> =
+        std::env::var("STEERSCOPE_BENCH_PATHS").map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
     for threads in [1, 2] {
         let mut rows = vec![run_child("steerscope", threads, None)];
         for p in &paths {
@@ -281,10 +280,23 @@ fn perf_profile(model_path: &std::path::Path) -> Result<(f64, Vec<(&'static str,
         return Err(format!("perf record failed: {}", String::from_utf8_lossy(&out.stderr)));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let v: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).map_err(|e| e.to_string())?;
     let ms = v["decode_ms_per_token"].as_f64().ok_or("no timing")?;
     let report = Command::new("perf")
-        .args(["report", "--stdio", "--no-children", "--sort", "symbol", "-q", "-g", "none", "--percent-limit", "0", "-i"])
+        .args([
+            "report",
+            "--stdio",
+            "--no-children",
+            "--sort",
+            "symbol",
+            "-q",
+            "-g",
+            "none",
+            "--percent-limit",
+            "0",
+            "-i",
+        ])
         .arg(&data)
         .output()
         .map_err(|e| e.to_string())?;
@@ -295,7 +307,10 @@ fn perf_profile(model_path: &std::path::Path) -> Result<(f64, Vec<(&'static str,
         let mut parts = line.split_whitespace();
         let Some(pct) = parts.next().and_then(|p| p.trim_end_matches('%').parse::<f64>().ok()) else { continue };
         let symbol = line.split("] ").nth(1).unwrap_or(line);
-        let i = CATEGORIES.iter().position(|(_, pats)| pats.iter().any(|p| symbol.contains(p))).unwrap_or(CATEGORIES.len() - 1);
+        let i = CATEGORIES
+            .iter()
+            .position(|(_, pats)| pats.iter().any(|p| symbol.contains(p)))
+            .unwrap_or(CATEGORIES.len() - 1);
         shares[i].1 += pct / 100.0;
         total += pct / 100.0;
     }
@@ -312,8 +327,38 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("output head (Q8_0 matvec)", &["q8_0::", "vec_dot_q8_0", "k_quants::matmul"]),
     ("activation quantization (Q8_1 / Q8_0)", &["quantize_into", "from_float", "Q8_1Rows", "half::"]),
     ("attention (scores, softmax, weighted sum)", &["attention::", "gemm", "softmax", "Softmax", "expf", "__exp"]),
-    ("norms, RoPE, SiLU, residual adds", &["rms_norm", "RmsNorm", "rope", "Rotary", "silu", "Silu", "decode_layers", "binary_map", "unary_map", "Affine"]),
-    ("tensor allocation, copies, op dispatch", &["malloc", "free", "memcpy", "memmove", "memset", "alloc::", "candle_core::", "core::ptr::drop", "Arc", "clear_page", "page_fault", "asm_exc"]),
+    (
+        "norms, RoPE, SiLU, residual adds",
+        &[
+            "rms_norm",
+            "RmsNorm",
+            "rope",
+            "Rotary",
+            "silu",
+            "Silu",
+            "decode_layers",
+            "binary_map",
+            "unary_map",
+            "Affine",
+        ],
+    ),
+    (
+        "tensor allocation, copies, op dispatch",
+        &[
+            "malloc",
+            "free",
+            "memcpy",
+            "memmove",
+            "memset",
+            "alloc::",
+            "candle_core::",
+            "core::ptr::drop",
+            "Arc",
+            "clear_page",
+            "page_fault",
+            "asm_exc",
+        ],
+    ),
     ("threads (rayon)", &["rayon", "crossbeam", "sched_yield", "futex"]),
     ("other", &[""]),
 ];
@@ -333,51 +378,52 @@ fn isolated_parts(bytes: &[u8]) {
         ("ffn_down", c.hidden, c.ffn),
     ];
     let layers: Vec<Vec<QLinear>> = (0..c.n_layers)
-        .map(|i| kinds.iter().map(|(n, o, k)| QLinear::load(&g, &format!("blk.{i}.{n}.weight"), *o, *k).unwrap()).collect())
+        .map(|i| {
+            kinds.iter().map(|(n, o, k)| QLinear::load(&g, &format!("blk.{i}.{n}.weight"), *o, *k).unwrap()).collect()
+        })
         .collect();
     let head = QLinear::load(&g, "token_embd.weight", c.vocab, c.hidden).unwrap();
     let heads = attention::Heads { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim };
     let positions = PROMPT_TOKENS + DECODE_TOKENS / 2;
     let wave = |n: usize, s: f32| (0..n).map(|i| ((i as f32 * 0.37 + s).sin()) * 2.0).collect::<Vec<f32>>();
-    let caches: Vec<(Vec<f32>, Vec<f32>)> = (0..c.n_layers).map(|i| (wave(positions * kv, i as f32), wave(positions * kv, 0.5 + i as f32))).collect();
+    let caches: Vec<(Vec<f32>, Vec<f32>)> =
+        (0..c.n_layers).map(|i| (wave(positions * kv, i as f32), wave(positions * kv, 0.5 + i as f32))).collect();
     let q = wave(c.hidden, 0.1);
     let (mut scores, mut ctx) = (Vec::new(), vec![0f32; c.hidden]);
     let mut out = vec![0f32; c.vocab];
     let mut xq = Q8_1Rows::default();
-    let mut t_kind = [0f64; 7];
-    let (mut t_quant, mut t_head, mut t_attn) = (0f64, 0f64, 0f64);
+    // Per round, the time of each part summed over the layers; the minimum over rounds is
+    // reported (a shared machine preempts some rounds; the fastest is the least disturbed).
+    let (mut t_kind, mut t_quant, mut t_head, mut t_attn) = ([f64::MAX; 7], f64::MAX, f64::MAX, f64::MAX);
     const ROUNDS: usize = 20;
-    for round in 0..ROUNDS + 2 {
-        let keep = round >= 2; // two warm-up rounds
+    for _ in 0..ROUNDS {
+        let (mut kind, mut quant, mut attn) = ([0f64; 7], 0f64, 0f64);
         for (layer, cache) in layers.iter().zip(&caches) {
             for (k, lin) in layer.iter().enumerate() {
                 let x = wave(lin.shape.1, k as f32);
                 let t = Instant::now();
                 xq.quantize_into(&x, x.len());
-                let tq = t.elapsed().as_secs_f64();
+                quant += t.elapsed().as_secs_f64();
                 let t = Instant::now();
                 lin.forward_row(&x, &xq, &mut out[..lin.shape.0], &linear::in_order).unwrap();
-                if keep {
-                    t_kind[k] += t.elapsed().as_secs_f64();
-                    t_quant += tq;
-                }
+                kind[k] += t.elapsed().as_secs_f64();
             }
             let t = Instant::now();
             attention::decode(heads, &q, &cache.0, &cache.1, &mut scores, &mut ctx);
-            if keep {
-                t_attn += t.elapsed().as_secs_f64();
-            }
+            attn += t.elapsed().as_secs_f64();
         }
         let x = wave(c.hidden, 9.0);
         xq.quantize_into(&x, x.len());
         let t = Instant::now();
         head.forward_row(&x, &xq, &mut out, &linear::in_order).unwrap();
-        if keep {
-            t_head += t.elapsed().as_secs_f64();
+        t_head = t_head.min(t.elapsed().as_secs_f64());
+        for (best, t) in t_kind.iter_mut().zip(kind) {
+            *best = best.min(t);
         }
+        (t_quant, t_attn) = (t_quant.min(quant), t_attn.min(attn));
     }
-    let ms = |t: f64| t * 1e3 / ROUNDS as f64;
-    println!("\n(2) parts timed in isolation, ms per token (all {} layers):", c.n_layers);
+    let ms = |t: f64| t * 1e3;
+    println!("\n(2) parts timed in isolation, ms per token (all {} layers; fastest of {ROUNDS} rounds):", c.n_layers);
     let mut sum = 0.0;
     for ((name, o, k), t) in kinds.iter().zip(t_kind) {
         println!("  matvec {name:<12} ({o:>5} × {k:>5}, Q4_1)  {:>7.3}", ms(t));
@@ -402,11 +448,16 @@ fn loadavg() -> String {
 /// The CPU's SIMD flags, as `grep -m1 flags /proc/cpuinfo` shows them (filtered).
 fn cpu_flags() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("").trim();
+    let model =
+        info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("").trim();
     let flags = info.lines().find(|l| l.starts_with("flags")).and_then(|l| l.split(':').nth(1)).unwrap_or("");
     let simd: Vec<&str> = flags
         .split_whitespace()
         .filter(|f| f.starts_with("avx") || f.starts_with("sse") || ["fma", "f16c", "ssse3", "amx_int8"].contains(f))
         .collect();
-    format!("{model}; {} threads; flags: {}", std::thread::available_parallelism().map_or(0, |n| n.get()), simd.join(" "))
+    format!(
+        "{model}; {} threads; flags: {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        simd.join(" ")
+    )
 }

@@ -249,7 +249,8 @@ impl Session {
                 .logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?)
                 .and_then(|l| Ok(l.squeeze(0)?.to_vec1()?))
                 .map_err(js_err)?;
-            input = vec![steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0))];
+            input =
+                vec![steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0))];
             out.extend(logits);
         }
         Ok(out)

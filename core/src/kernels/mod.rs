@@ -14,6 +14,34 @@ pub mod q4_1;
 pub mod q8_0;
 
 use core::sync::atomic::{AtomicU8, Ordering};
+use half::f16;
+
+/// Block scales as the repacked matrices store them. x86-64 keeps the file's f16 (the AVX2 and
+/// AVX-512 kernels widen 8 or 16 at once with `vcvtph2ps`, exactly): a Q4_1 block then costs
+/// 20 bytes of memory traffic, not 24, and a decode step is bound by that traffic. wasm has no
+/// such instruction, so there they are widened to f32 once, at load.
+#[cfg(target_arch = "x86_64")]
+pub(crate) type Scale = f16;
+#[cfg(not(target_arch = "x86_64"))]
+pub(crate) type Scale = f32;
+
+/// A file's f16 scale as stored.
+#[inline(always)]
+pub(crate) fn stored(x: f16) -> Scale {
+    #[cfg(target_arch = "x86_64")]
+    return x;
+    #[cfg(not(target_arch = "x86_64"))]
+    return x.to_f32();
+}
+
+/// A stored scale as f32 (exact).
+#[inline(always)]
+pub(crate) fn widen(s: Scale) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    return s.to_f32();
+    #[cfg(not(target_arch = "x86_64"))]
+    return s;
+}
 
 /// Output rows interleaved per group in the repacked weight layouts: one lane per row in a
 /// 512-bit vector of i32, two 256-bit vectors, or four 128-bit ones.

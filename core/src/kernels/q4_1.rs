@@ -15,8 +15,9 @@
 //!
 //! Layout of one group's block (256 bytes): chunk `k` (0..4) holds, for each of the 16 rows,
 //! 4 bytes whose low nibbles are elements `8k..8k+4` and high nibbles `8k+4..8k+8`. The f16
-//! scales and minimums are widened to f32 (exact) beside them, 16 per block.
-use super::{Isa, GROUP};
+//! scales and minimums sit beside them, 16 per block (as f16 on x86-64, widened to f32 in wasm:
+//! see [`super::Scale`]).
+use super::{stored, widen, Isa, Scale, GROUP};
 use alloc::vec::Vec;
 use core::ops::Range;
 use half::f16;
@@ -37,8 +38,8 @@ pub struct Q4_1Matrix {
     pub rows: usize,
     pub cols: usize,
     qs: Vec<u8>,
-    d: Vec<f32>,
-    m: Vec<f32>,
+    d: Vec<Scale>,
+    m: Vec<Scale>,
 }
 
 /// Activations quantized to Q8_1, one block row per activation row.
@@ -65,14 +66,14 @@ impl Q4_1Matrix {
             rows,
             cols,
             qs: alloc::vec![0; groups * nb * UNIT],
-            d: alloc::vec![0.0; groups * nb * GROUP],
-            m: alloc::vec![0.0; groups * nb * GROUP],
+            d: alloc::vec![stored(f16::ZERO); groups * nb * GROUP],
+            m: alloc::vec![stored(f16::ZERO); groups * nb * GROUP],
         };
         for (i, src) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
             let (r, b) = (i / nb, i % nb);
             let (unit, lane) = ((r / GROUP) * nb + b, r % GROUP);
-            out.d[unit * GROUP + lane] = f16::from_le_bytes([src[0], src[1]]).to_f32();
-            out.m[unit * GROUP + lane] = f16::from_le_bytes([src[2], src[3]]).to_f32();
+            out.d[unit * GROUP + lane] = stored(f16::from_le_bytes([src[0], src[1]]));
+            out.m[unit * GROUP + lane] = stored(f16::from_le_bytes([src[2], src[3]]));
             // GGUF: element j < 16 is the low nibble of byte j, element j ≥ 16 the high nibble
             // of byte j − 16.
             let q = |j: usize| if j < 16 { src[4 + j] & 0x0F } else { src[4 + j - 16] >> 4 };
@@ -127,7 +128,7 @@ impl Q4_1Matrix {
     /// The scale and minimum of block `b` of row `r`.
     fn scales(&self, r: usize, b: usize) -> (f32, f32) {
         let i = ((r / GROUP) * self.blocks_per_row() + b) * GROUP + r % GROUP;
-        (self.d[i], self.m[i])
+        (widen(self.d[i]), widen(self.m[i]))
     }
 
     /// Row `r` as f32, the way ggml dequantizes (`q·d + m`).
@@ -172,7 +173,7 @@ impl Q8_1Rows {
             let mut qs = [0i8; QK];
             let mut sum = 0i32;
             for (q, &x) in qs.iter_mut().zip(block) {
-                *q = libm::roundf(x * id) as i8;
+                *q = round_to_i8(x * id);
                 sum += *q as i32;
             }
             // ggml multiplies in half precision: f16(sum) * f16(d), rounded to f16.
@@ -192,6 +193,16 @@ impl Q8_1Rows {
     pub(crate) fn scale(&self, k: usize) -> f32 {
         self.d[k]
     }
+}
+
+/// `roundf(v) as i8` (half away from zero, as ggml rounds, then saturating) for `|v| < 2²³`,
+/// without a libm call: the truncation `t` and the remainder `v − t` are exact for such `v`.
+/// NaN gives 0, as `roundf(NaN) as i8` does.
+#[inline(always)]
+fn round_to_i8(v: f32) -> i8 {
+    let t = v as i32;
+    let frac = v - t as f32;
+    (t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32).clamp(-128, 127) as i8
 }
 
 /// Integer dot product of block `b` of weight row `r` with activation block `y` (exact).
@@ -297,14 +308,14 @@ fn act4(y: &[i8; QK], s: usize) -> i32 {
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
-mod x86 {
+pub(crate) mod x86 {
     use super::*;
     use core::arch::x86_64::*;
 
     /// AVX2: `vpmaddubsw` (u8 nibble × i8 activation, pairs summed in i16: at most
     /// 2·15·128 = 3840) accumulated over the block's 8 steps in i16 (at most 30720 < 32767,
     /// never saturating), then `vpmaddwd` by ones to i32: the exact `sumi` of each row.
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,f16c")]
     pub(super) unsafe fn group_avx2<const A: usize>(
         w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
     ) -> [[f32; GROUP]; A] {
@@ -337,8 +348,8 @@ mod x86 {
                 let (dy, sy) = (_mm256_set1_ps(x.d[k]), _mm256_set1_ps(x.s[k]));
                 for h in 0..2 {
                     let at = unit * GROUP + 8 * h;
-                    // SAFETY: 8 floats inside this unit's 16 scales and minimums.
-                    let (d, m) = unsafe { (_mm256_loadu_ps(w.d.as_ptr().add(at)), _mm256_loadu_ps(w.m.as_ptr().add(at))) };
+                    // SAFETY: 8 of this unit's 16 scales and minimums.
+                    let (d, m) = unsafe { (widen8(w.d.as_ptr().add(at)), widen8(w.m.as_ptr().add(at))) };
                     let sumi = _mm256_cvtepi32_ps(_mm256_madd_epi16(acc[h], ones));
                     sumf[j][h] = combine(sumf[j][h], sumi, d, dy, m, sy);
                 }
@@ -348,7 +359,7 @@ mod x86 {
     }
 
     /// AVX-VNNI: `vpdpbusd` adds the 4 products of each row straight into its i32 lane.
-    #[target_feature(enable = "avx2,avxvnni")]
+    #[target_feature(enable = "avx2,f16c,avxvnni")]
     pub(super) unsafe fn group_avx_vnni<const A: usize>(
         w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
     ) -> [[f32; GROUP]; A] {
@@ -379,7 +390,7 @@ mod x86 {
                 for h in 0..2 {
                     let at = unit * GROUP + 8 * h;
                     // SAFETY: as in `group_avx2`.
-                    let (d, m) = unsafe { (_mm256_loadu_ps(w.d.as_ptr().add(at)), _mm256_loadu_ps(w.m.as_ptr().add(at))) };
+                    let (d, m) = unsafe { (widen8(w.d.as_ptr().add(at)), widen8(w.m.as_ptr().add(at))) };
                     sumf[j][h] = combine(sumf[j][h], _mm256_cvtepi32_ps(acc[h]), d, dy, m, sy);
                 }
             }
@@ -411,10 +422,8 @@ mod x86 {
                     acc[j] = _mm512_dpbusd_epi32(acc[j], hi, _mm512_set1_epi32(act4(y, 2 * k + 1)));
                 }
             }
-            // SAFETY: 16 floats: this unit's scales and minimums.
-            let (d, m) = unsafe {
-                (_mm512_loadu_ps(w.d.as_ptr().add(unit * GROUP)), _mm512_loadu_ps(w.m.as_ptr().add(unit * GROUP)))
-            };
+            // SAFETY: this unit's 16 scales and minimums.
+            let (d, m) = unsafe { (widen16(w.d.as_ptr().add(unit * GROUP)), widen16(w.m.as_ptr().add(unit * GROUP))) };
             for (j, acc) in acc.iter().enumerate() {
                 let k = (a0 + j) * nb + b;
                 let (dy, sy) = (_mm512_set1_ps(x.d[k]), _mm512_set1_ps(x.s[k]));
@@ -429,6 +438,20 @@ mod x86 {
             unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) };
             out
         })
+    }
+
+    /// 8 stored scales as f32 (`vcvtph2ps`, exact). Caller: F16C enabled, 8 scales at `p`.
+    #[inline(always)]
+    pub(crate) unsafe fn widen8(p: *const Scale) -> __m256 {
+        // SAFETY: see the contract above.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+    }
+
+    /// 16 stored scales as f32. Caller: AVX-512F enabled, 16 scales at `p`.
+    #[inline(always)]
+    pub(crate) unsafe fn widen16(p: *const Scale) -> __m512 {
+        // SAFETY: see the contract above.
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
     }
 
     /// `sumf + ((sumi·d)·dy + m·sy)`: the reference's operations in its order, no FMA.
@@ -504,13 +527,13 @@ mod wasm {
                 }
                 let at = unit * GROUP + 4 * q;
                 // SAFETY: 4 floats inside this unit's scales and minimums.
-                let (d, m) =
-                    unsafe { (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128)) };
+                let (d, m) = unsafe {
+                    (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128))
+                };
                 for (j, [a01, a23]) in acc.iter().enumerate() {
                     // [r0 (t0+t1), r0 (t2+t3), r1 (t0+t1), r1 (t2+t3)] and the same for r2, r3.
                     let (e01, e23) = (i32x4_extadd_pairwise_i16x8(*a01), i32x4_extadd_pairwise_i16x8(*a23));
-                    let sumi =
-                        i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(e01, e23), i32x4_shuffle::<1, 3, 5, 7>(e01, e23));
+                    let sumi = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(e01, e23), i32x4_shuffle::<1, 3, 5, 7>(e01, e23));
                     let k = (a0 + j) * nb + b;
                     sumf[j][q] = combine(sumf[j][q], sumi, d, x.d[k], m, x.s[k]);
                 }
@@ -549,8 +572,9 @@ mod wasm {
                 }
                 let at = unit * GROUP + 4 * q;
                 // SAFETY: 4 floats inside this unit's scales and minimums.
-                let (d, m) =
-                    unsafe { (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128)) };
+                let (d, m) = unsafe {
+                    (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128))
+                };
                 for (j, sumi) in acc.iter().enumerate() {
                     let k = (a0 + j) * nb + b;
                     sumf[j][q] = combine(sumf[j][q], *sumi, d, x.d[k], m, x.s[k]);
@@ -596,8 +620,10 @@ mod tests {
         let mut seed = 7;
         for (rows, cols, m) in [(13, 96, 10), (48, 64, 1), (35, 320, 7), (16, 32, 4)] {
             let (w, x) = random_case(&mut seed, rows, cols, m);
-            let want: Vec<u32> =
-                (0..m).flat_map(|a| (0..rows).map(move |r| (a, r))).map(|(a, r)| dot_reference(&w, r, &x, a).to_bits()).collect();
+            let want: Vec<u32> = (0..m)
+                .flat_map(|a| (0..rows).map(move |r| (a, r)))
+                .map(|(a, r)| dot_reference(&w, r, &x, a).to_bits())
+                .collect();
             for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
                 let mut out = alloc::vec![0f32; m * rows];
                 matmul_tile(&w, &x, 0..m, 0..w.groups(), isa, &mut out);
@@ -658,6 +684,21 @@ mod tests {
             }
         }
         assert!(Q4_1Matrix::from_gguf_bytes(&bytes[1..], rows, cols).is_none());
+    }
+
+    /// The quick rounding is `roundf` on every value a block can produce (|v| ≤ 127 and a hair
+    /// above), halves and their neighbours included.
+    #[test]
+    fn rounding_matches_roundf() {
+        let mut v = -130.0f32;
+        while v <= 130.0 {
+            for x in [v, f32::from_bits(v.to_bits() + 1), f32::from_bits(v.to_bits().wrapping_sub(1))] {
+                assert_eq!(round_to_i8(x), libm::roundf(x) as i8, "{x}");
+            }
+            v += 1.0 / 1024.0;
+        }
+        assert_eq!(round_to_i8(f32::NAN), libm::roundf(f32::NAN) as i8);
+        assert_eq!(round_to_i8(-0.0), 0);
     }
 
     /// Independent check of the reference itself: close to the f32 dot of the dequantized rows.

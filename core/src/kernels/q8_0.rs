@@ -15,7 +15,7 @@
 //! `|w|` and the activations as `y·sign(w)` (exact for every i8 weight, −128 included: |−128|
 //! is 128 as u8, and |y| ≤ 127 keeps every i16 pair sum ≤ 2·128·127 = 32512).
 use super::q4_1::{Q8_1Rows, QK};
-use super::{Isa, GROUP};
+use super::{stored, widen, Isa, Scale, GROUP};
 use alloc::vec::Vec;
 use core::ops::Range;
 use half::f16;
@@ -26,14 +26,14 @@ pub const BLOCK_BYTES: usize = 34;
 const UNIT: usize = GROUP * QK;
 
 /// Q8_0 weights of an `(rows, cols)` matrix, 16 rows side by side: in a group's block, step
-/// `s` (0..8) holds 4 bytes (elements `4s..4s+4`) of each of the 16 rows; the f16 scales are
-/// widened to f32 (exact), 16 per block.
+/// `s` (0..8) holds 4 bytes (elements `4s..4s+4`) of each of the 16 rows; the f16 scales sit
+/// beside them, 16 per block (see [`super::Scale`]).
 #[derive(Clone, Debug)]
 pub struct Q8_0Matrix {
     pub rows: usize,
     pub cols: usize,
     qs: Vec<i8>,
-    d: Vec<f32>,
+    d: Vec<Scale>,
 }
 
 impl Q8_0Matrix {
@@ -44,12 +44,16 @@ impl Q8_0Matrix {
         }
         let nb = cols / QK;
         let groups = rows.div_ceil(GROUP);
-        let mut out =
-            Q8_0Matrix { rows, cols, qs: alloc::vec![0; groups * nb * UNIT], d: alloc::vec![0.0; groups * nb * GROUP] };
+        let mut out = Q8_0Matrix {
+            rows,
+            cols,
+            qs: alloc::vec![0; groups * nb * UNIT],
+            d: alloc::vec![stored(f16::ZERO); groups * nb * GROUP],
+        };
         for (i, src) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
             let (r, b) = (i / nb, i % nb);
             let (unit, lane) = ((r / GROUP) * nb + b, r % GROUP);
-            out.d[unit * GROUP + lane] = f16::from_le_bytes([src[0], src[1]]).to_f32();
+            out.d[unit * GROUP + lane] = stored(f16::from_le_bytes([src[0], src[1]]));
             for (j, &q) in src[2..].iter().enumerate() {
                 out.qs[unit * UNIT + (j / 4) * 4 * GROUP + lane * 4 + j % 4] = q as i8;
             }
@@ -83,7 +87,7 @@ impl Q8_0Matrix {
     }
 
     fn scale(&self, r: usize, b: usize) -> f32 {
-        self.d[((r / GROUP) * self.blocks_per_row() + b) * GROUP + r % GROUP]
+        widen(self.d[((r / GROUP) * self.blocks_per_row() + b) * GROUP + r % GROUP])
     }
 
     /// Row `r` as f32, the way ggml dequantizes (`q·d`): an embedding lookup.
@@ -182,11 +186,12 @@ fn act4(y: &[i8; QK], s: usize) -> i32 {
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 mod x86 {
     use super::*;
+    use crate::kernels::q4_1::x86::{widen16, widen8};
     use core::arch::x86_64::*;
 
     /// 8 rows' block sums: per step `vpmaddubsw(|w|, y·sign(w))` (exact, see the module doc)
     /// widened to i32 by `vpmaddwd` with ones.
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,f16c")]
     pub(super) unsafe fn group_avx2(w: &Q8_0Matrix, x: &Q8_1Rows, g: usize, a: usize) -> [f32; GROUP] {
         let nb = w.blocks_per_row();
         let ones = _mm256_set1_epi16(1);
@@ -209,7 +214,7 @@ mod x86 {
             let dy = _mm256_set1_ps(x.scale(a * nb + b));
             for (h, sumf) in sumf.iter_mut().enumerate() {
                 // SAFETY: 8 of this unit's 16 scales.
-                let d = unsafe { _mm256_loadu_ps(w.d.as_ptr().add(unit * GROUP + 8 * h)) };
+                let d = unsafe { widen8(w.d.as_ptr().add(unit * GROUP + 8 * h)) };
                 *sumf = _mm256_add_ps(*sumf, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), d), dy));
             }
         }
@@ -217,7 +222,7 @@ mod x86 {
     }
 
     /// AVX-VNNI: `vpdpbusd(|w|, y·sign(w))` straight into each row's i32 lane.
-    #[target_feature(enable = "avx2,avxvnni")]
+    #[target_feature(enable = "avx2,f16c,avxvnni")]
     pub(super) unsafe fn group_avx_vnni(w: &Q8_0Matrix, x: &Q8_1Rows, g: usize, a: usize) -> [f32; GROUP] {
         let nb = w.blocks_per_row();
         let mut sumf = [_mm256_setzero_ps(); 2];
@@ -238,7 +243,7 @@ mod x86 {
             let dy = _mm256_set1_ps(x.scale(a * nb + b));
             for (h, sumf) in sumf.iter_mut().enumerate() {
                 // SAFETY: 8 of this unit's 16 scales.
-                let d = unsafe { _mm256_loadu_ps(w.d.as_ptr().add(unit * GROUP + 8 * h)) };
+                let d = unsafe { widen8(w.d.as_ptr().add(unit * GROUP + 8 * h)) };
                 *sumf = _mm256_add_ps(*sumf, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), d), dy));
             }
         }
@@ -267,7 +272,7 @@ mod x86 {
                 acc = _mm512_dpbusd_epi32(acc, _mm512_abs_epi8(wq), signed_y);
             }
             // SAFETY: this unit's 16 scales.
-            let d = unsafe { _mm512_loadu_ps(w.d.as_ptr().add(unit * GROUP)) };
+            let d = unsafe { widen16(w.d.as_ptr().add(unit * GROUP)) };
             let dy = _mm512_set1_ps(x.scale(a * nb + b));
             sumf = _mm512_add_ps(sumf, _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), d), dy));
         }
@@ -311,7 +316,10 @@ mod wasm {
                 for s in (0..8).step_by(2) {
                     // SAFETY: 16 bytes at s·64 + q·16 (and one step on) < 512 of this unit.
                     let (w0, w1) = unsafe {
-                        (v128_load(qs.add(s * 64 + q * 16) as *const v128), v128_load(qs.add((s + 1) * 64 + q * 16) as *const v128))
+                        (
+                            v128_load(qs.add(s * 64 + q * 16) as *const v128),
+                            v128_load(qs.add((s + 1) * 64 + q * 16) as *const v128),
+                        )
                     };
                     let (y0, y1) = (i32x4_splat(act4(y, s)), i32x4_splat(act4(y, s + 1)));
                     let p01 = i16x8_add(i16x8_extmul_low_i8x16(w0, y0), i16x8_extmul_low_i8x16(w1, y1));

@@ -104,12 +104,20 @@ impl QLinear {
     /// The same bits as [`QLinear::forward`] on that row.
     pub fn forward_row(&self, x: &[f32], xq: &Q8_1Rows, out: &mut [f32], split: Split) -> Result<()> {
         if out.len() != self.shape.0 || x.len() != self.shape.1 {
-            return Err(Error::Invalid(format!("forward_row: {} → {} floats for a {:?} layer", x.len(), out.len(), self.shape)));
+            return Err(Error::Invalid(format!(
+                "forward_row: {} → {} floats for a {:?} layer",
+                x.len(),
+                out.len(),
+                self.shape
+            )));
         }
         match &self.weight {
             Weight::Packed(w) => {
                 if xq.rows != 1 || xq.blocks_per_row * q4_1::QK != self.shape.1 {
-                    return Err(Error::Invalid(format!("forward_row: input not quantized for a {:?} layer", self.shape)));
+                    return Err(Error::Invalid(format!(
+                        "forward_row: input not quantized for a {:?} layer",
+                        self.shape
+                    )));
                 }
                 let groups = w.groups();
                 let per = (groups / CHUNKS_PER_PRODUCT).max(1);

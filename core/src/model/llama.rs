@@ -40,15 +40,15 @@ pub struct Llama {
 struct Layer {
     attn_norm: Tensor,       // (hidden,)
     attn_norm_row: Vec<f32>, // the same, for the decode step
-    q: QLinear,        // (hidden, hidden)
-    k: QLinear,        // (kv_heads·head_dim, hidden)
-    v: QLinear,        // (kv_heads·head_dim, hidden)
-    o: QLinear,        // (hidden, hidden)
-    ffn_norm: Tensor,       // (hidden,)
-    ffn_norm_row: Vec<f32>, // the same, for the decode step
-    gate: QLinear,     // (ffn, hidden)
-    up: QLinear,       // (ffn, hidden)
-    down: QLinear,     // (hidden, ffn)
+    q: QLinear,              // (hidden, hidden)
+    k: QLinear,              // (kv_heads·head_dim, hidden)
+    v: QLinear,              // (kv_heads·head_dim, hidden)
+    o: QLinear,              // (hidden, hidden)
+    ffn_norm: Tensor,        // (hidden,)
+    ffn_norm_row: Vec<f32>,  // the same, for the decode step
+    gate: QLinear,           // (ffn, hidden)
+    up: QLinear,             // (ffn, hidden)
+    down: QLinear,           // (hidden, ffn)
 }
 
 impl Layer {

@@ -11,7 +11,7 @@
 //!
 //! Used only outside autograd: when the input, a steering tensor, a merged weight or a cached
 //! key is part of a graph, the batched path runs instead, so gradients are never cut.
-use super::cache::{Cache, LayerKv};
+use super::cache::{Cache, Flat, LayerKv};
 use super::team::{with_team, Team};
 use super::{apply_site, record, Llama, PositionMasks};
 use crate::error::Result;
@@ -95,7 +95,8 @@ impl Llama {
         let mut s = core::mem::take(&mut cache.scratch);
         s.x.clear();
         s.x.extend(x.flatten_all()?.to_vec1::<f32>()?);
-        let result = with_team(rayon::current_num_threads(), |team| self.decode_in(team, &mut s, layers, cache, steering));
+        let result =
+            with_team(rayon::current_num_threads(), |team| self.decode_in(team, &mut s, layers, cache, steering));
         cache.scratch = s;
         result
     }
@@ -123,10 +124,8 @@ impl Llama {
             l.v.forward_row(&s.h, &s.xq, &mut s.v, &split)?;
             rope_row(&mut s.q, &s.cos, &s.sin);
             rope_row(&mut s.k, &s.cos, &s.sin);
-            let kv = &mut cache.kv[i];
-            kv.append_flat(&s.k, &s.v, heads.kv_width(), cache.reserve);
-            let (keys, values) = kv.flat().expect("the decode step runs on flat caches only");
-            attend(team, heads, &s.q, keys, values, &mut s.scores, &mut s.ctx);
+            let kv = cache.kv[i].append_row(&s.k, &s.v, c.n_kv_heads, c.head_dim, cache.reserve);
+            attend(team, heads, &s.q, kv, &mut s.scores, &mut s.ctx);
             quantize_for(&[&l.o], &s.ctx, &mut s.xq);
             l.o.forward_row(&s.ctx, &s.xq, &mut s.attn, &split)?;
             site.apply(Site::AttnOut, &mut s.attn, &s.ctx, None)?;
@@ -207,22 +206,23 @@ impl Sites<'_> {
     }
 }
 
-/// The attention of every query head, the heads shared out over the team.
-fn attend(team: &Team, h: Heads, q: &[f32], keys: &[f32], values: &[f32], scores: &mut Vec<f32>, out: &mut [f32]) {
-    let positions = keys.len() / h.kv_width();
-    scores.resize(h.n_heads * positions, 0.0);
+/// The attention of every query head, the key/value groups shared out over the team.
+fn attend(team: &Team, h: Heads, q: &[f32], kv: &Flat, scores: &mut Vec<f32>, out: &mut [f32]) {
+    let positions = kv.len();
+    let (n, per) = (h.group() * h.head_dim, h.group() * positions);
+    scores.resize(h.n_kv_heads * per, 0.0);
     let (scores_at, out_at) = (Shared(scores.as_mut_ptr()), Shared(out.as_mut_ptr()));
-    let d = h.head_dim;
-    team.run(h.n_heads, &|head| {
-        // SAFETY: each head owns its own `positions` scores and `d` outputs (disjoint ranges of
-        // buffers that outlive `run`).
+    team.run(h.n_kv_heads, &|g| {
+        // SAFETY: each group owns its own `group · positions` scores and `group · d` outputs
+        // (disjoint ranges of buffers that outlive `run`).
         let (sc, o) = unsafe {
             (
-                core::slice::from_raw_parts_mut(scores_at.at(head * positions), positions),
-                core::slice::from_raw_parts_mut(out_at.at(head * d), d),
+                core::slice::from_raw_parts_mut(scores_at.at(g * per), per),
+                core::slice::from_raw_parts_mut(out_at.at(g * n), n),
             )
         };
-        attention::decode_head(h, head, &q[head * d..][..d], keys, values, sc, o);
+        let (keys, values) = kv.head(g);
+        attention::decode_group(h, &q[g * n..][..n], keys, values, sc, o);
     });
 }
 
