@@ -46,9 +46,9 @@ pub fn decode(h: Heads, q: &[f32], keys: &[f32], values: &[f32], scores: &mut Ve
 /// `group·d` floats, `keys` and `values` that head's `(positions, d)`, and `scores` holds at
 /// least `group` floats per position. Groups are independent, so threads may split them.
 pub fn decode_group(h: Heads, q: &[f32], keys: &[f32], values: &[f32], scores: &mut [f32], out: &mut [f32]) {
-    assert!(h.n_kv_heads > 0 && h.n_heads % h.n_kv_heads == 0, "query heads must be a multiple of kv heads");
+    assert!(h.n_kv_heads > 0 && h.n_heads.is_multiple_of(h.n_kv_heads), "query heads must be a multiple of kv heads");
     assert!(q.len() == h.group() * h.head_dim && out.len() == q.len());
-    assert!(keys.len() == values.len() && keys.len() % h.head_dim == 0, "cache rows");
+    assert!(keys.len() == values.len() && keys.len().is_multiple_of(h.head_dim), "cache rows");
     assert!(scores.len() >= h.group() * (keys.len() / h.head_dim), "scores scratch");
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if super::active() != super::Isa::Scalar && super::Isa::Avx2.available() {

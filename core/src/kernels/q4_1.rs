@@ -330,6 +330,7 @@ pub(crate) mod x86 {
             let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
             let mut acc = [[_mm256_setzero_si256(); 2]; A];
             for k in 0..4 {
+                #[allow(clippy::needless_range_loop)] // `h` picks the half of every activation row's `acc[j]`
                 for h in 0..2 {
                     // SAFETY: 32 bytes at offset k·64 + h·32 < 256 of this unit.
                     let p = unsafe { _mm256_loadu_si256(qs.add(k * 64 + h * 32) as *const __m256i) };
@@ -373,6 +374,7 @@ pub(crate) mod x86 {
             let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
             let mut acc = [[_mm256_setzero_si256(); 2]; A];
             for k in 0..4 {
+                #[allow(clippy::needless_range_loop)] // `h` picks the half of every activation row's `acc[j]`
                 for h in 0..2 {
                     // SAFETY: as in `group_avx2`.
                     let p = unsafe { _mm256_loadu_si256(qs.add(k * 64 + h * 32) as *const __m256i) };

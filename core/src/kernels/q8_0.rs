@@ -39,7 +39,7 @@ pub struct Q8_0Matrix {
 impl Q8_0Matrix {
     /// From GGUF bytes of a `[cols, rows]` (ggml order) Q8_0 tensor.
     pub fn from_gguf_bytes(bytes: &[u8], rows: usize, cols: usize) -> Option<Self> {
-        if cols % QK != 0 || bytes.len() != rows * cols / QK * BLOCK_BYTES {
+        if !cols.is_multiple_of(QK) || bytes.len() != rows * cols / QK * BLOCK_BYTES {
             return None;
         }
         let nb = cols / QK;

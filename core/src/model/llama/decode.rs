@@ -198,7 +198,7 @@ impl Sites<'_> {
     }
 
     fn record(&mut self, site: Site, h: &[f32]) -> Result<()> {
-        if self.steering.record.iter().any(|&r| r == (self.layer, site)) {
+        if self.steering.record.contains(&(self.layer, site)) {
             let t = Tensor::from_slice(h, (1, 1, h.len()), &Device::Cpu)?;
             record(self.steering, self.recorded, self.layer, site, &t)?;
         }
