@@ -276,7 +276,10 @@ fn budget(model_path: &std::path::Path, bytes: &[u8]) {
 
 /// Runs the steerscope child under `perf record`, enabled only around its decode loops.
 /// Returns ms per decode step and the share of samples per category.
-fn perf_profile(model_path: &std::path::Path) -> Result<(f64, Vec<(&'static str, f64)>), String> {
+/// ms per decode step and each category's share of the samples.
+type Profile = (f64, Vec<(&'static str, f64)>);
+
+fn perf_profile(model_path: &std::path::Path) -> Result<Profile, String> {
     let dir = std::env::temp_dir().join(format!("steerscope-budget-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (ctl, ack, data) = (dir.join("ctl"), dir.join("ack"), dir.join("perf.data"));
