@@ -1,7 +1,8 @@
 //! The model against independent references:
-//! - candle-transformers' `quantized_llama` on the same GGUF: the same logits, bit for bit (our
-//!   forward reproduces its arithmetic op for op, and our Q4_1 kernel is bit-identical to
-//!   candle's scalar Q4_1 path);
+//! - candle-transformers' `quantized_llama` on the same GGUF: the same final hidden state, bit
+//!   for bit (our forward reproduces its arithmetic op for op, and our Q4_1 kernels are
+//!   bit-identical to candle's scalar Q4_1 path) — shown by putting candle's own output head on
+//!   it; and our Q8_0 output head within a stated bound of candle's (see the test);
 //! - llama.cpp (values in tests/fixtures/llama_cpp_reference.json, produced by
 //!   tests/reference/llama_cpp_reference.py): token ids, next-token top-1, logit correlation and
 //!   the largest logit difference, with the bound the two engines' arithmetic allows.
@@ -15,13 +16,24 @@ fn our_last_logits(ids: &[u32]) -> Vec<f32> {
     last_logits(&model().llama, ids, &Steering::none())
 }
 
+/// Bit for bit through the layers, and within 1e-4 at the head. Our Q8_0 head kernel adds each
+/// row's blocks in ggml's scalar order (`sumf += sumi·dx·dy`); candle's AVX2 Q8_0 kernel keeps 8
+/// partial sums per row with fused multiply-adds (kernels::q8_0's module doc). Over a 576-wide
+/// row of 18 blocks the two orders differ by a few f32 roundings of a partial sum ≲ 30 in size:
+/// ≤ 18 · 2⁻²⁴ · 30 ≈ 3e-5 in the worst case (measured 1.3e-5). The head feeds nothing else, so
+/// the difference never compounds; candle's head on our hidden state must give its logits exactly.
 #[test]
 fn logits_match_candle_quantized_llama() {
-    use candle_core::quantized::gguf_file;
+    use candle_core::quantized::{gguf_file, QMatMul};
+    use candle_core::{IndexOp, Module};
     use candle_transformers::models::quantized_llama::ModelWeights;
     let mut file = std::io::Cursor::new(model_bytes());
     let content = gguf_file::Content::read(&mut file).unwrap();
     let mut reference = ModelWeights::from_gguf(content, &mut file, &Device::Cpu).unwrap();
+    let g = steerscope::gguf::Gguf::parse(model_bytes()).unwrap();
+    let head_name = if g.tensor("output.weight").is_ok() { "output.weight" } else { "token_embd.weight" };
+    let candle_head = QMatMul::from_qtensor(steerscope::model::linear::qtensor(&g, head_name).unwrap()).unwrap();
+    let llama = &model().llama;
     let tok = &model().tokenizer;
     let chat = &model().chat;
     for prompt in [
@@ -33,10 +45,19 @@ fn logits_match_candle_quantized_llama() {
         reference.clear_kv_cache();
         let input = Tensor::new(ids.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
         let want: Vec<f32> = reference.forward(&input, 0).unwrap().squeeze(0).unwrap().to_vec1().unwrap();
+        let fwd = llama.forward(&ids, &mut steerscope::model::Cache::new(), &Steering::none()).unwrap();
+        let n = fwd.hidden.dim(0).unwrap();
+        let last = fwd.hidden.i(n - 1..n).unwrap();
+        let body: Vec<f32> = candle_head.forward(&last).unwrap().squeeze(0).unwrap().to_vec1().unwrap();
+        assert!(
+            want == body,
+            "max |Δlogit| {} for {prompt:?} with candle's head: not the same bits",
+            max_diff(&want, &body)
+        );
         let got = our_last_logits(&ids);
         let diff = max_diff(&want, &got);
-        println!("{:?}: max |Δlogit| = {diff:e}", &prompt[..prompt.len().min(40)]);
-        assert!(want == got, "max |Δlogit| {diff} for {prompt:?}: not the same bits");
+        println!("{:?}: max |Δlogit| = {diff:e} (our head)", &prompt[..prompt.len().min(40)]);
+        assert!(diff <= 1e-4, "max |Δlogit| {diff} for {prompt:?}");
     }
 }
 

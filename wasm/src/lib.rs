@@ -340,6 +340,33 @@ impl Session {
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>, JsError> {
         self.model.tokenizer.encode(text).map_err(js_err)
     }
+
+    /// The logits of a fresh sequence: after prefilling `ids`, then after each of `steps`
+    /// greedy decode steps, concatenated (`(steps + 1) · vocab` floats). The browser test
+    /// compares two wasm builds' kernels with it, prefill and decode paths both.
+    pub fn trace_logits(&self, ids: &[u32], steps: usize) -> Result<Vec<f32>, JsError> {
+        let llama = &self.model.llama;
+        let mut cache = steerscope::model::Cache::new();
+        let (mut input, mut out) = (ids.to_vec(), Vec::new());
+        for _ in 0..=steps {
+            let fwd = llama.forward(&input, &mut cache, &Steering::none()).map_err(js_err)?;
+            let n = fwd.hidden.dim(0).map_err(js_err)?;
+            let logits: Vec<f32> = llama
+                .logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?)
+                .and_then(|l| Ok(l.squeeze(0)?.to_vec1()?))
+                .map_err(js_err)?;
+            input =
+                vec![steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0))];
+            out.extend(logits);
+        }
+        Ok(out)
+    }
+}
+
+/// The kernel path this build runs (`simd128` or `relaxed-simd`).
+#[wasm_bindgen]
+pub fn kernel_path() -> String {
+    steerscope::kernels::active().name().into()
 }
 
 /// The sweep session at `layer`, a new one if the layer changed (its pairs are prepared on first

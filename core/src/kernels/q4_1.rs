@@ -1,34 +1,48 @@
 //! Q4_1 × Q8_1 matrix multiplication, bit-identical to ggml's / candle's scalar `vec_dot_q4_1_q8_1`.
 //!
 //! Why our own kernel: candle 0.11 has no SIMD path for Q4_1 (it runs ~5× slower than llama.cpp
-//! on SmolLM2's Q4_1 weights). Here the 32-element integer dot product of a block runs in SIMD
-//! (AVX2 or wasm SIMD128), but the per-block float combination `sumi·dx·dy + mx·sy` and the sum
-//! over blocks keep the reference's exact order and rounding, so the fast path returns *the
-//! same bits* as the scalar reference — and as candle's own Q4_1 matmul. That makes "fast path ==
-//! reference" a strict equality test rather than a tolerance.
+//! on SmolLM2's Q4_1 weights). The reference adds, per block, `sumi·dx·dy + mx·sy` to a running
+//! sum, `sumi` being the block's exact integer dot product. Every fast path keeps that order
+//! and rounding, so it returns *the same bits* as the scalar reference — and as candle's own
+//! Q4_1 matmul — which makes "fast path == reference" a strict equality test.
 //!
-//! Weights are repacked once at load ("exact repacking"): the f16 scales and minimums are widened
-//! to f32 (exact) in arrays beside the nibbles, so the inner loop never converts half floats.
+//! Vector-wide yet exact: the weights are repacked once at load so that 16 output rows lie side
+//! by side ([`GROUP`]). For each block, a vector holds 4 consecutive nibbles of each of those
+//! rows, and the matching 4 activation bytes are broadcast to every lane: one multiply-add
+//! instruction (`vpmaddubsw`, `vpdpbusd`, `i32x4.relaxed_dot_i8x16_i7x16_add_s`) then advances
+//! every row's integer dot product at once — no horizontal sums — and the float combination
+//! runs one row per lane, block after block, exactly like the scalar loop.
+//!
+//! Layout of one group's block (256 bytes): chunk `k` (0..4) holds, for each of the 16 rows,
+//! 4 bytes whose low nibbles are elements `8k..8k+4` and high nibbles `8k+4..8k+8`. The f16
+//! scales and minimums sit beside them, 16 per block (as f16 on x86-64, widened to f32 in wasm:
+//! see [`super::Scale`]).
+use super::{stored, widen, Isa, Scale, GROUP};
 use alloc::vec::Vec;
+use core::ops::Range;
 use half::f16;
 
 /// Elements per quantization block (ggml's QK4_1 and QK8_1).
 pub const QK: usize = 32;
 /// Bytes of one Q4_1 block in a GGUF file: f16 d, f16 m, 16 bytes of nibbles.
 pub const BLOCK_BYTES: usize = 20;
+/// Nibble bytes of one group's block: 16 rows × 16 bytes.
+const UNIT: usize = GROUP * QK / 2;
+/// Weight groups run together in prefill, so that they stay in cache while every activation
+/// tile passes over them (8 groups ≈ 40 KB of a 576-wide matrix).
+const GROUPS_PER_PASS: usize = 8;
 
-/// Q4_1 weights of an `(rows, cols)` matrix, one block row per output feature.
-/// Element `j` of block `b` is `d[b]·q + m[b]`, `q` the low nibble of `qs[b][j]` for `j < 16`
-/// and the high nibble of `qs[b][j-16]` otherwise.
+/// Q4_1 weights of an `(rows, cols)` matrix, repacked 16 rows side by side (see the module
+/// doc); rows past `rows` in the last group are zero.
 #[derive(Clone, Debug)]
 pub struct Q4_1Matrix {
     /// Output features.
     pub rows: usize,
     /// Input features (a multiple of [`QK`]).
     pub cols: usize,
-    qs: Vec<[u8; 16]>,
-    d: Vec<f32>,
-    m: Vec<f32>,
+    qs: Vec<u8>,
+    d: Vec<Scale>,
+    m: Vec<Scale>,
 }
 
 /// Activations quantized to Q8_1, one block row per activation row.
@@ -51,13 +65,28 @@ impl Q4_1Matrix {
         if !cols.is_multiple_of(QK) || bytes.len() != rows * cols / QK * BLOCK_BYTES {
             return None;
         }
-        let n = bytes.len() / BLOCK_BYTES;
-        let mut out =
-            Q4_1Matrix { rows, cols, qs: Vec::with_capacity(n), d: Vec::with_capacity(n), m: Vec::with_capacity(n) };
-        for b in bytes.chunks_exact(BLOCK_BYTES) {
-            out.d.push(f16::from_le_bytes([b[0], b[1]]).to_f32());
-            out.m.push(f16::from_le_bytes([b[2], b[3]]).to_f32());
-            out.qs.push(b[4..20].try_into().expect("16 bytes"));
+        let nb = cols / QK;
+        let groups = rows.div_ceil(GROUP);
+        let mut out = Q4_1Matrix {
+            rows,
+            cols,
+            qs: alloc::vec![0; groups * nb * UNIT],
+            d: alloc::vec![stored(f16::ZERO); groups * nb * GROUP],
+            m: alloc::vec![stored(f16::ZERO); groups * nb * GROUP],
+        };
+        for (i, src) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
+            let (r, b) = (i / nb, i % nb);
+            let (unit, lane) = ((r / GROUP) * nb + b, r % GROUP);
+            out.d[unit * GROUP + lane] = stored(f16::from_le_bytes([src[0], src[1]]));
+            out.m[unit * GROUP + lane] = stored(f16::from_le_bytes([src[2], src[3]]));
+            // GGUF: element j < 16 is the low nibble of byte j, element j ≥ 16 the high nibble
+            // of byte j − 16.
+            let q = |j: usize| if j < 16 { src[4 + j] & 0x0F } else { src[4 + j - 16] >> 4 };
+            for k in 0..4 {
+                for t in 0..4 {
+                    out.qs[unit * UNIT + k * 4 * GROUP + lane * 4 + t] = q(8 * k + t) | (q(8 * k + 4 + t) << 4);
+                }
+            }
         }
         Some(out)
     }
@@ -86,14 +115,34 @@ impl Q4_1Matrix {
         self.cols / QK
     }
 
+    /// Number of 16-row groups (the last one may be partly padding).
+    pub fn groups(&self) -> usize {
+        self.rows.div_ceil(GROUP)
+    }
+
+    /// Element `j` of block `b` of row `r`, as its 4-bit code.
+    fn nibble(&self, r: usize, b: usize, j: usize) -> u8 {
+        let unit = (r / GROUP) * self.blocks_per_row() + b;
+        let byte = self.qs[unit * UNIT + (j / 8) * 4 * GROUP + (r % GROUP) * 4 + j % 4];
+        if j % 8 < 4 {
+            byte & 0x0F
+        } else {
+            byte >> 4
+        }
+    }
+
+    /// The scale and minimum of block `b` of row `r`.
+    fn scales(&self, r: usize, b: usize) -> (f32, f32) {
+        let i = ((r / GROUP) * self.blocks_per_row() + b) * GROUP + r % GROUP;
+        (widen(self.d[i]), widen(self.m[i]))
+    }
+
     /// Row `r` as f32, the way ggml dequantizes (`q·d + m`).
     pub fn dequantize_row(&self, r: usize, out: &mut [f32]) {
-        let nb = self.blocks_per_row();
-        for b in 0..nb {
-            let i = r * nb + b;
-            for j in 0..QK / 2 {
-                out[b * QK + j] = (self.qs[i][j] & 0x0F) as f32 * self.d[i] + self.m[i];
-                out[b * QK + j + QK / 2] = (self.qs[i][j] >> 4) as f32 * self.d[i] + self.m[i];
+        for b in 0..self.blocks_per_row() {
+            let (d, m) = self.scales(r, b);
+            for j in 0..QK {
+                out[b * QK + j] = self.nibble(r, b, j) as f32 * d + m;
             }
         }
     }
@@ -116,19 +165,6 @@ impl Q8_1Rows {
         q
     }
 
-    /// The activation rows in `range`, as their own set.
-    pub fn slice_rows(&self, range: core::ops::Range<usize>) -> Self {
-        let nb = self.blocks_per_row;
-        let blocks = range.start * nb..range.end * nb;
-        Q8_1Rows {
-            rows: range.len(),
-            blocks_per_row: nb,
-            qs: self.qs[blocks.clone()].to_vec(),
-            d: self.d[blocks.clone()].to_vec(),
-            s: self.s[blocks].to_vec(),
-        }
-    }
-
     /// Same as [`Q8_1Rows::quantize`], reusing this buffer's allocations.
     pub fn quantize_into(&mut self, xs: &[f32], cols: usize) {
         self.rows = xs.len() / cols;
@@ -144,7 +180,7 @@ impl Q8_1Rows {
             let mut qs = [0i8; QK];
             let mut sum = 0i32;
             for (q, &x) in qs.iter_mut().zip(block) {
-                *q = libm::roundf(x * id) as i8;
+                *q = round_to_i8(x * id);
                 sum += *q as i32;
             }
             // ggml multiplies in half precision: f16(sum) * f16(d), rounded to f16.
@@ -154,16 +190,31 @@ impl Q8_1Rows {
             self.s.push(s.to_f32());
         }
     }
+
+    /// The quantized values of block `k` (counting over all rows).
+    pub(crate) fn block(&self, k: usize) -> &[i8; QK] {
+        &self.qs[k]
+    }
+
+    /// The f16-rounded scale of block `k`.
+    pub(crate) fn scale(&self, k: usize) -> f32 {
+        self.d[k]
+    }
 }
 
-/// Integer dot product of one Q4_1 block with one Q8_1 block (exact).
-#[inline]
-fn block_sumi_scalar(x: &[u8; 16], y: &[i8; QK]) -> i32 {
-    let mut sumi = 0i32;
-    for j in 0..QK / 2 {
-        sumi += (x[j] & 0x0F) as i32 * y[j] as i32 + (x[j] >> 4) as i32 * y[j + QK / 2] as i32;
-    }
-    sumi
+/// `roundf(v) as i8` (half away from zero, as ggml rounds, then saturating) for `|v| < 2²³`,
+/// without a libm call: the truncation `t` and the remainder `v − t` are exact for such `v`.
+/// NaN gives 0, as `roundf(NaN) as i8` does.
+#[inline(always)]
+fn round_to_i8(v: f32) -> i8 {
+    let t = v as i32;
+    let frac = v - t as f32;
+    (t + (frac >= 0.5) as i32 - (frac <= -0.5) as i32).clamp(-128, 127) as i8
+}
+
+/// Integer dot product of block `b` of weight row `r` with activation block `y` (exact).
+fn block_sumi(w: &Q4_1Matrix, r: usize, b: usize, y: &[i8; QK]) -> i32 {
+    (0..QK).map(|j| w.nibble(r, b, j) as i32 * y[j] as i32).sum()
 }
 
 /// The reference: ggml's scalar `vec_dot_q4_1_q8_1` for weight row `r` and activation row `a`.
@@ -171,243 +222,385 @@ pub fn dot_reference(w: &Q4_1Matrix, r: usize, x: &Q8_1Rows, a: usize) -> f32 {
     let nb = w.blocks_per_row();
     let mut sumf = 0f32;
     for b in 0..nb {
-        let (i, k) = (r * nb + b, a * nb + b);
-        let sumi = block_sumi_scalar(&w.qs[i], &x.qs[k]);
-        sumf += sumi as f32 * w.d[i] * x.d[k] + w.m[i] * x.s[k];
+        let k = a * nb + b;
+        let (d, m) = w.scales(r, b);
+        sumf += block_sumi(w, r, b, &x.qs[k]) as f32 * d * x.d[k] + m * x.s[k];
     }
     sumf
 }
 
-/// `out[a·len + (r − rows.start)] = dot(weight row r, activation row a)` for the weight rows in
-/// `rows` and every activation row: `out` is the `(x.rows, rows.len())` block of the product.
-/// Uses the fastest exact path this CPU has.
-pub fn matmul_rows(w: &Q4_1Matrix, x: &Q8_1Rows, rows: core::ops::Range<usize>, out: &mut [f32]) {
-    let (first, len) = (rows.start, rows.len());
-    matmul_tile(w, x, 0..x.rows, rows, |a, r, v| out[a * len + r - first] = v);
+/// `out = x Wᵀ`, `(x.rows, w.rows)`, on the [active](super::active) path.
+pub fn matmul(w: &Q4_1Matrix, x: &Q8_1Rows, out: &mut [f32]) {
+    matmul_tile(w, x, 0..x.rows, 0..w.groups(), super::active(), out);
 }
 
-/// Computes the dots of every (activation row, weight row) pair in the tile: whole 4×4 blocks
-/// with the register-tiled kernel where the CPU has one (each weight block is unpacked once for
-/// four activation rows), the rest four pairs at a time.
-fn matmul_tile(
-    w: &Q4_1Matrix, x: &Q8_1Rows, acts: core::ops::Range<usize>, rows: core::ops::Range<usize>,
-    mut put: impl FnMut(usize, usize, f32),
-) {
-    let mut tiled = (acts.start, rows.start); // the 4×4-tiled region ends here
-    if let (Some(kernel), true) = (tile4x4(), acts.len() >= 4) {
-        tiled = (acts.start + acts.len() / 4 * 4, rows.start + rows.len() / 4 * 4);
-        for a in (acts.start..tiled.0).step_by(4) {
-            for r in (rows.start..tiled.1).step_by(4) {
-                // SAFETY: `tile4x4` only returns a kernel the CPU supports; the tile lies inside
-                // both matrices.
-                let t = unsafe { kernel(w, x, r, a) };
-                for (i, row) in t.iter().enumerate() {
-                    for (j, &v) in row.iter().enumerate() {
-                        put(a + j, r + i, v);
-                    }
+/// The rows of the output that weight groups `groups` produce.
+pub fn group_rows(w: &Q4_1Matrix, groups: &Range<usize>) -> Range<usize> {
+    groups.start * GROUP..(groups.end * GROUP).min(w.rows)
+}
+
+/// The block of `x Wᵀ` for activation rows `acts` and the weight rows of `groups`
+/// ([`group_rows`]), row-major into `out` (`acts.len() × rows`), on path `isa` (the scalar
+/// reference if this CPU cannot run it).
+pub fn matmul_tile(w: &Q4_1Matrix, x: &Q8_1Rows, acts: Range<usize>, groups: Range<usize>, isa: Isa, out: &mut [f32]) {
+    let rows = group_rows(w, &groups);
+    assert!(x.blocks_per_row == w.blocks_per_row() && acts.end <= x.rows && groups.end <= w.groups());
+    assert_eq!(out.len(), acts.len() * rows.len(), "output size");
+    let isa = if isa.available() { isa } else { Isa::Scalar };
+    let tile = match isa {
+        Isa::Scalar => 1,
+        Isa::Simd128 | Isa::RelaxedSimd => 2,
+        _ => 4,
+    };
+    let width = rows.len();
+    let mut put = |a: usize, g: usize, v: &[f32; GROUP]| {
+        let row0 = g * GROUP;
+        let n = GROUP.min(w.rows - row0);
+        let at = (a - acts.start) * width + row0 - rows.start;
+        out[at..at + n].copy_from_slice(&v[..n]);
+    };
+    let mut pass = groups.start;
+    while pass < groups.end {
+        let pass_end = (pass + GROUPS_PER_PASS).min(groups.end);
+        let mut a = acts.start;
+        while a < acts.end {
+            let n = tile.min(acts.end - a);
+            for g in pass..pass_end {
+                match n {
+                    4 => run::<4>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| put(a + j, g, v)),
+                    3 => run::<3>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| put(a + j, g, v)),
+                    2 => run::<2>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| put(a + j, g, v)),
+                    _ => put(a, g, &run::<1>(isa, w, x, g, a)[0]),
                 }
             }
+            a += n;
         }
-    }
-    let rest =
-        acts.clone().flat_map(|a| rows.clone().map(move |r| (a, r))).filter(|&(a, r)| a >= tiled.0 || r >= tiled.1);
-    let mut quad = [(0usize, 0usize); 4];
-    let mut len = 0;
-    for p in rest {
-        quad[len] = p;
-        len += 1;
-        if len == 4 {
-            let v = dot4(w, x, &quad);
-            for (&(a, r), v) in quad.iter().zip(v) {
-                put(a, r, v);
-            }
-            len = 0;
-        }
-    }
-    for &(a, r) in &quad[..len] {
-        put(a, r, dot_reference(w, r, x, a));
+        pass = pass_end;
     }
 }
 
-/// Weight rows `r..r+4` × activation rows `a..a+4`: `out[i][j] = dot(row r+i, act a+j)`.
-type Tile4x4 = unsafe fn(&Q4_1Matrix, &Q8_1Rows, usize, usize) -> [[f32; 4]; 4];
-
-/// The register-tiled kernel this CPU can run, if any.
-fn tile4x4() -> Option<Tile4x4> {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    if std::is_x86_feature_detected!("avx2") {
-        return Some(avx2::dot4x4);
+/// `out[j][i] = dot(row 16g + i, activation row a0 + j)` for the `A` activation rows, on `isa`
+/// (which the caller checked is available).
+fn run<const A: usize>(isa: Isa, w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize) -> [[f32; GROUP]; A] {
+    match isa {
+        // SAFETY (each arm): the path is available on this CPU (checked by the caller), and
+        // `g`, `a0 + A` lie inside the matrices (asserted by `matmul_tile`).
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        Isa::Avx2 => unsafe { x86::group_avx2::<A>(w, x, g, a0) },
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        Isa::AvxVnni => unsafe { x86::group_avx_vnni::<A>(w, x, g, a0) },
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        Isa::Avx512Vnni => unsafe { x86::group_avx512_vnni::<A>(w, x, g, a0) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        Isa::Simd128 => unsafe { wasm::group_simd128::<A>(w, x, g, a0) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "relaxed-simd"))]
+        Isa::RelaxedSimd => unsafe { wasm::group_relaxed::<A>(w, x, g, a0) },
+        _ => core::array::from_fn(|j| {
+            core::array::from_fn(|i| {
+                let r = g * GROUP + i;
+                if r < w.rows {
+                    dot_reference(w, r, x, a0 + j)
+                } else {
+                    0.0
+                }
+            })
+        }),
     }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return Some(simd128::dot4x4);
-    #[allow(unreachable_code)]
-    None
 }
 
-/// Four independent dot products `(activation row, weight row)`.
-fn dot4(w: &Q4_1Matrix, x: &Q8_1Rows, pairs: &[(usize, usize); 4]) -> [f32; 4] {
-    #[cfg(all(target_arch = "x86_64", feature = "std"))]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 is present (checked above); indices are in range by construction.
-        return unsafe { avx2::dot4(w, x, pairs) };
-    }
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-    return simd128::dot4(w, x, pairs);
-    #[allow(unreachable_code)]
-    pairs.map(|(a, r)| dot_reference(w, r, x, a))
+/// The 4 activation bytes `y[4s..4s+4]` of step `s`, as one little-endian i32 (to broadcast).
+#[inline(always)]
+fn act4(y: &[i8; QK], s: usize) -> i32 {
+    i32::from_le_bytes([y[4 * s] as u8, y[4 * s + 1] as u8, y[4 * s + 2] as u8, y[4 * s + 3] as u8])
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
-mod avx2 {
+pub(crate) mod x86 {
     use super::*;
     use core::arch::x86_64::*;
 
-    /// 8 lanes of i32 partial sums of one block's integer dot product.
-    #[inline(always)]
-    unsafe fn block_lanes(xq: &[u8; 16], yq: &[i8; QK]) -> __m256i {
-        let q4 = _mm_loadu_si128(xq.as_ptr() as *const __m128i);
-        let mask = _mm_set1_epi8(0x0F);
-        let lo = _mm_and_si128(q4, mask);
-        let hi = _mm_and_si128(_mm_srli_epi16(q4, 4), mask);
-        let q4x = _mm256_set_m128i(hi, lo);
-        let q8 = _mm256_loadu_si256(yq.as_ptr() as *const __m256i);
-        // u8 (0..15) × i8 (−127..127) pairs summed in i16: at most 3810, never saturates.
-        let p16 = _mm256_maddubs_epi16(q4x, q8);
-        _mm256_madd_epi16(p16, _mm256_set1_epi16(1))
-    }
-
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn dot4(w: &Q4_1Matrix, x: &Q8_1Rows, pairs: &[(usize, usize); 4]) -> [f32; 4] {
+    /// AVX2: `vpmaddubsw` (u8 nibble × i8 activation, pairs summed in i16: at most
+    /// 2·15·128 = 3840) accumulated over the block's 8 steps in i16 (at most 30720 < 32767,
+    /// never saturating), then `vpmaddwd` by ones to i32: the exact `sumi` of each row.
+    #[target_feature(enable = "avx2,f16c")]
+    pub(super) unsafe fn group_avx2<const A: usize>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
         let nb = w.blocks_per_row();
-        let wi = pairs.map(|(_, r)| r * nb);
-        let xi = pairs.map(|(a, _)| a * nb);
-        let mut sumf = _mm_setzero_ps();
-        for b in 0..nb {
-            let l: [__m256i; 4] = core::array::from_fn(|p| block_lanes(&w.qs[wi[p] + b], &x.qs[xi[p] + b]));
-            // Horizontal sums of the four, exact in i32: [Σl0, Σl1, Σl2, Σl3].
-            let h = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
-            let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-            let g =
-                |v: &Vec<f32>, idx: [usize; 4]| _mm_setr_ps(v[idx[0] + b], v[idx[1] + b], v[idx[2] + b], v[idx[3] + b]);
-            // Same operation order as the scalar reference, no FMA: ((sumi·dx)·dy + mx·sy).
-            let t = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(sumi), g(&w.d, wi)), g(&x.d, xi));
-            let term = _mm_add_ps(t, _mm_mul_ps(g(&w.m, wi), g(&x.s, xi)));
-            sumf = _mm_add_ps(sumf, term);
-        }
-        let mut out = [0f32; 4];
-        _mm_storeu_ps(out.as_mut_ptr(), sumf);
-        out
-    }
-
-    /// Weight rows `r..r+4` × activation rows `a..a+4`: `out[i][j] = dot(row r+i, act a+j)`.
-    #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn dot4x4(w: &Q4_1Matrix, x: &Q8_1Rows, r: usize, a: usize) -> [[f32; 4]; 4] {
-        let nb = w.blocks_per_row();
-        let mask = _mm_set1_epi8(0x0F);
+        let mask = _mm256_set1_epi8(0x0F);
         let ones = _mm256_set1_epi16(1);
-        let mut sumf = [_mm_setzero_ps(); 4];
+        let mut sumf = [[_mm256_setzero_ps(); 2]; A];
         for b in 0..nb {
-            let q8: [__m256i; 4] =
-                core::array::from_fn(|j| _mm256_loadu_si256(x.qs[(a + j) * nb + b].as_ptr() as *const __m256i));
-            let xi = |j: usize| (a + j) * nb + b;
-            let dy = _mm_setr_ps(x.d[xi(0)], x.d[xi(1)], x.d[xi(2)], x.d[xi(3)]);
-            let sy = _mm_setr_ps(x.s[xi(0)], x.s[xi(1)], x.s[xi(2)], x.s[xi(3)]);
-            for (i, acc) in sumf.iter_mut().enumerate() {
-                let wi = (r + i) * nb + b;
-                let q4 = _mm_loadu_si128(w.qs[wi].as_ptr() as *const __m128i);
-                let q4x = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q4, 4), mask), _mm_and_si128(q4, mask));
-                let l: [__m256i; 4] =
-                    core::array::from_fn(|j| _mm256_madd_epi16(_mm256_maddubs_epi16(q4x, q8[j]), ones));
-                let h = _mm256_hadd_epi32(_mm256_hadd_epi32(l[0], l[1]), _mm256_hadd_epi32(l[2], l[3]));
-                let sumi = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
-                // ((sumi·dx)·dy + mx·sy), the reference's order, lane j = activation row a+j.
-                let t = _mm_mul_ps(_mm_mul_ps(_mm_cvtepi32_ps(sumi), _mm_set1_ps(w.d[wi])), dy);
-                *acc = _mm_add_ps(*acc, _mm_add_ps(t, _mm_mul_ps(_mm_set1_ps(w.m[wi]), sy)));
+            let unit = g * nb + b;
+            // SAFETY: the unit lies inside `qs` (g < groups, b < nb).
+            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
+            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
+            let mut acc = [[_mm256_setzero_si256(); 2]; A];
+            for k in 0..4 {
+                #[allow(clippy::needless_range_loop)] // `h` picks the half of every activation row's `acc[j]`
+                for h in 0..2 {
+                    // SAFETY: 32 bytes at offset k·64 + h·32 < 256 of this unit.
+                    let p = unsafe { _mm256_loadu_si256(qs.add(k * 64 + h * 32) as *const __m256i) };
+                    let lo = _mm256_and_si256(p, mask);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
+                    for (j, y) in ys.iter().enumerate() {
+                        let ylo = _mm256_set1_epi32(act4(y, 2 * k));
+                        let yhi = _mm256_set1_epi32(act4(y, 2 * k + 1));
+                        let p2 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo), _mm256_maddubs_epi16(hi, yhi));
+                        acc[j][h] = _mm256_add_epi16(acc[j][h], p2);
+                    }
+                }
+            }
+            for (j, acc) in acc.iter().enumerate() {
+                let k = (a0 + j) * nb + b;
+                let (dy, sy) = (_mm256_set1_ps(x.d[k]), _mm256_set1_ps(x.s[k]));
+                for h in 0..2 {
+                    let at = unit * GROUP + 8 * h;
+                    // SAFETY: 8 of this unit's 16 scales and minimums.
+                    let (d, m) = unsafe { (widen8(w.d.as_ptr().add(at)), widen8(w.m.as_ptr().add(at))) };
+                    let sumi = _mm256_cvtepi32_ps(_mm256_madd_epi16(acc[h], ones));
+                    sumf[j][h] = combine(sumf[j][h], sumi, d, dy, m, sy);
+                }
+            }
+        }
+        sumf.map(|[lo, hi]| store16(lo, hi))
+    }
+
+    /// AVX-VNNI: `vpdpbusd` adds the 4 products of each row straight into its i32 lane.
+    #[target_feature(enable = "avx2,f16c,avxvnni")]
+    pub(super) unsafe fn group_avx_vnni<const A: usize>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
+        let nb = w.blocks_per_row();
+        let mask = _mm256_set1_epi8(0x0F);
+        let mut sumf = [[_mm256_setzero_ps(); 2]; A];
+        for b in 0..nb {
+            let unit = g * nb + b;
+            // SAFETY: as in `group_avx2`.
+            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
+            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
+            let mut acc = [[_mm256_setzero_si256(); 2]; A];
+            for k in 0..4 {
+                #[allow(clippy::needless_range_loop)] // `h` picks the half of every activation row's `acc[j]`
+                for h in 0..2 {
+                    // SAFETY: as in `group_avx2`.
+                    let p = unsafe { _mm256_loadu_si256(qs.add(k * 64 + h * 32) as *const __m256i) };
+                    let lo = _mm256_and_si256(p, mask);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
+                    for (j, y) in ys.iter().enumerate() {
+                        acc[j][h] = _mm256_dpbusd_avx_epi32(acc[j][h], lo, _mm256_set1_epi32(act4(y, 2 * k)));
+                        acc[j][h] = _mm256_dpbusd_avx_epi32(acc[j][h], hi, _mm256_set1_epi32(act4(y, 2 * k + 1)));
+                    }
+                }
+            }
+            for (j, acc) in acc.iter().enumerate() {
+                let k = (a0 + j) * nb + b;
+                let (dy, sy) = (_mm256_set1_ps(x.d[k]), _mm256_set1_ps(x.s[k]));
+                for h in 0..2 {
+                    let at = unit * GROUP + 8 * h;
+                    // SAFETY: as in `group_avx2`.
+                    let (d, m) = unsafe { (widen8(w.d.as_ptr().add(at)), widen8(w.m.as_ptr().add(at))) };
+                    sumf[j][h] = combine(sumf[j][h], _mm256_cvtepi32_ps(acc[h]), d, dy, m, sy);
+                }
+            }
+        }
+        sumf.map(|[lo, hi]| store16(lo, hi))
+    }
+
+    /// AVX-512 VNNI: the whole group (16 rows) in one 512-bit vector.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn group_avx512_vnni<const A: usize>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
+        let nb = w.blocks_per_row();
+        let mask = _mm512_set1_epi8(0x0F);
+        let mut sumf = [_mm512_setzero_ps(); A];
+        for b in 0..nb {
+            let unit = g * nb + b;
+            // SAFETY: as in `group_avx2`.
+            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
+            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
+            let mut acc = [_mm512_setzero_si512(); A];
+            for k in 0..4 {
+                // SAFETY: 64 bytes at offset k·64 < 256 of this unit.
+                let p = unsafe { _mm512_loadu_si512(qs.add(k * 64) as *const __m512i) };
+                let lo = _mm512_and_si512(p, mask);
+                let hi = _mm512_and_si512(_mm512_srli_epi16(p, 4), mask);
+                for (j, y) in ys.iter().enumerate() {
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], lo, _mm512_set1_epi32(act4(y, 2 * k)));
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], hi, _mm512_set1_epi32(act4(y, 2 * k + 1)));
+                }
+            }
+            // SAFETY: this unit's 16 scales and minimums.
+            let (d, m) = unsafe { (widen16(w.d.as_ptr().add(unit * GROUP)), widen16(w.m.as_ptr().add(unit * GROUP))) };
+            for (j, acc) in acc.iter().enumerate() {
+                let k = (a0 + j) * nb + b;
+                let (dy, sy) = (_mm512_set1_ps(x.d[k]), _mm512_set1_ps(x.s[k]));
+                // ((sumi·d)·dy + m·sy), the reference's order, no FMA.
+                let t = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(*acc), d), dy);
+                sumf[j] = _mm512_add_ps(sumf[j], _mm512_add_ps(t, _mm512_mul_ps(m, sy)));
             }
         }
         sumf.map(|v| {
-            let mut out = [0f32; 4];
-            _mm_storeu_ps(out.as_mut_ptr(), v);
+            let mut out = [0f32; GROUP];
+            // SAFETY: 16 floats into a 16-float array.
+            unsafe { _mm512_storeu_ps(out.as_mut_ptr(), v) };
             out
         })
+    }
+
+    /// 8 stored scales as f32 (`vcvtph2ps`, exact). Caller: F16C enabled, 8 scales at `p`.
+    #[inline(always)]
+    pub(crate) unsafe fn widen8(p: *const Scale) -> __m256 {
+        // SAFETY: see the contract above.
+        unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i)) }
+    }
+
+    /// 16 stored scales as f32. Caller: AVX-512F enabled, 16 scales at `p`.
+    #[inline(always)]
+    pub(crate) unsafe fn widen16(p: *const Scale) -> __m512 {
+        // SAFETY: see the contract above.
+        unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p as *const __m256i)) }
+    }
+
+    /// `sumf + ((sumi·d)·dy + m·sy)`: the reference's operations in its order, no FMA.
+    #[inline(always)]
+    fn combine(sumf: __m256, sumi: __m256, d: __m256, dy: __m256, m: __m256, sy: __m256) -> __m256 {
+        // SAFETY: AVX is implied by every caller's target features.
+        unsafe {
+            let t = _mm256_mul_ps(_mm256_mul_ps(sumi, d), dy);
+            _mm256_add_ps(sumf, _mm256_add_ps(t, _mm256_mul_ps(m, sy)))
+        }
+    }
+
+    #[inline(always)]
+    fn store16(lo: __m256, hi: __m256) -> [f32; GROUP] {
+        let mut out = [0f32; GROUP];
+        // SAFETY: two 8-float stores into a 16-float array; AVX is implied by every caller.
+        unsafe {
+            _mm256_storeu_ps(out.as_mut_ptr(), lo);
+            _mm256_storeu_ps(out.as_mut_ptr().add(8), hi);
+        }
+        out
     }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod simd128 {
+mod wasm {
     use super::*;
     use core::arch::wasm32::*;
 
-    /// The 32 nibbles of a weight block widened to four i16x8 vectors (elements 0–7, 8–15 from
-    /// the low nibbles, 16–23, 24–31 from the high ones).
+    /// The 16 rows as four quarters of 4 rows; per quarter and step, 16 bytes = 4 nibbles of
+    /// each of the 4 rows.
     #[inline(always)]
-    fn weight_i16(xq: &[u8; 16]) -> [v128; 4] {
-        // SAFETY: a 16-byte unaligned load from a 16-byte array.
-        let q4 = unsafe { v128_load(xq.as_ptr() as *const v128) };
-        let lo = v128_and(q4, u8x16_splat(0x0F));
-        let hi = u8x16_shr(q4, 4);
-        [
-            u16x8_extend_low_u8x16(lo),
-            u16x8_extend_high_u8x16(lo),
-            u16x8_extend_low_u8x16(hi),
-            u16x8_extend_high_u8x16(hi),
-        ]
+    unsafe fn load_quarter(qs: *const u8, k: usize, q: usize) -> v128 {
+        // SAFETY: 16 bytes at offset k·64 + q·16 < 256 of this unit (caller).
+        unsafe { v128_load(qs.add(k * 64 + q * 16) as *const v128) }
     }
 
+    /// `sumf + ((sumi·d)·dy + m·sy)` for 4 rows, the reference's order (no fused multiply-add).
     #[inline(always)]
-    fn act_i16(yq: &[i8; QK]) -> [v128; 4] {
-        // SAFETY: two 16-byte unaligned loads from a 32-byte array.
-        let (y0, y1) =
-            unsafe { (v128_load(yq.as_ptr() as *const v128), v128_load(yq.as_ptr().add(16) as *const v128)) };
-        [
-            i16x8_extend_low_i8x16(y0),
-            i16x8_extend_high_i8x16(y0),
-            i16x8_extend_low_i8x16(y1),
-            i16x8_extend_high_i8x16(y1),
-        ]
+    fn combine(sumf: v128, sumi: v128, d: v128, dy: f32, m: v128, sy: f32) -> v128 {
+        let t = f32x4_mul(f32x4_mul(f32x4_convert_i32x4(sumi), d), f32x4_splat(dy));
+        f32x4_add(sumf, f32x4_add(t, f32x4_mul(m, f32x4_splat(sy))))
     }
 
-    #[inline(always)]
-    fn sumi(w: &[v128; 4], y: &[v128; 4]) -> i32 {
-        let s = i32x4_add(
-            i32x4_add(i32x4_dot_i16x8(w[0], y[0]), i32x4_dot_i16x8(w[1], y[1])),
-            i32x4_add(i32x4_dot_i16x8(w[2], y[2]), i32x4_dot_i16x8(w[3], y[3])),
-        );
-        i32x4_extract_lane::<0>(s)
-            + i32x4_extract_lane::<1>(s)
-            + i32x4_extract_lane::<2>(s)
-            + i32x4_extract_lane::<3>(s)
-    }
-
-    /// See [`super::Tile4x4`]: each block is widened once and used for four dot products.
-    pub(super) unsafe fn dot4x4(w: &Q4_1Matrix, x: &Q8_1Rows, r: usize, a: usize) -> [[f32; 4]; 4] {
+    /// SIMD128: `i16x8.extmul_{low,high}_i8x16_s` (nibble × activation, at most 15·128 = 1920)
+    /// summed in i16 over the block's 8 steps (at most 15360, no overflow), then pairwise to
+    /// i32 and across the two pairs of each row.
+    #[inline(never)]
+    pub(super) unsafe fn group_simd128<const A: usize>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
         let nb = w.blocks_per_row();
-        let mut out = [[0f32; 4]; 4];
+        let mask = u8x16_splat(0x0F);
+        let mut sumf = [[f32x4_splat(0.0); 4]; A];
         for b in 0..nb {
-            let ys: [[v128; 4]; 4] = core::array::from_fn(|j| act_i16(&x.qs[(a + j) * nb + b]));
-            for (i, row) in out.iter_mut().enumerate() {
-                let wi = (r + i) * nb + b;
-                let wv = weight_i16(&w.qs[wi]);
-                for (j, acc) in row.iter_mut().enumerate() {
-                    let k = (a + j) * nb + b;
-                    *acc += sumi(&wv, &ys[j]) as f32 * w.d[wi] * x.d[k] + w.m[wi] * x.s[k];
+            let unit = g * nb + b;
+            // SAFETY: the unit lies inside `qs`.
+            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
+            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
+            for q in 0..4 {
+                let mut acc = [[i16x8_splat(0); 2]; A];
+                for k in 0..4 {
+                    // SAFETY: as documented on `load_quarter`.
+                    let p = unsafe { load_quarter(qs, k, q) };
+                    let (lo, hi) = (v128_and(p, mask), u8x16_shr(p, 4));
+                    for (j, y) in ys.iter().enumerate() {
+                        let (ylo, yhi) = (i32x4_splat(act4(y, 2 * k)), i32x4_splat(act4(y, 2 * k + 1)));
+                        let p01 = i16x8_add(i16x8_extmul_low_i8x16(lo, ylo), i16x8_extmul_low_i8x16(hi, yhi));
+                        let p23 = i16x8_add(i16x8_extmul_high_i8x16(lo, ylo), i16x8_extmul_high_i8x16(hi, yhi));
+                        acc[j][0] = i16x8_add(acc[j][0], p01);
+                        acc[j][1] = i16x8_add(acc[j][1], p23);
+                    }
+                }
+                let at = unit * GROUP + 4 * q;
+                // SAFETY: 4 floats inside this unit's scales and minimums.
+                let (d, m) = unsafe {
+                    (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128))
+                };
+                for (j, [a01, a23]) in acc.iter().enumerate() {
+                    // [r0 (t0+t1), r0 (t2+t3), r1 (t0+t1), r1 (t2+t3)] and the same for r2, r3.
+                    let (e01, e23) = (i32x4_extadd_pairwise_i16x8(*a01), i32x4_extadd_pairwise_i16x8(*a23));
+                    let sumi = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(e01, e23), i32x4_shuffle::<1, 3, 5, 7>(e01, e23));
+                    let k = (a0 + j) * nb + b;
+                    sumf[j][q] = combine(sumf[j][q], sumi, d, x.d[k], m, x.s[k]);
                 }
             }
         }
-        out
+        sumf.map(store16)
     }
 
-    pub(super) fn dot4(w: &Q4_1Matrix, x: &Q8_1Rows, pairs: &[(usize, usize); 4]) -> [f32; 4] {
+    /// Relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s` adds the 4 products of each row
+    /// straight into its i32 lane. Its result is implementation-defined only when the second
+    /// operand has its top bit set; here that operand is a nibble (0..15), so every engine
+    /// returns the exact sum.
+    #[inline(never)]
+    #[cfg(target_feature = "relaxed-simd")]
+    pub(super) unsafe fn group_relaxed<const A: usize>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
         let nb = w.blocks_per_row();
-        pairs.map(|(a, r)| {
-            let mut sumf = 0f32;
-            for b in 0..nb {
-                let (i, k) = (r * nb + b, a * nb + b);
-                let sumi = sumi(&weight_i16(&w.qs[i]), &act_i16(&x.qs[k]));
-                sumf += sumi as f32 * w.d[i] * x.d[k] + w.m[i] * x.s[k];
+        let mask = u8x16_splat(0x0F);
+        let mut sumf = [[f32x4_splat(0.0); 4]; A];
+        for b in 0..nb {
+            let unit = g * nb + b;
+            // SAFETY: the unit lies inside `qs`.
+            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
+            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
+            for q in 0..4 {
+                let mut acc = [i32x4_splat(0); A];
+                for k in 0..4 {
+                    // SAFETY: as documented on `load_quarter`.
+                    let p = unsafe { load_quarter(qs, k, q) };
+                    let (lo, hi) = (v128_and(p, mask), u8x16_shr(p, 4));
+                    for (j, y) in ys.iter().enumerate() {
+                        acc[j] = i32x4_relaxed_dot_i8x16_i7x16_add(i32x4_splat(act4(y, 2 * k)), lo, acc[j]);
+                        acc[j] = i32x4_relaxed_dot_i8x16_i7x16_add(i32x4_splat(act4(y, 2 * k + 1)), hi, acc[j]);
+                    }
+                }
+                let at = unit * GROUP + 4 * q;
+                // SAFETY: 4 floats inside this unit's scales and minimums.
+                let (d, m) = unsafe {
+                    (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128))
+                };
+                for (j, sumi) in acc.iter().enumerate() {
+                    let k = (a0 + j) * nb + b;
+                    sumf[j][q] = combine(sumf[j][q], *sumi, d, x.d[k], m, x.s[k]);
+                }
             }
-            sumf
-        })
+        }
+        sumf.map(store16)
+    }
+
+    #[inline(always)]
+    fn store16(v: [v128; 4]) -> [f32; GROUP] {
+        let mut out = [0f32; GROUP];
+        for (q, v) in v.iter().enumerate() {
+            // SAFETY: 4 floats at offset 4q < 16.
+            unsafe { v128_store(out.as_mut_ptr().add(4 * q) as *mut v128, *v) };
+        }
+        out
     }
 }
 
@@ -420,23 +613,101 @@ mod tests {
         ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     }
 
-    /// The SIMD path must give the reference's exact bits on every (row, column) pair, including
-    /// the leftover pairs that do not fill a group of four.
-    #[test]
-    fn fast_path_is_bit_identical_to_reference() {
-        let mut seed = 7;
-        let (rows, cols, m) = (13, 96, 10);
-        let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed) * 0.2).collect();
+    fn random_case(seed: &mut u64, rows: usize, cols: usize, acts: usize) -> (Q4_1Matrix, Q8_1Rows) {
+        let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(seed) * 0.2 + 0.01).collect();
         let w = Q4_1Matrix::from_gguf_bytes(&Q4_1Matrix::quantize_to_gguf_bytes(&wf), rows, cols).unwrap();
-        let xf: Vec<f32> = (0..m * cols).map(|_| lcg(&mut seed) * 30.0).collect();
-        let x = Q8_1Rows::quantize(&xf, cols);
-        let mut out = alloc::vec![0f32; m * rows];
-        matmul_rows(&w, &x, 0..rows, &mut out);
-        for a in 0..m {
-            for r in 0..rows {
-                assert_eq!(out[a * rows + r].to_bits(), dot_reference(&w, r, &x, a).to_bits(), "({a},{r})");
+        // Activations with a few large outliers, as in a real residual stream.
+        let xf: Vec<f32> = (0..acts * cols).map(|i| lcg(seed) * if i % 37 == 0 { 300.0 } else { 3.0 }).collect();
+        (w, Q8_1Rows::quantize(&xf, cols))
+    }
+
+    /// Every path this CPU runs must give the reference's exact bits on every (row, column)
+    /// pair: partial last groups (rows not a multiple of 16), activation tiles of every size
+    /// (1..=4 rows and leftovers), and the tile entry point on a sub-range.
+    #[test]
+    fn every_path_is_bit_identical_to_reference() {
+        let mut seed = 7;
+        for (rows, cols, m) in [(13, 96, 10), (48, 64, 1), (35, 320, 7), (16, 32, 4)] {
+            let (w, x) = random_case(&mut seed, rows, cols, m);
+            let want: Vec<u32> = (0..m)
+                .flat_map(|a| (0..rows).map(move |r| (a, r)))
+                .map(|(a, r)| dot_reference(&w, r, &x, a).to_bits())
+                .collect();
+            for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+                let mut out = alloc::vec![0f32; m * rows];
+                matmul_tile(&w, &x, 0..m, 0..w.groups(), isa, &mut out);
+                let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+                assert_eq!(got, want, "{isa:?} on ({rows}, {cols}) × {m}");
+                if w.groups() > 1 && m > 1 {
+                    // A sub-tile: activation rows 1.., groups 1..
+                    let (acts, groups) = (1..m, 1..w.groups());
+                    let cols_out = group_rows(&w, &groups);
+                    let mut part = alloc::vec![0f32; acts.len() * cols_out.len()];
+                    matmul_tile(&w, &x, acts.clone(), groups, isa, &mut part);
+                    for (i, a) in acts.enumerate() {
+                        for (c, r) in cols_out.clone().enumerate() {
+                            assert_eq!(part[i * cols_out.len() + c].to_bits(), want[a * rows + r], "{isa:?} tile");
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// The extreme integer case: every nibble 15 and every activation ±127 (the i16 partial
+    /// sums' largest magnitudes) on every available path.
+    #[test]
+    fn extreme_values_do_not_saturate() {
+        let (rows, cols) = (16, 64);
+        let block: Vec<u8> = [f16::from_f32(0.5).to_le_bytes(), f16::from_f32(-1.0).to_le_bytes()]
+            .concat()
+            .into_iter()
+            .chain([0xFF; 16])
+            .collect();
+        let w = Q4_1Matrix::from_gguf_bytes(&block.repeat(rows * cols / QK), rows, cols).unwrap();
+        for sign in [1.0f32, -1.0] {
+            let x = Q8_1Rows::quantize(&alloc::vec![sign * 2.0; 2 * cols], cols);
+            for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+                let mut out = alloc::vec![0f32; 2 * rows];
+                matmul_tile(&w, &x, 0..2, 0..1, isa, &mut out);
+                assert!(out.iter().all(|v| v.to_bits() == dot_reference(&w, 0, &x, 0).to_bits()), "{isa:?}");
+            }
+        }
+    }
+
+    /// The repacking loses nothing: dequantizing gives ggml's `q·d + m` of the GGUF block.
+    #[test]
+    fn repacking_round_trips() {
+        let mut seed = 11;
+        let (rows, cols) = (19, 64);
+        let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed)).collect();
+        let bytes = Q4_1Matrix::quantize_to_gguf_bytes(&wf);
+        let w = Q4_1Matrix::from_gguf_bytes(&bytes, rows, cols).unwrap();
+        let deq = w.dequantize();
+        for (i, src) in bytes.chunks_exact(BLOCK_BYTES).enumerate() {
+            let d = f16::from_le_bytes([src[0], src[1]]).to_f32();
+            let m = f16::from_le_bytes([src[2], src[3]]).to_f32();
+            for j in 0..QK {
+                let q = if j < 16 { src[4 + j] & 15 } else { src[4 + j - 16] >> 4 };
+                assert_eq!(deq[i * QK + j], q as f32 * d + m);
+            }
+        }
+        assert!(Q4_1Matrix::from_gguf_bytes(&bytes[1..], rows, cols).is_none());
+    }
+
+    /// The quick rounding is `roundf` on every value a block can produce (|v| ≤ 127 and a hair
+    /// above), halves and their neighbours included.
+    #[test]
+    fn rounding_matches_roundf() {
+        let mut v = -130.0f32;
+        while v <= 130.0 {
+            for x in [v, f32::from_bits(v.to_bits() + 1), f32::from_bits(v.to_bits().wrapping_sub(1))] {
+                assert_eq!(round_to_i8(x), libm::roundf(x) as i8, "{x}");
+            }
+            v += 1.0 / 1024.0;
+        }
+        assert_eq!(round_to_i8(f32::NAN), libm::roundf(f32::NAN) as i8);
+        assert_eq!(round_to_i8(-0.0), 0);
     }
 
     /// Independent check of the reference itself: close to the f32 dot of the dequantized rows.

@@ -14,6 +14,12 @@ use alloc::{format, sync::Arc, vec::Vec};
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Tensor, D};
 
+mod cache;
+mod decode;
+mod team;
+pub use cache::Cache;
+use cache::LayerKv;
+
 /// The llama-architecture network: embeddings, blocks and output head.
 pub struct Llama {
     /// The network's shape.
@@ -28,37 +34,29 @@ pub struct Llama {
     /// `(rope_dim / 2,)` rotary frequencies; the angle tables are built per call for the
     /// positions in use, so memory never depends on the context length a file claims.
     theta: Tensor,
+    /// The same frequencies as numbers, for the decode step.
+    theta_row: Vec<f32>,
 }
 
 #[derive(Clone)]
 struct Layer {
-    attn_norm: Tensor, // (hidden,)
-    q: QLinear,        // (hidden, hidden)
-    k: QLinear,        // (kv_heads·head_dim, hidden)
-    v: QLinear,        // (kv_heads·head_dim, hidden)
-    o: QLinear,        // (hidden, hidden)
-    ffn_norm: Tensor,  // (hidden,)
-    gate: QLinear,     // (ffn, hidden)
-    up: QLinear,       // (ffn, hidden)
-    down: QLinear,     // (hidden, ffn)
+    attn_norm: Tensor,       // (hidden,)
+    attn_norm_row: Vec<f32>, // the same, for the decode step
+    q: QLinear,              // (hidden, hidden)
+    k: QLinear,              // (kv_heads·head_dim, hidden)
+    v: QLinear,              // (kv_heads·head_dim, hidden)
+    o: QLinear,              // (hidden, hidden)
+    ffn_norm: Tensor,        // (hidden,)
+    ffn_norm_row: Vec<f32>,  // the same, for the decode step
+    gate: QLinear,           // (ffn, hidden)
+    up: QLinear,             // (ffn, hidden)
+    down: QLinear,           // (hidden, ffn)
 }
 
-/// Keys and values of the positions seen so far, one entry per layer. Cloning is cheap
-/// (tensors are reference-counted), which lets a shared prompt prefix be computed once.
-#[derive(Clone, Default)]
-pub struct Cache {
-    kv: Vec<Option<(Tensor, Tensor)>>,
-    /// Number of positions already in the cache.
-    pub pos: usize,
-    /// Where the prompt ended: the length of the first call on the empty cache (for
-    /// [`crate::model::sites::Positions`]).
-    pub prompt_end: Option<usize>,
-}
-
-impl Cache {
-    /// An empty cache for a new sequence.
-    pub fn new() -> Self {
-        Self::default()
+impl Layer {
+    /// Whether a merged weight or bias is part of an autograd graph.
+    fn tracks(&self) -> bool {
+        [&self.q, &self.k, &self.v, &self.o, &self.gate, &self.up, &self.down].iter().any(|l| l.tracks())
     }
 }
 
@@ -106,25 +104,31 @@ impl Llama {
         let layers = (0..c.n_layers)
             .map(|i| {
                 let lin = |n: &str, out, inp| QLinear::load(g, &format!("blk.{i}.{n}.weight"), out, inp);
+                let attn_norm = norm_weight(g, &format!("blk.{i}.attn_norm.weight"), c.hidden)?;
+                let ffn_norm = norm_weight(g, &format!("blk.{i}.ffn_norm.weight"), c.hidden)?;
                 Ok(Layer {
-                    attn_norm: norm_weight(g, &format!("blk.{i}.attn_norm.weight"), c.hidden)?,
+                    attn_norm_row: attn_norm.to_vec1()?,
+                    attn_norm,
+                    ffn_norm_row: ffn_norm.to_vec1()?,
+                    ffn_norm,
                     q: lin("attn_q", c.hidden, c.hidden)?,
                     k: lin("attn_k", kv, c.hidden)?,
                     v: lin("attn_v", kv, c.hidden)?,
                     o: lin("attn_output", c.hidden, c.hidden)?,
-                    ffn_norm: norm_weight(g, &format!("blk.{i}.ffn_norm.weight"), c.hidden)?,
                     gate: lin("ffn_gate", c.ffn, c.hidden)?,
                     up: lin("ffn_up", c.ffn, c.hidden)?,
                     down: lin("ffn_down", c.hidden, c.ffn)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let theta = rope_frequencies(c.rope_dim, c.rope_base)?;
         Ok(Llama {
             norm: norm_weight(g, "output_norm.weight", c.hidden)?,
             embed: Arc::new(embed),
             output,
             layers,
-            theta: rope_frequencies(c.rope_dim, c.rope_base)?,
+            theta_row: theta.to_vec1()?,
+            theta,
             config: c,
         })
     }
@@ -158,7 +162,7 @@ impl Llama {
     /// strength sweep at layer ℓ compute layers below ℓ once: steering there cannot change them.
     /// Returns the stream after the last layer and the recorded activations.
     pub fn run_layers(
-        &self, mut x: Tensor, layers: core::ops::Range<usize>, cache: &mut Cache, steering: &Steering,
+        &self, x: Tensor, layers: core::ops::Range<usize>, cache: &mut Cache, steering: &Steering,
     ) -> Result<(Tensor, Vec<Tensor>)> {
         let c = &self.config;
         if layers.end > c.n_layers {
@@ -167,12 +171,41 @@ impl Llama {
         for &(layer, _) in &steering.record {
             c.check_layer(layer)?;
         }
-        cache.kv.resize(c.n_layers, None);
+        let (seq, pos) = (x.dim(1)?, cache.pos);
+        if cache.kv.len() < c.n_layers {
+            cache.kv.resize(c.n_layers, LayerKv::Empty);
+        }
+        if pos == 0 {
+            // A fresh sequence: whatever these layers held belongs to another one.
+            for kv in &mut cache.kv[layers.clone()] {
+                *kv = LayerKv::Empty;
+            }
+        }
+        let (x, recorded) = if self.decode_applies(&x, &layers, cache, steering) {
+            self.decode_layers(&x, layers, cache, steering)?
+        } else {
+            self.batched_layers(x, layers, cache, steering)?
+        };
+        if pos == 0 && cache.prompt_end.is_none() {
+            cache.prompt_end = Some(seq);
+        }
+        cache.pos += seq;
+        let missing = || Error::Invalid("a recorded site lies outside the layers run".into());
+        let recorded = recorded.into_iter().map(|r| r.ok_or_else(missing)).collect::<Result<_>>()?;
+        Ok((x, recorded))
+    }
+
+    /// [`Llama::run_layers`] on candle ops, any number of positions, differentiable.
+    fn batched_layers(
+        &self, mut x: Tensor, layers: core::ops::Range<usize>, cache: &mut Cache, steering: &Steering,
+    ) -> Result<(Tensor, Vec<Option<Tensor>>)> {
+        let c = &self.config;
         let (seq, pos) = (x.dim(1)?, cache.pos);
         let mask = if seq == 1 { None } else { Some(causal_mask(seq, pos)?) };
         let rope = self.rope_tables(pos, seq)?;
         let mut recorded = alloc::vec![None; steering.record.len()];
         let masks = PositionMasks::new(steering, pos, seq, cache.prompt_end)?;
+        let reserve = cache.reserve;
         for i in layers {
             let layer = &self.layers[i];
             let mut site = |s: Site, h: Tensor, u: &Tensor| -> Result<Tensor> {
@@ -182,7 +215,7 @@ impl Llama {
             };
             let block_in = x;
             let h = rms_norm(&block_in, &layer.attn_norm, c.rms_eps as f32)?;
-            let (attn, ctx) = self.attention(layer, &h, mask.as_ref(), &rope, pos, &mut cache.kv[i])?;
+            let (attn, ctx) = self.attention(layer, &h, mask.as_ref(), &rope, &mut cache.kv[i], reserve)?;
             let attn = site(Site::AttnOut, attn, &ctx)?;
             let x_mid = (attn + &block_in)?;
             let h = rms_norm(&x_mid, &layer.ffn_norm, c.rms_eps as f32)?;
@@ -196,12 +229,6 @@ impl Llama {
             x = (mlp + &x_mid)?;
             record(steering, &mut recorded, i, Site::Residual, &x)?;
         }
-        if pos == 0 && cache.prompt_end.is_none() {
-            cache.prompt_end = Some(seq);
-        }
-        cache.pos += seq;
-        let missing = || Error::Invalid("a recorded site lies outside the layers run".into());
-        let recorded = recorded.into_iter().map(|r| r.ok_or_else(missing)).collect::<Result<_>>()?;
         Ok((x, recorded))
     }
 
@@ -228,8 +255,8 @@ impl Llama {
 
     /// Returns (attention output, attention context) for normed input `h` `(1, seq, hidden)`.
     fn attention(
-        &self, l: &Layer, h: &Tensor, mask: Option<&Tensor>, (cos, sin): &(Tensor, Tensor), pos: usize,
-        kv: &mut Option<(Tensor, Tensor)>,
+        &self, l: &Layer, h: &Tensor, mask: Option<&Tensor>, (cos, sin): &(Tensor, Tensor), kv: &mut LayerKv,
+        reserve: usize,
     ) -> Result<(Tensor, Tensor)> {
         let c = &self.config;
         let (b, seq, hidden) = h.dims3()?;
@@ -240,11 +267,7 @@ impl Llama {
         // GGUF llama weights are permuted for the interleaved ("non-neox") rotation.
         let q = rope_i(&q.contiguous()?, cos, sin)?;
         let k = rope_i(&k.contiguous()?, cos, sin)?;
-        let (k, v) = match kv.take() {
-            Some((k0, v0)) if pos > 0 => (Tensor::cat(&[&k0, &k], 2)?, Tensor::cat(&[&v0, &v], 2)?),
-            _ => (k, v),
-        };
-        *kv = Some((k.clone(), v.clone()));
+        let (k, v) = kv.append_tensors(k, v, reserve)?;
         let rep = c.n_heads / c.n_kv_heads;
         let k = repeat_kv(k, rep)?;
         let v = repeat_kv(v, rep)?;
