@@ -16,6 +16,9 @@ CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/tests/wasi-runner.mjs
 echo "== Rust tests"
 cargo test --release -p steerscope
 
+echo "== GPU backend (feature gpu): WGSL kernels and the model vs the CPU, on lavapipe (software Vulkan)"
+WGPU_BACKEND=vulkan STEERSCOPE_REQUIRE_GPU=1 cargo test --release -p steerscope --features gpu --test gpu
+
 echo "== attention lab: every architecture end to end on its smallest setting"
 cargo run --release -q -p steerscope -- compose experiment --quick --out "$CARGO_TARGET_DIR/compose-quick"
 

@@ -17,6 +17,8 @@ use steerscope::steer::methods::Spec;
 use steerscope::steer::strength::{random_direction, UpdateScale};
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "gpu")]
+mod gpu;
 mod lab;
 
 #[wasm_bindgen]
