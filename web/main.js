@@ -121,6 +121,7 @@ function startLoad(label) {
   points = new Map();
   baselines = { random: new Map(), prompting: null };
   views.points([], baselines);
+  views.summary(null);
   views.progress(label, 0, 0);
 }
 
@@ -164,6 +165,7 @@ worker.onmessage = ({ data: m }) => {
       points = new Map();
       baselines = { random: new Map(), prompting: null };
       views.points([], baselines);
+      views.summary(null);
       break;
     case 'fit':
       views.fitInfo(m);
@@ -173,6 +175,10 @@ worker.onmessage = ({ data: m }) => {
       (m.random ? baselines.random : points).set(m.strength, m);
       views.points(points.values(), baselines);
       views.progressDone();
+      break;
+    case 'summary':
+      views.summary(m);
+      if (m.applied === false) showError('scoring: steering was not applied — no nonzero strength changed any score');
       break;
     case 'prompting':
       baselines.prompting = m;

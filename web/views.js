@@ -77,13 +77,39 @@ export function createViews(root) {
         tr.dataset.strength = String(p.strength);
         tr.dataset.pref = String(p.pref_odds);
         tr.dataset.util = p.util_odds == null ? '' : String(p.util_odds);
-        for (const t of [signed(p.strength), fmt(p.pref_odds), fmt(p.util_odds)]) {
+        tr.dataset.offManifold = p.off_manifold == null ? '' : String(p.off_manifold);
+        for (const t of [signed(p.strength), fmt(p.pref_odds), fmt(p.util_odds), fmt(p.off_manifold, 2)]) {
           const td = document.createElement('td');
           td.textContent = t;
           tr.append(td);
         }
         return tr;
       }));
+    },
+
+    /** The core's summary of the points so far: curve fits (R², degenerate flags) and the rank
+     *  correlation of leaving the manifold with losing utility; `null` clears it. */
+    summary(s) {
+      const box = $('#curves');
+      if (!s) {
+        box.textContent = '';
+        return;
+      }
+      const fit = (name, f, r2) => {
+        if (f && f.Err !== undefined) return `${name}: no fit (${f.Err})`;
+        const ok = f && f.Ok;
+        const flag = ok && ok.degenerate ? ` — degenerate: ${ok.degenerate}` : '';
+        return `${name} R² ${fmt(r2)}${flag}`;
+      };
+      const c = s.curves || {};
+      const parts = [
+        fit('preference curve', c.preference, c.preference_r2 && c.preference_r2[1]),
+        fit('utility curve', c.utility, c.utility_r2 && c.utility_r2[1]),
+        `ρ(off-manifold, utility drop) ${fmt(s.manifold_vs_utility_drop, 2)}`,
+        `off-manifold reference: ${s.manifold_rank} directions`,
+      ];
+      box.textContent = `curve model (paper's rational-quadratic, fitted on these points): ${parts.join(' · ')}`;
+      box.dataset.applied = String(s.applied);
     },
 
     strength(s) {

@@ -11,7 +11,7 @@
 //               {type:'want', want: {concept, method, site, layer, strength, prompt, max_tokens, n_train, n_test, instruction}}
 //               {type:'export'}: the fitted vector at the wanted strength as a llama.cpp control vector
 // Messages out: progress, loaded, busy, idle, points-reset, fit, point, prompting, gen, token, text,
-//               export {bytes, name}, error.
+//               summary {applied, curves, manifold_rank, …}, export {bytes, name}, error.
 
 import { SWEEP } from './state.js'; // the sweep is configuration; state.js has no DOM in it
 import { errText, loadWasm, plain } from './wasm.js';
@@ -243,7 +243,7 @@ async function setPairs(w, key) {
     fetchPairs(w.concept, 'test', w.n_test),
   ]);
   if (s !== session) return; // a new model arrived while we fetched
-  const r = plain(s.set_pairs(train, test));
+  const r = plain(s.set_pairs(train, test, 'chat', undefined));
   digests.pairs = await sha256(new TextEncoder().encode(train));
   have.pairs = key;
   have.fit = null;
@@ -257,7 +257,7 @@ function fit(w, key) {
   post({ type: 'points-reset' });
   const label = `${verb(w.method)} ${w.method} at layer ${w.layer}`;
   const onProgress = (d, t) => post({ type: 'progress', phase: 'fit', done: d, total: t, label });
-  const r = plain(session.fit(w.method, w.layer, w.site, onProgress));
+  const r = plain(session.fit(w.method, w.layer, w.site, 'all', 1, onProgress));
   have.fit = key;
   fitted = r;
   post({ type: 'fit', ...r });
@@ -266,14 +266,16 @@ function fit(w, key) {
 function scoreAt(strength, fitKey, random = false) {
   const label = random ? `scoring a random direction at ${strength}` : `scoring strength ${strength}`;
   const onProgress = (d, t) => post({ type: 'progress', phase: 'score', done: d, total: t, label });
-  const r = plain(session.score(strength, random, onProgress));
+  const r = plain(session.point(strength, random, () => {}, onProgress));
   post({ type: 'point', fit: fitKey, ...r, strength, random });
+  // The core's view of the points so far: applied check, curve fits, manifold correlation.
+  post({ type: 'summary', fit: fitKey, ...plain(session.summary()) });
 }
 
 function prompting(instruction, key) {
   const onProgress = (d, t) => post({ type: 'progress', phase: 'score', done: d, total: t, label: 'scoring the prompting baseline' });
   const r = plain(session.score_prompting(instruction || '', onProgress));
-  post({ type: 'prompting', key, ...r });
+  post({ type: 'prompting', key, instruction: r.instruction, ...r.point });
 }
 
 function generate(which, strength, baseKey) {

@@ -22,8 +22,12 @@ fn main() {
     let llama = &model.llama;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> =
-        parse_jsonl(&text).unwrap().iter().map(|p| PairTokens::new(&model, p).unwrap()).collect();
+    let pairs: Vec<PairTokens> = parse_jsonl(&text)
+        .unwrap()
+        .pairs
+        .iter()
+        .map(|p| PairTokens::new(&model, p, &Default::default()).unwrap())
+        .collect();
     let strengths: Vec<f32> = (-4..=4).map(|i| i as f32).collect();
     let v = Tensor::from_vec(
         (0..576).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect::<Vec<f32>>(),
@@ -46,8 +50,8 @@ fn main() {
     let prepared = Prepared::new(llama, &pairs, LAYER, |_, _| {}).unwrap();
     let mut engine = 0f32;
     for &m in &strengths {
-        let (scores, _) = prepared.score(llama, &steer(m), Site::Residual, |_, _| {}).unwrap();
-        engine += scores.iter().map(|s| s.lp.sum + s.ln.sum).sum::<f32>();
+        let scored = prepared.score(llama, &steer(m), Site::Residual, |_, _| {}).unwrap();
+        engine += scored.scores.iter().map(|s| s.lp.sum + s.ln.sum).sum::<f32>();
     }
     let fast = t.elapsed().as_secs_f64();
 

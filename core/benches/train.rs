@@ -13,14 +13,14 @@ use steerscope::data::parse_jsonl;
 use steerscope::model::pairs::Prepared;
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Model, Site, Steering};
-use steerscope::steer::train::{Form, Objective, TrainConfig, Trainer};
+use steerscope::steer::train::{Objective, TrainSettings, Trainer, UpdateForm};
 
 const LAYER: usize = 15;
 const STEPS: usize = 4;
 
-fn steps_per_second(model: &Model, prepared: &Prepared, form: Form) -> f64 {
-    let site = if form == Form::Vector { Site::Residual } else { Site::MlpOut };
-    let mut config = TrainConfig::new(form, Objective::split_for(form), LAYER, site);
+fn steps_per_second(model: &Model, prepared: &Prepared, form: UpdateForm) -> f64 {
+    let site = if form == UpdateForm::Vector { Site::Residual } else { Site::MlpOut };
+    let mut config = TrainSettings::new(form, Objective::split_for(form), LAYER, site);
     config.epochs = 100; // never the limit here
     let mut t = Trainer::new(&model.llama, prepared, config).unwrap();
     t.step().unwrap(); // warm-up: dequantizes the frozen weights once
@@ -38,8 +38,10 @@ fn main() {
     dense.llama.to_f32().unwrap();
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> =
-        parse_jsonl(&text).unwrap()[..16].iter().map(|p| PairTokens::new(&quantized, p).unwrap()).collect();
+    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap().pairs[..16]
+        .iter()
+        .map(|p| PairTokens::new(&quantized, p, &Default::default()).unwrap())
+        .collect();
     println!("SPLIT steps of 4 pairs at layer {LAYER}; threads {}", rayon::current_num_threads());
     let prep_q = Prepared::new(&quantized.llama, &pairs, LAYER, |_, _| {}).unwrap();
     let prep_f = Prepared::new(&dense.llama, &pairs, LAYER, |_, _| {}).unwrap();
@@ -47,7 +49,7 @@ fn main() {
     prep_q.score(&quantized.llama, &Steering::none(), Site::Residual, |_, _| {}).unwrap();
     let forward = (pairs.len() as f64 / 4.0) / start.elapsed().as_secs_f64();
     println!("{:>14} {:>12} {:>12} {:>8}", "form", "quantized/s", "f32/s", "ratio");
-    for form in [Form::Vector, Form::Lora { rank: 4 }, Form::LocalWeight] {
+    for form in [UpdateForm::Vector, UpdateForm::Lora { rank: 4 }, UpdateForm::LocalWeight] {
         let q = steps_per_second(&quantized, &prep_q, form);
         let f = steps_per_second(&dense, &prep_f, form);
         println!("{:>14} {q:>12.3} {f:>12.3} {:>7.2}×", form.name(), q / f);

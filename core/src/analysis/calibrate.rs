@@ -3,11 +3,12 @@
 //! the largest preference gain whose utility drop (from the same layer's unsteered utility)
 //! stays within the budget. "No effect or gibberish" is the usual result of guessing instead.
 use crate::error::{Error, Result};
-use alloc::{format, vec::Vec};
+use alloc::{format, string::String, vec::Vec};
 
 /// One grid cell, with its strength in every unit a user may think in.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Cell {
+    /// The layer steered.
     pub layer: usize,
     /// The shared unit: 10 = `Δh` of half the layer's mean residual norm.
     pub strength: f32,
@@ -15,15 +16,21 @@ pub struct Cell {
     pub raw_multiple: f32,
     /// `‖Δh‖` as a fraction of the layer's mean residual norm.
     pub norm_fraction: f32,
+    /// Held-out preference log-odds.
     pub pref_odds: f32,
+    /// Held-out utility log-odds (mean over the pairs where it is defined).
     pub util_odds: Option<f32>,
 }
 
+/// The cell to use under a utility budget.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Recommendation {
+    /// The recommended (layer, strength).
     #[serde(flatten)]
     pub cell: Cell,
+    /// Its preference over its layer's unsteered cell.
     pub pref_gain: f32,
+    /// Its utility below its layer's unsteered cell.
     pub util_drop: f32,
 }
 
@@ -62,6 +69,77 @@ pub fn recommend(cells: &[Cell], budget: f32) -> Result<Recommendation> {
         .ok_or_else(|| {
             Error::Invalid(format!("every measured cell drops utility by more than {budget}: try smaller strengths"))
         })
+}
+
+/// A calibration grid and what it recommends.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Calibration {
+    /// The method fitted at every layer.
+    pub method: String,
+    /// The utility budget of the recommendation.
+    pub budget: f32,
+    /// Every (layer, strength) measured on the held-out pairs.
+    pub cells: Vec<Cell>,
+    /// The recommended cell, or why there is none.
+    pub recommendation: core::result::Result<Recommendation, String>,
+}
+
+#[cfg(feature = "model")]
+impl Calibration {
+    /// Fits `method` (DiffMean or PCA, at the residual site) at every layer from one pass over
+    /// the training pairs, sweeps `strengths` (which must include 0) on the held-out pairs at
+    /// each layer, and recommends a cell under `budget`. Progress: one unit per (layer, strength)
+    /// after the training pass.
+    pub fn run(
+        llama: &crate::model::Llama, train: &[crate::model::score::PairTokens],
+        test: &[crate::model::score::PairTokens], method: crate::steer::methods::Method, layers: &[usize],
+        strengths: &[f32], budget: f32, mut progress: impl crate::progress::Progress,
+    ) -> Result<Self> {
+        use crate::analysis::session::{Direction, Split, SweepSession};
+        use crate::model::{pairs::Prepared, pairs::Read, sites::Positions, Site};
+        use crate::progress::Part;
+        if method.is_trained() {
+            return Err(Error::Invalid(format!("calibrate fits diffmean or pca, not `{method}`")));
+        }
+        if !strengths.contains(&0.0) {
+            return Err(Error::Invalid("the strengths must include 0 (the unsteered reference)".into()));
+        }
+        if !(budget.is_finite() && budget > 0.0) {
+            return Err(Error::Invalid(format!("utility budget must be a positive number of log-odds, got {budget}")));
+        }
+        if layers.is_empty() {
+            return Err(Error::Invalid("no layer to calibrate".into()));
+        }
+        for &l in layers {
+            llama.config.check_layer(l)?;
+        }
+        let sites: Vec<(usize, Site)> = layers.iter().map(|&l| (l, Site::Residual)).collect();
+        let acts = Prepared::new(llama, train, 0, |_, _| {})?.read_activations(
+            llama,
+            &sites,
+            Read::CompletionMean,
+            |_, _| {},
+        )?;
+        let total = layers.len() * strengths.len();
+        let mut cells = Vec::with_capacity(total);
+        for (i, &layer) in layers.iter().enumerate() {
+            let mut session = SweepSession::new(llama, train.to_vec(), test.to_vec(), layer)?;
+            let steered = session.fit(llama, method, Site::Residual, Positions::All, Some(&acts), 1, |_, _| {})?;
+            let unit = steered.scale.to_strength_units();
+            let part = Part { whole: &mut progress, before: i * strengths.len(), total };
+            let sweep = session.sweep(llama, Split::Test, Direction::Update, strengths, part)?;
+            cells.extend(sweep.points.iter().map(|p| Cell {
+                layer,
+                strength: p.point.strength,
+                raw_multiple: p.point.strength * unit,
+                norm_fraction: p.point.strength * crate::steer::strength::STRENGTH_UNIT,
+                pref_odds: p.point.pref_odds,
+                util_odds: p.point.util_odds,
+            }));
+        }
+        let recommendation = recommend(&cells, budget).map_err(|e| format!("{e}"));
+        Ok(Calibration { method: method.name(), budget, cells, recommendation })
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,20 @@
-//! Preference/utility analysis: the log-odds formulas (a no_std leaf) and, with the model,
-//! measuring them on polarity pairs under a steering.
+//! Preference/utility analysis: measuring what a steering does on polarity pairs.
+//!
+//! - [`session`]: the sweep session — fit or load an update, rescale it, measure points with
+//!   baselines, check it was applied, fit curves — the one place an experiment runs;
+//! - [`sweep`]: what a sweep reports, and the off-manifold reference;
+//! - [`point`]: one strength's summary over the pairs, with intervals;
+//! - [`curve`]: the paper's curve model; [`manifold`]: the subspace the off-manifold score uses;
+//! - [`baseline`]: the random-direction and prompting baselines;
+//! - [`calibrate`]: the layer × strength grid and its recommendation; [`fluency`]: text proxies.
+#[cfg(feature = "model")]
+pub mod baseline;
 pub mod calibrate;
 pub mod curve;
 pub mod fluency;
 pub mod manifold;
-#[cfg(feature = "model")]
-pub mod measure;
 pub mod point;
+#[cfg(feature = "model")]
+pub mod session;
 #[cfg(feature = "model")]
 pub mod sweep;

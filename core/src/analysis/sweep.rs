@@ -1,44 +1,106 @@
-//! Strength sweeps: preference, utility and an off-manifold score at each strength, the
-//! paper's curve model fitted to them, and the rank correlation between leaving the manifold
-//! and losing utility.
-//!
-//! Speed: steering at layer ℓ cannot change layers below ℓ, so [`Prepared`] runs every pair's
-//! prompt and completions through layers `0..ℓ` once; each strength then runs only layers
-//! `ℓ..`, the prompt once for both completions.
+//! What a strength sweep reports: preference, utility and an off-manifold score at each
+//! strength, whether the steering was applied at all, the paper's curve model fitted to the
+//! points, and the rank correlation between leaving the manifold and losing utility. The sweep
+//! is computed by [`crate::analysis::session::SweepSession`]; this module holds its results and
+//! the pure functions over them (no model needed).
 use crate::analysis::curve::{fit_preference, fit_utility, CurveFit};
 use crate::analysis::manifold::Subspace;
-use crate::analysis::point::{summarize, Point};
+use crate::analysis::point::Point;
 use crate::error::{Error, Result};
 use crate::math::stats::spearman;
-use crate::model::pairs::Prepared;
-use crate::model::{Edit, Intervention, Llama, Site, Steering};
+use crate::model::Site;
 use alloc::{format, string::String, vec::Vec};
 
-/// Principal directions kept for the unsteered activation subspace.
-const MANIFOLD_DIMS: usize = 16;
+/// At most this many principal directions of the unsteered activations form the reference
+/// subspace of the off-manifold score.
+pub const MANIFOLD_DIMS: usize = 16;
 
+/// One strength's numbers.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SweepPoint {
+    /// Preference, utility and their statistics over the pairs.
     #[serde(flatten)]
     pub point: Point,
     /// Mean distance of the steered activations at the site from the principal subspace of the
     /// unsteered ones, in units of the unsteered activations' own mean distance (1 = as far as
     /// unsteered text typically is). Absolute, not relative to the norm: steering adds `m·v`,
-    /// and a relative residual would shrink just because the norm grows.
-    pub off_manifold: f32,
+    /// and a relative residual would shrink just because the norm grows. `None` when the
+    /// unsteered activations are too few to define a subspace ([`OffManifold::fit`]).
+    pub off_manifold: Option<f32>,
+    /// Each pair's score (for per-pair reports: [`crate::analysis::point::pair_rows`]); not
+    /// serialized with the point, which already summarises them.
+    #[serde(skip)]
+    pub pairs: Vec<crate::math::logodds::PairScore>,
 }
 
+/// The reference the off-manifold score measures against: the affine subspace of the unsteered
+/// activations at the steered site, and their own mean distance from it.
+#[derive(Debug, Clone)]
+pub struct OffManifold {
+    subspace: Subspace,
+    base_distance: f32,
+}
+
+impl OffManifold {
+    /// Fits the reference on unsteered activation rows. The rank adapts to the rows available:
+    /// at most [`MANIFOLD_DIMS`], and at most half the directions the rows span — a subspace
+    /// through every unsteered row would put their own distance at 0 and every score at
+    /// infinity. Fewer than 3 rows define no useful subspace: `Ok(None)`.
+    pub fn fit(unsteered: &[Vec<f32>]) -> Result<Option<Self>> {
+        let rank = MANIFOLD_DIMS.min(unsteered.len().saturating_sub(1) / 2);
+        if rank == 0 {
+            return Ok(None);
+        }
+        let subspace = Subspace::fit(unsteered, rank)?;
+        let mut reference = OffManifold { subspace, base_distance: 1.0 };
+        reference.base_distance = reference.mean_distance(unsteered)?.max(f32::MIN_POSITIVE);
+        Ok(Some(reference))
+    }
+
+    /// Number of principal directions kept.
+    pub fn rank(&self) -> usize {
+        self.subspace.basis.len()
+    }
+
+    /// The off-manifold score of activation rows: their mean distance from the subspace over
+    /// the unsteered rows' own.
+    pub fn score(&self, rows: &[Vec<f32>]) -> Result<f32> {
+        Ok(self.mean_distance(rows)? / self.base_distance)
+    }
+
+    fn mean_distance(&self, rows: &[Vec<f32>]) -> Result<f32> {
+        let d = rows.iter().map(|r| self.subspace.distance(r)).collect::<Result<Vec<f32>>>()?;
+        Ok(d.iter().sum::<f32>() / d.len().max(1) as f32)
+    }
+}
+
+/// A sweep of one update over strengths on one set of pairs.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Sweep {
+    /// Where the update acts.
     pub layer: usize,
+    /// Where the update acts.
     pub site: Site,
+    /// One per strength, in the order asked.
     pub points: Vec<SweepPoint>,
+    /// Principal directions in the off-manifold reference (0 = too few rows for one).
+    pub manifold_rank: usize,
     /// Spearman correlation, over the sweep points, between the off-manifold score and the
     /// utility drop from the unsteered point.
     pub manifold_vs_utility_drop: Option<f32>,
 }
 
 impl Sweep {
+    /// Collects points into a sweep; refuses one where no nonzero strength changed any score —
+    /// "was it even applied?": an update that changes nothing is an error, not a flat line.
+    pub fn new(layer: usize, site: Site, points: Vec<SweepPoint>, manifold_rank: usize) -> Result<Self> {
+        if applied(&points) == Some(false) {
+            return Err(Error::NotApplied);
+        }
+        let manifold_vs_utility_drop = manifold_vs_utility_drop(&points);
+        Ok(Sweep { layer, site, points, manifold_rank, manifold_vs_utility_drop })
+    }
+
     /// (strengths, preference log-odds).
     pub fn preference(&self) -> (Vec<f32>, Vec<f32>) {
         self.points.iter().map(|p| (p.point.strength, p.point.pref_odds)).unzip()
@@ -53,13 +115,17 @@ impl Sweep {
 /// (the held-out pairs').
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Curves {
+    /// The preference model, or why it could not be fitted.
     pub preference: core::result::Result<CurveFit, String>,
+    /// The utility model, or why it could not be fitted.
     pub utility: core::result::Result<CurveFit, String>,
-    /// `[train, held-out]`
+    /// R² of the preference model `[train, held-out]`.
     pub preference_r2: [Option<f32>; 2],
+    /// R² of the utility model `[train, held-out]`.
     pub utility_r2: [Option<f32>; 2],
 }
 
+/// Fits both curves on `train`'s points and scores them there and on `heldout`'s.
 pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
     let r2 = |fit: &core::result::Result<CurveFit, String>, series: [(Vec<f32>, Vec<f32>); 2]| {
         series.map(|(m, y)| fit.as_ref().ok().and_then(|f| f.r2(&m, &y).ok()))
@@ -76,48 +142,47 @@ pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
     }
 }
 
-/// Sweeps `strengths` × `edit` at `(prepared.layer, site)`.
-pub fn sweep(
-    llama: &Llama, prepared: &Prepared, site: Site, edit: &Edit, strengths: &[f32],
-    mut progress: impl FnMut(usize, usize),
-) -> Result<Sweep> {
-    let at = |m: f32| -> Result<Steering> {
-        Ok(Steering::none().with(Intervention::new(&llama.config, prepared.layer, site, edit.clone(), m)?))
-    };
-    for &m in strengths {
-        at(m)?; // every strength and the vector's shape checked before any work
+/// Whether steering changed anything: `None` until there is an unsteered point and a steered
+/// one, then whether any steered point's mean losses differ from the unsteered ones.
+pub fn applied(points: &[SweepPoint]) -> Option<bool> {
+    let base = points.iter().find(|p| p.point.strength == 0.0)?;
+    let mut steered = points.iter().filter(|p| p.point.strength != 0.0).peekable();
+    steered.peek()?;
+    Some(steered.any(|p| (p.point.lp, p.point.ln) != (base.point.lp, base.point.ln)))
+}
+
+/// Spearman correlation between the off-manifold score and the utility drop from the unsteered
+/// point, over the points where both are defined.
+pub fn manifold_vs_utility_drop(points: &[SweepPoint]) -> Option<f32> {
+    let u0 = points.iter().find(|p| p.point.strength == 0.0).and_then(|p| p.point.util_odds)?;
+    let (off, drop): (Vec<f32>, Vec<f32>) =
+        points.iter().filter_map(|p| Some((p.off_manifold?, u0 - p.point.util_odds?))).unzip();
+    spearman(&off, &drop).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::analysis::point::summarize;
+    use crate::math::logodds::{Nll, PairScore};
+
+    fn point(m: f32, lp: f32, ln: f32) -> SweepPoint {
+        let score = PairScore::new(Nll { sum: lp, tokens: 1 }, Nll { sum: ln, tokens: 1 });
+        SweepPoint {
+            point: summarize(m, core::slice::from_ref(&score)),
+            off_manifold: Some(1.0 + m.abs()),
+            pairs: alloc::vec![score],
+        }
     }
-    let (base_scores, base_acts) = prepared.unsteered(llama, site)?;
-    let subspace = Subspace::fit(&base_acts, MANIFOLD_DIMS)?;
-    let distance = |rows: &[Vec<f32>]| -> Result<f32> {
-        let d = rows.iter().map(|r| subspace.distance(r)).collect::<Result<Vec<f32>>>()?;
-        Ok(d.iter().sum::<f32>() / d.len().max(1) as f32)
-    };
-    let base_distance = distance(&base_acts)?.max(f32::MIN_POSITIVE);
-    let base = summarize(0.0, &base_scores);
-    let mut points = Vec::with_capacity(strengths.len());
-    for (i, &m) in strengths.iter().enumerate() {
-        let (scores, acts) = if m == 0.0 {
-            (base_scores.clone(), base_acts.clone())
-        } else {
-            prepared.score(llama, &at(m)?, site, |_, _| {})?
-        };
-        points.push(SweepPoint { point: summarize(m, &scores), off_manifold: distance(&acts)? / base_distance });
-        progress(i + 1, strengths.len());
+
+    #[test]
+    fn a_sweep_whose_steered_points_equal_the_unsteered_one_was_not_applied() {
+        let flat = alloc::vec![point(-1.0, 2.0, 3.0), point(0.0, 2.0, 3.0), point(1.0, 2.0, 3.0)];
+        assert_eq!(applied(&flat), Some(false));
+        assert_eq!(Sweep::new(3, Site::Residual, flat, 4).unwrap_err(), Error::NotApplied);
+        let moved = alloc::vec![point(-1.0, 2.5, 3.0), point(0.0, 2.0, 3.0), point(1.0, 2.0, 3.5)];
+        assert_eq!(applied(&moved), Some(true));
+        assert!(Sweep::new(3, Site::Residual, moved, 4).is_ok());
+        assert_eq!(applied(&[point(0.0, 2.0, 3.0)]), None, "no steered point yet");
     }
-    let moved = points.iter().any(|p| p.point.strength != 0.0 && (p.point.lp, p.point.ln) != (base.lp, base.ln));
-    if !moved && strengths.iter().any(|&m| m != 0.0) {
-        return Err(Error::Invalid(
-            "steering was not applied: no nonzero strength changed any score (a zero update, or a site the forward pass never reaches)".into(),
-        ));
-    }
-    let defined: Vec<(f32, f32)> =
-        points.iter().filter_map(|p| p.point.util_odds.map(|u| (u, p.off_manifold))).collect();
-    let base_util = points.iter().find(|p| p.point.strength == 0.0).and_then(|p| p.point.util_odds);
-    let manifold_vs_utility_drop = base_util.and_then(|u0| {
-        let drop: Vec<f32> = defined.iter().map(|d| u0 - d.0).collect();
-        let off: Vec<f32> = defined.iter().map(|d| d.1).collect();
-        spearman(&off, &drop).ok()
-    });
-    Ok(Sweep { layer: prepared.layer, site, points, manifold_vs_utility_drop })
 }

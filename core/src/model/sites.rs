@@ -20,18 +20,25 @@ use alloc::vec::Vec;
 use candle_core::Tensor;
 use core::{fmt, str::FromStr};
 
+/// The four intervention sites of every layer (see the module docs' table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Site {
+    /// The block output (the residual stream).
     Residual,
+    /// The attention sublayer's output `W_o·ctx`.
     AttnOut,
+    /// The MLP intermediate `silu(W_gate x)·(W_up x)`.
     MlpMid,
+    /// The MLP output `W_down·mid`.
     MlpOut,
 }
 
 impl Site {
+    /// Every site, in the order the CLI and the page list them.
     pub const ALL: [Site; 4] = [Site::Residual, Site::AttnOut, Site::MlpMid, Site::MlpOut];
 
+    /// `residual`, `attn_out`, `mlp_mid` or `mlp_out`.
     pub fn name(self) -> &'static str {
         match self {
             Site::Residual => "residual",
@@ -78,33 +85,78 @@ pub enum Edit {
     ProjectOut(Tensor),
     /// `h ← h + (m·‖v‖ − h·v̂)v̂`: the component along `v` is set to `m·‖v‖`.
     Clamp(Tensor),
-    /// `Δh = B·A·u`: `a` is `(rank, source_width)`, `b` is `(width, rank)`.
-    LowRank { a: Tensor, b: Tensor },
-    /// `Δh = ΔW·u + Δb`: `w` is `(width, source_width)`, `bias` `(width,)`.
-    Dense { w: Tensor, bias: Option<Tensor> },
+    /// `Δh = B·A·u`.
+    LowRank {
+        /// `A`, `(rank, source_width)`.
+        a: Tensor,
+        /// `B`, `(width, rank)`.
+        b: Tensor,
+    },
+    /// `Δh = ΔW·u + Δb`.
+    Dense {
+        /// `ΔW`, `(width, source_width)`.
+        w: Tensor,
+        /// `Δb`, `(width,)`.
+        bias: Option<Tensor>,
+    },
 }
 
-/// The operations a direction supports, by name (files and the CLI use these).
-pub const OPERATIONS: [&str; 3] = ["add", "project-out", "clamp"];
+/// What an edit built from one direction `v` does at its site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// `h ← h + m·v`.
+    #[default]
+    Add,
+    /// `h ← h − m·(h·v̂)v̂`.
+    ProjectOut,
+    /// `h ← h + (m·‖v‖ − h·v̂)v̂`.
+    Clamp,
+}
 
-/// Refuses a name that is not one of [`OPERATIONS`] (before any work is done on its behalf).
-pub fn check_operation(operation: &str) -> Result<()> {
-    if OPERATIONS.contains(&operation) {
-        Ok(())
-    } else {
-        Err(Error::Invalid(alloc::format!("unknown operation `{operation}` (expected add, project-out or clamp)")))
+impl Operation {
+    /// Every operation, in the order the CLI lists them.
+    pub const ALL: [Operation; 3] = [Operation::Add, Operation::ProjectOut, Operation::Clamp];
+
+    /// `add`, `project-out` or `clamp` (the name in files and on the command line).
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::Add => "add",
+            Operation::ProjectOut => "project-out",
+            Operation::Clamp => "clamp",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Operation {
+    type Err = Error;
+    /// ```
+    /// use steerscope::model::sites::Operation;
+    /// assert_eq!("project-out".parse::<Operation>().unwrap(), Operation::ProjectOut);
+    /// let e = "scale".parse::<Operation>().unwrap_err();
+    /// assert_eq!(e.to_string(), "unknown operation `scale` (expected add, project-out or clamp)");
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        Operation::ALL.into_iter().find(|o| o.name() == s).ok_or_else(|| {
+            Error::Invalid(alloc::format!("unknown operation `{s}` (expected add, project-out or clamp)"))
+        })
     }
 }
 
 impl Edit {
-    /// A direction `v` with an operation named in [`OPERATIONS`].
-    pub fn with_operation(v: Tensor, operation: &str) -> Result<Edit> {
-        check_operation(operation)?;
-        Ok(match operation {
-            "project-out" => Edit::ProjectOut(v),
-            "clamp" => Edit::Clamp(v),
-            _ => Edit::AddVector(v),
-        })
+    /// A direction `v` used by `operation`.
+    pub fn with_operation(v: Tensor, operation: Operation) -> Edit {
+        match operation {
+            Operation::Add => Edit::AddVector(v),
+            Operation::ProjectOut => Edit::ProjectOut(v),
+            Operation::Clamp => Edit::Clamp(v),
+        }
     }
 
     /// Whether `Δh` depends on the activation itself (not only on the writer's input).
@@ -112,11 +164,12 @@ impl Edit {
         matches!(self, Edit::ProjectOut(_) | Edit::Clamp(_))
     }
 
-    pub fn operation(&self) -> &'static str {
+    /// What the edit does with its direction (weight updates add).
+    pub fn operation(&self) -> Operation {
         match self {
-            Edit::ProjectOut(_) => "project-out",
-            Edit::Clamp(_) => "clamp",
-            _ => "add",
+            Edit::ProjectOut(_) => Operation::ProjectOut,
+            Edit::Clamp(_) => Operation::Clamp,
+            _ => Operation::Add,
         }
     }
 
@@ -167,7 +220,9 @@ pub enum Positions {
     /// Every position (EasyEdit's choice is `AfterPrefix`; llama.cpp control vectors steer all).
     #[default]
     All,
+    /// The prompt's positions only.
     Prompt,
+    /// The completion's positions only (everything after the prompt).
     Completion,
     /// Positions at or after this absolute index: "after the chat prefix" with the index of the
     /// first token after the system turn.
@@ -175,6 +230,7 @@ pub enum Positions {
 }
 
 impl Positions {
+    /// `all`, `prompt`, `completion` or `from:N`.
     pub fn name(self) -> alloc::string::String {
         match self {
             Positions::All => "all".into(),
@@ -231,12 +287,18 @@ impl Positions {
     }
 }
 
+/// One edit at one site of one layer, at a strength, on some positions.
 #[derive(Debug, Clone)]
 pub struct Intervention {
+    /// The layer it acts at.
     pub layer: usize,
+    /// The site it acts at.
     pub site: Site,
+    /// What it adds (at strength 1).
     pub edit: Edit,
+    /// The control signal `m`.
     pub strength: f32,
+    /// Which token positions it steers.
     pub positions: Positions,
 }
 
@@ -323,19 +385,23 @@ impl Intervention {
 /// The interventions and recordings for one forward pass. Empty = the plain model.
 #[derive(Debug, Clone, Default)]
 pub struct Steering {
+    /// Applied in order where several act at one site.
     pub interventions: Vec<Intervention>,
     /// Sites whose activations the forward pass returns.
     pub record: Vec<(usize, Site)>,
 }
 
 impl Steering {
+    /// No intervention, no recording: the plain model.
     pub fn none() -> Self {
         Self::default()
     }
+    /// The same steering plus `i`.
     pub fn with(mut self, i: Intervention) -> Self {
         self.interventions.push(i);
         self
     }
+    /// The same steering, also returning the activations at `(layer, site)`.
     pub fn recording(mut self, layer: usize, site: Site) -> Self {
         self.record.push((layer, site));
         self

@@ -1,107 +1,90 @@
 //! Every steering method by name — `diffmean`, `pca`, and `{vector,lora,local-weight}-{sft,split}`
-//! — and the one way to get its update from polarity pairs, shared by the CLI and the page.
+//! — parsed once at the edge (CLI arguments, the page's controls) into a [`Method`].
 use crate::error::{Error, Result};
-use crate::model::pairs::Prepared;
-use crate::model::score::PairTokens;
-use crate::model::{Edit, Llama, Site};
-use crate::steer::diffmean::{fit_method, Method};
-use crate::steer::train::{Form, Objective, TrainConfig, Trainer};
+use crate::model::Site;
+use crate::steer::train::{Objective, UpdateForm};
 use alloc::{format, string::String};
-use candle_core::{Device, Tensor};
-use core::str::FromStr;
+use core::{fmt, str::FromStr};
 
-/// The methods the page and `steerscope results` offer, in display order.
-pub const ALL: [&str; 8] = [
-    "diffmean",
-    "pca",
-    "vector-sft",
-    "vector-split",
-    "lora-sft",
-    "lora-split",
-    "local-weight-sft",
-    "local-weight-split",
-];
-
+/// A way to get a steering update from polarity pairs.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Spec {
-    /// From activations, no gradients.
-    Fitted(Method),
+pub enum Method {
+    /// Mean activation of the positive completions minus that of the negative ones (CAA).
+    DiffMean,
+    /// First principal component of the per-pair activation differences, signed toward the
+    /// positive completions and scaled to the DiffMean norm.
+    Pca,
     /// Trained through the frozen model (LoRA at rank 4, as EasyEdit).
-    Trained(Form, Objective),
+    Trained(UpdateForm, Objective),
 }
 
-impl FromStr for Spec {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let unknown = || Error::Invalid(format!("unknown method `{s}` (expected one of: {})", ALL.join(", ")));
-        match s {
-            "diffmean" => return Ok(Spec::Fitted(Method::DiffMean)),
-            "pca" => return Ok(Spec::Fitted(Method::Pca)),
-            _ => {}
-        }
-        let (form, objective) = s.rsplit_once('-').ok_or_else(unknown)?;
-        let form = match form {
-            "vector" => Form::Vector,
-            "lora" => Form::Lora { rank: 4 },
-            "local-weight" => Form::LocalWeight,
-            _ => return Err(unknown()),
-        };
-        let objective = match objective {
-            "sft" => Objective::Sft,
-            "split" => Objective::split_for(form),
-            _ => return Err(unknown()),
-        };
-        Ok(Spec::Trained(form, objective))
+impl Method {
+    /// The methods the page and `steerscope results` offer, in display order.
+    pub fn all() -> [Method; 8] {
+        let trained =
+            |form, split: bool| Method::Trained(form, if split { Objective::split_for(form) } else { Objective::Sft });
+        [
+            Method::DiffMean,
+            Method::Pca,
+            trained(UpdateForm::Vector, false),
+            trained(UpdateForm::Vector, true),
+            trained(UpdateForm::Lora { rank: 4 }, false),
+            trained(UpdateForm::Lora { rank: 4 }, true),
+            trained(UpdateForm::LocalWeight, false),
+            trained(UpdateForm::LocalWeight, true),
+        ]
     }
-}
 
-impl Spec {
     /// Vectors act on the residual stream, weight updates on the down projection (`mlp_out`),
     /// as in EasyEdit.
     pub fn default_site(self) -> Site {
         match self {
-            Spec::Trained(Form::Lora { .. } | Form::LocalWeight, _) => Site::MlpOut,
+            Method::Trained(UpdateForm::Lora { .. } | UpdateForm::LocalWeight, _) => Site::MlpOut,
             _ => Site::Residual,
         }
     }
 
-    /// Which positions the method reads its signal from (for artifacts and reports).
+    /// Whether the method needs gradient steps (slow in the page) rather than one pass.
+    pub fn is_trained(self) -> bool {
+        matches!(self, Method::Trained(..))
+    }
+
+    /// Which positions the method reads its signal from (for update files and reports).
     pub fn reads(self) -> &'static str {
         match self {
-            Spec::Fitted(_) => crate::steer::diffmean::Read::CompletionMean.name(),
-            Spec::Trained(..) => "completion-loss",
+            Method::DiffMean | Method::Pca => crate::model::pairs::Read::CompletionMean.name(),
+            Method::Trained(..) => "completion-loss",
         }
     }
 
+    /// `diffmean`, `pca`, `vector-sft`, `lora-split`, …
     pub fn name(self) -> String {
         match self {
-            Spec::Fitted(Method::DiffMean) => "diffmean".into(),
-            Spec::Fitted(Method::Pca) => "pca".into(),
-            Spec::Trained(f, o) => format!("{}-{}", f.name(), o.name()),
+            Method::DiffMean => "diffmean".into(),
+            Method::Pca => "pca".into(),
+            Method::Trained(f, o) => format!("{}-{}", f.name(), o.name()),
         }
     }
+}
 
-    /// The method's update at `(layer, site)` from the train pairs (`prepared` = the same pairs
-    /// prepared at `layer`, used by the trained methods). `progress(done, total)`.
-    pub fn update(
-        self, llama: &Llama, train: &[PairTokens], prepared: &Prepared, site: Site, epochs: usize,
-        mut progress: impl FnMut(usize, usize),
-    ) -> Result<Edit> {
-        let layer = prepared.layer;
-        match self {
-            Spec::Fitted(m) => {
-                let fitted =
-                    fit_method(llama, train, m, layer, site, crate::steer::diffmean::Read::CompletionMean, progress)?;
-                Ok(Edit::AddVector(Tensor::from_slice(&fitted.vector, fitted.vector.len(), &Device::Cpu)?))
-            }
-            Spec::Trained(form, objective) => {
-                let mut config = TrainConfig::new(form, objective, layer, site);
-                config.epochs = epochs;
-                let mut trainer = Trainer::new(llama, prepared, config)?;
-                let total = trainer.total_steps();
-                trainer.run(|_, s| progress(s.step, total))?;
-                Ok(trainer.edit())
-            }
-        }
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name())
+    }
+}
+
+impl FromStr for Method {
+    type Err = Error;
+    /// ```
+    /// use steerscope::steer::methods::Method;
+    /// assert_eq!("lora-split".parse::<Method>().unwrap().name(), "lora-split");
+    /// let e = "lora-dpo".parse::<Method>().unwrap_err().to_string();
+    /// assert!(e.starts_with("unknown method `lora-dpo` (expected one of: diffmean, pca, vector-sft"), "{e}");
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        Method::all().into_iter().find(|m| m.name() == s).ok_or_else(|| {
+            let names: alloc::vec::Vec<String> = Method::all().iter().map(|m| m.name()).collect();
+            Error::Invalid(format!("unknown method `{s}` (expected one of: {})", names.join(", ")))
+        })
     }
 }

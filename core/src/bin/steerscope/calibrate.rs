@@ -4,15 +4,13 @@
 //! Strengths are given in the shared unit and reported also as a multiple of the vector as
 //! fitted and as a fraction of the layer's mean residual norm.
 use crate::plot::{heatmap, panels, Line};
-use crate::sweep::{fit, pairs, prepare};
+use crate::sweep::{bar, read_pairs, tokens, STRENGTH_UNIT_TEXT};
+use crate::FormatArgs;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
-use steerscope::analysis::calibrate::{recommend, Cell, Recommendation};
-use steerscope::analysis::sweep::sweep;
-use steerscope::model::{Model, Site};
-use steerscope::steer::methods::Spec;
-use steerscope::steer::strength::UpdateScale;
-use steerscope::steer::strength::STRENGTH_UNIT;
+use steerscope::analysis::calibrate::{Calibration, Cell, Recommendation};
+use steerscope::model::Model;
+use steerscope::steer::methods::Method;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CalibrateArgs {
@@ -30,6 +28,8 @@ pub struct CalibrateArgs {
     /// diffmean or pca.
     #[arg(long, default_value = "diffmean")]
     pub method: String,
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Largest utility drop (log-odds, from the layer's unsteered utility) the recommendation may cost.
     #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub budget: f32,
@@ -39,58 +39,27 @@ pub struct CalibrateArgs {
     pub out: PathBuf,
 }
 
-/// The grid and what it recommends.
-pub struct Calibration {
-    pub cells: Vec<Cell>,
-    pub recommendation: steerscope::Result<Recommendation>,
-    /// The method fitted at every layer and the utility budget the recommendation used.
-    pub method: String,
-    pub budget: f32,
+/// The grid, its units, prompt format and positions, and the recommendation (or why there is none).
+pub fn report_json(c: &Calibration, format: &str) -> serde_json::Value {
+    let mut j = serde_json::to_value(c).expect("plain data");
+    j["strength_unit"] = STRENGTH_UNIT_TEXT.into();
+    j["format"] = format.into();
+    j["positions"] = serde_json::json!({"read": "completion-mean", "steered": "all"});
+    j
 }
 
-impl Calibration {
-    /// The grid, its units and positions, and the recommendation (or why there is none).
-    pub fn json(&self) -> serde_json::Value {
-        let rec = self.recommendation.as_ref().map_err(|e| e.to_string());
-        serde_json::json!({"method": self.method, "budget": self.budget, "strength_unit": crate::sweep::STRENGTH_UNIT_TEXT,
-            "positions": {"read": "completion-mean", "steered": "all"}, "cells": self.cells, "recommendation": rec})
-    }
-}
-
+/// Runs the grid of `args` with a progress bar.
 pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
-    let spec: Spec = args.method.parse()?;
-    anyhow::ensure!(matches!(spec, Spec::Fitted(_)), "calibrate fits diffmean or pca, not `{}`", args.method);
-    anyhow::ensure!(args.strengths.contains(&0.0), "--strengths must include 0 (the unsteered reference)");
-    anyhow::ensure!(
-        args.budget.is_finite() && args.budget > 0.0,
-        "utility budget must be a positive number of log-odds, got {}",
-        args.budget
-    );
-    let llama = &model.llama;
-    for &l in &args.layers {
-        llama.config.check_layer(l)?;
-    }
-    let (train, test) = (pairs(model, &args.train, args.max_pairs)?, pairs(model, &args.test, args.max_pairs)?);
-    let mut cells = Vec::new();
-    for &layer in &args.layers {
-        let (prep_train, prep_test) = (prepare(llama, &train, layer, "train")?, prepare(llama, &test, layer, "test")?);
-        let edit = fit(llama, spec, &train, &prep_train, Site::Residual, 1)?;
-        let (edit, scale) = UpdateScale::rescale(llama, &prep_train, Site::Residual, &edit)?;
-        let unit = scale.to_strength_units();
-        let pb = crate::progress_bar(args.strengths.len() as u64, &format!("layer {layer}"));
-        let s = sweep(llama, &prep_test, Site::Residual, &edit, &args.strengths, |i, _| pb.set_position(i as u64))?;
-        pb.finish_and_clear();
-        cells.extend(s.points.iter().map(|p| Cell {
-            layer,
-            strength: p.point.strength,
-            raw_multiple: p.point.strength * unit,
-            norm_fraction: p.point.strength * STRENGTH_UNIT,
-            pref_odds: p.point.pref_odds,
-            util_odds: p.point.util_odds,
-        }));
-    }
-    let recommendation = recommend(&cells, args.budget);
-    Ok(Calibration { cells, recommendation, method: args.method.clone(), budget: args.budget })
+    let method: Method = args.method.parse()?;
+    crate::check_strengths(&args.strengths)?;
+    let format = args.format.prompt_format()?;
+    let train = tokens(model, &read_pairs(&args.train, args.max_pairs)?, &format)?;
+    let test = tokens(model, &read_pairs(&args.test, args.max_pairs)?, &format)?;
+    let pb = crate::progress_bar(0, "calibrate");
+    let c =
+        Calibration::run(&model.llama, &train, &test, method, &args.layers, &args.strengths, args.budget, bar(&pb))?;
+    pb.finish_and_clear();
+    Ok(c)
 }
 
 pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
@@ -98,7 +67,7 @@ pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
     let c = calibrate(&model, &args)?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("calibrate.svg"), plot(&c.cells, &args.layers, &args.strengths)?)?;
-    let mut report = c.json();
+    let mut report = report_json(&c, &args.format.prompt_format()?.describe());
     report["train"] = serde_json::json!(args.train);
     report["test"] = serde_json::json!(args.test);
     std::fs::write(args.out.join("calibrate.json"), serde_json::to_string_pretty(&report)?)?;
@@ -107,7 +76,7 @@ pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
     } else {
         println!("wrote {0}/calibrate.svg and {0}/calibrate.json", args.out.display());
     }
-    let r = c.recommendation?;
+    let r = c.recommendation.map_err(anyhow::Error::msg)?;
     if !json {
         println!("{}", describe(&r, args.budget));
     }
@@ -137,13 +106,10 @@ pub fn plot(cells: &[Cell], layers: &[usize], strengths: &[f32]) -> Result<Strin
     let util = heatmap("utility log-odds", &rows, &cols, &grid(&|c| c.util_odds))?;
     let frontier: Vec<Line> = layers
         .iter()
-        .map(|&l| Line {
-            name: format!("layer {l}"),
-            points: cells
-                .iter()
-                .filter(|c| c.layer == l)
-                .filter_map(|c| c.util_odds.map(|u| (c.pref_odds, u)))
-                .collect(),
+        .map(|&l| {
+            let points =
+                cells.iter().filter(|c| c.layer == l).filter_map(|c| c.util_odds.map(|u| (c.pref_odds, u))).collect();
+            Line::plain(format!("layer {l}"), points)
         })
         .collect();
     let front = panels(&[("frontier", "preference log-odds", "utility log-odds", frontier)])?;

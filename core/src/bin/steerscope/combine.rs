@@ -1,13 +1,13 @@
 //! `steerscope combine`: a weighted sum of vector files → one vector file, with the cosine
 //! table of the inputs and a warning for every pair of directions that overlap (adding both
 //! then mostly scales one of them).
-use crate::artifact::Artifact;
 use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use steerscope::model::Edit;
 use steerscope::steer::compose::{weighted_sum, CosineTable, OVERLAP_WARNING};
+use steerscope::steer::update::Update;
 
 #[derive(clap::Args, Debug)]
 pub struct CombineArgs {
@@ -25,7 +25,7 @@ pub fn run(args: CombineArgs, json: bool) -> Result<()> {
             Some((f, w)) if w.parse::<f32>().is_ok() => (f, w.parse::<f32>()?),
             _ => (spec.as_str(), 1.0),
         };
-        let a = Artifact::load(Path::new(file))?;
+        let a = crate::load_update(Path::new(file))?;
         let Edit::AddVector(v) = &a.edit else {
             bail!(
                 "{file}: only added vectors can be summed, this file holds a `{}` update",
@@ -61,8 +61,8 @@ pub fn run(args: CombineArgs, json: bool) -> Result<()> {
     if let Some(a) = files.iter().find(|a| a.positions != files[0].positions) {
         bail!("all vectors must steer the same positions: {} vs {}", files[0].positions.name(), a.positions.name());
     }
-    Artifact { layer: files[0].layer, site: files[0].site, edit, positions: files[0].positions, meta }
-        .save(&args.out)?;
+    let update = Update { layer: files[0].layer, site: files[0].site, edit, positions: files[0].positions, meta };
+    crate::save_update(&update, &args.out)?;
     if json {
         println!("{}", serde_json::json!({"out": args.out, "cosine": table, "overlaps": overlaps}));
         return Ok(());

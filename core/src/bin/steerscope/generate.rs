@@ -87,13 +87,13 @@ fn parse_steer(spec: &str, config: &steerscope::model::Config) -> Result<Interve
     };
     let placed = parts.len() >= 3 && parts[1].chars().all(|c| c.is_ascii_digit());
     let file = PathBuf::from(parts[if placed { 2 } else { 0 }..].join(":"));
-    let mut artifact = crate::artifact::Artifact::load(&file).with_context(|| format!("--steer `{spec}`"))?;
+    let mut artifact = crate::load_update(&file).with_context(|| format!("--steer `{spec}`"))?;
     if placed {
         artifact.site = parts[0].parse()?;
         artifact.layer =
             parts[1].parse().with_context(|| format!("--steer `{spec}`: layer `{}` is not a number", parts[1]))?;
     }
-    Ok(artifact.intervention(config, strength).with_context(|| format!("--steer `{spec}`"))?)
+    artifact.intervention(config, strength).with_context(|| format!("--steer `{spec}`"))
 }
 
 /// `FILE[:STRENGTH]` → one residual-site intervention per direction in the file.

@@ -2,7 +2,6 @@
 //! host (files, network, terminal, clocks). Each subcommand lives in its own module; none of
 //! them is part of the library's API (this is a binary crate), and none holds science of its
 //! own: they parse arguments, read and write files, and call the library.
-mod artifact;
 mod calibrate;
 mod combine;
 mod compose;
@@ -73,6 +72,39 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// How prompts are formatted (`--format`, `--system`), shared by every command that reads pairs.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct FormatArgs {
+    /// chat: each prompt is the user turn of the model's chat template and completions are the
+    /// assistant's answer (no leading space); raw: the prompt text as it is, completions continue
+    /// it (raw-format sets usually start answers with a space: " Yes").
+    #[arg(long, default_value = "chat")]
+    pub format: String,
+    /// The chat format's system turn: a text, or `none` for no system turn [default: the
+    /// template's own; SmolLM2 inserts one].
+    #[arg(long)]
+    pub system: Option<String>,
+}
+
+impl FormatArgs {
+    /// The parsed format (refused before any model work if invalid).
+    pub fn prompt_format(&self) -> Result<steerscope::model::chat::PromptFormat> {
+        let format = if self.format.is_empty() { "chat" } else { &self.format };
+        Ok(steerscope::model::chat::PromptFormat::parse(format, self.system.as_deref())?)
+    }
+}
+
+/// Refuses non-finite strengths before any work is done on their behalf.
+pub fn check_strengths(strengths: &[f32]) -> Result<()> {
+    if strengths.is_empty() {
+        anyhow::bail!("no strengths given");
+    }
+    if let Some(m) = strengths.iter().find(|m| !m.is_finite()) {
+        return Err(steerscope::Error::BadStrength(*m).into());
+    }
+    Ok(())
+}
+
 /// `--model`, or the fetched default; a missing default says how to fetch it.
 fn model_path(arg: &Option<PathBuf>) -> Result<PathBuf> {
     let path = arg.clone().unwrap_or_else(default_model_path);
@@ -90,6 +122,17 @@ fn model_path(arg: &Option<PathBuf>) -> Result<PathBuf> {
 pub fn load_model(path: &std::path::Path) -> Result<steerscope::model::Model> {
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     steerscope::model::Model::load(&bytes).with_context(|| format!("loading {}", path.display()))
+}
+
+/// Reads an update file (`vector`, `train`, `combine` write them).
+pub fn load_update(path: &std::path::Path) -> Result<steerscope::steer::update::Update> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    steerscope::steer::update::Update::from_safetensors(&bytes).with_context(|| format!("{}", path.display()))
+}
+
+/// Writes an update file.
+pub fn save_update(update: &steerscope::steer::update::Update, path: &std::path::Path) -> Result<()> {
+    std::fs::write(path, update.to_safetensors()?).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A progress bar on stderr in the project's one style.

@@ -1,25 +1,24 @@
-//! `steerscope sweep`: fit activation-addition vectors on train pairs, then sweep strengths on
-//! held-out pairs → JSON + an SVG plot (preference, utility and off-manifold score vs strength,
-//! and the preference–utility frontier; one line per method).
+//! `steerscope sweep`: fit or train methods on train pairs (or take update files), then sweep
+//! strengths on the train and held-out pairs → JSON + an SVG plot (preference, utility and
+//! off-manifold score vs strength, and the preference–utility frontier; one line per method).
 //!
-//! Strength unit: [`steerscope::steer::strength::STRENGTH_UNIT`] — every update, vector or weights,
-//! is rescaled so that strength 10 adds a `Δh` of half the layer's mean residual-stream norm
-//! (the same unit as on the page), which puts all methods on one axis.
-use crate::artifact::Artifact;
+//! All the science is [`steerscope::analysis::session::SweepSession`]; this file reads files,
+//! shows progress bars and writes reports.
 use crate::plot::{panels, Line};
+use crate::FormatArgs;
 use anyhow::{Context, Result};
 use std::path::{Path, PathBuf};
+use steerscope::analysis::baseline::{prompting, Prompting};
 use steerscope::analysis::fluency::{fluency, Fluency};
-use steerscope::analysis::measure::score_pairs;
-use steerscope::analysis::point::{summarize, Point};
-use steerscope::analysis::sweep::{fit_curves, sweep, Curves, Sweep};
+use steerscope::analysis::session::{Direction, Split, Steered, SweepSession};
+use steerscope::analysis::sweep::{Curves, Sweep, SweepPoint};
 use steerscope::data::{parse_jsonl, Pair};
+use steerscope::model::chat::PromptFormat;
 use steerscope::model::generate::{generate, Sampling};
-use steerscope::model::pairs::Prepared;
 use steerscope::model::score::PairTokens;
-use steerscope::model::{Edit, Intervention, Llama, Model, Site, Steering};
-use steerscope::steer::methods::Spec;
-use steerscope::steer::strength::{random_direction, UpdateScale};
+use steerscope::model::sites::Positions;
+use steerscope::model::{Model, Site};
+use steerscope::steer::methods::Method;
 
 #[derive(clap::Args, Debug)]
 pub struct SweepArgs {
@@ -62,83 +61,60 @@ pub struct SweepArgs {
     /// Use at most this many pairs of each file.
     #[arg(long)]
     pub max_pairs: Option<usize>,
+    #[command(flatten)]
+    pub format: FormatArgs,
+    /// Also write every pair's numbers at every strength (JSON lines: method, layer, site, split,
+    /// strength, pair index, L_p and L_n sums and token counts, preference, utility).
+    #[arg(long)]
+    pub per_pair: Option<PathBuf>,
     /// Output directory (sweep.json, sweep.svg).
     #[arg(long, default_value = "sweep-out")]
     pub out: PathBuf,
 }
 
-pub fn pairs(model: &Model, path: &Path, max: Option<usize>) -> Result<Vec<PairTokens>> {
-    tokens(model, &read_pairs(path, max)?)
-}
-
-/// Pairs as token ids, chat-formatted with the template's default system turn.
-pub fn tokens(model: &Model, pairs: &[Pair]) -> Result<Vec<PairTokens>> {
-    pairs.iter().map(|p| Ok(PairTokens::new(model, p)?)).collect()
-}
-
+/// Reads a JSONL pairs file, keeping at most `max` pairs.
 pub fn read_pairs(path: &Path, max: Option<usize>) -> Result<Vec<Pair>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut pairs = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
+    let parsed = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
+    if let Some(note) = parsed.note() {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    let mut pairs = parsed.pairs;
     pairs.truncate(max.unwrap_or(pairs.len()));
     Ok(pairs)
 }
 
-/// The baselines every sweep shows beside its methods.
-pub struct Baselines {
-    /// A random direction at the same site and layer, rescaled like every method: the noise
-    /// floor a method has to clear.
-    pub random: Run,
-    /// No steering: the concept asked for in the system prompt instead (AxBench's prompting
-    /// baseline), scored on the same held-out pairs.
-    pub prompting: Point,
-    pub instruction: String,
-}
-
-impl Baselines {
-    pub fn measure(
-        model: &Model, site: Site, train: &Prepared, test: &Prepared, test_pairs: &[Pair], instruction: &str,
-        strengths: &[f32], probe: &[u32],
-    ) -> Result<Self> {
-        let llama = &model.llama;
-        let random =
-            measure(model, "random", site, &random_direction(&llama.config, site)?, train, test, strengths, probe)?;
-        let prompted = test_pairs
-            .iter()
-            .map(|p| Ok(PairTokens::with_system(model, p, Some(instruction))?))
-            .collect::<Result<Vec<_>>>()?;
-        let pb = crate::progress_bar(prompted.len() as u64, "prompting");
-        let scores = score_pairs(llama, &prompted, &Steering::none(), |i, _| pb.set_position(i as u64))?;
-        pb.finish_and_clear();
-        Ok(Baselines { random, prompting: summarize(0.0, &scores), instruction: instruction.into() })
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({"random": self.random.json(), "prompting": {"instruction": self.instruction, "point": self.prompting}})
-    }
+/// Pairs as token ids in `format`.
+pub fn tokens(model: &Model, pairs: &[Pair], format: &PromptFormat) -> Result<Vec<PairTokens>> {
+    pairs.iter().map(|p| Ok(PairTokens::new(model, p, format)?)).collect()
 }
 
 /// The prompting baseline's system prompt: the concept's `instruction` from the `index.json`
 /// beside the pairs file, else an example-based one (the first positive completion as a model answer).
 pub fn instruction_for(train: &Path, first: &Pair) -> String {
     let from_index = || -> Option<String> {
-        let index: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(train.parent()?.join("index.json")).ok()?).ok()?;
+        let text = std::fs::read_to_string(train.parent()?.join("index.json")).ok()?;
         let name = train.file_name()?.to_str()?;
-        index.as_array()?.iter().find(|c| c["train"] == name)?["instruction"].as_str().map(String::from)
+        steerscope::data::concepts::parse_index(&text).ok()?.into_iter().find(|c| c.train == name)?.instruction
     };
     from_index().unwrap_or_else(|| first.example_instruction())
+}
+
+/// A progress callback that drives a bar on stderr.
+pub fn bar(pb: &indicatif::ProgressBar) -> impl FnMut(usize, usize) + '_ {
+    |done, total| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    }
 }
 
 /// One update swept on the train and the held-out pairs.
 pub struct Run {
     /// e.g. `diffmean`, `lora-split`.
-    pub name: String,
-    pub scale: UpdateScale,
+    pub steered: Steered,
     pub train: Sweep,
     pub test: Sweep,
     pub curves: Curves,
-    /// Which positions the method read its signal from.
-    pub reads: String,
     /// Greedy text for one held-out prompt at each strength, with its fluency proxies.
     pub texts: Vec<TextPoint>,
 }
@@ -155,153 +131,201 @@ pub struct TextPoint {
 const FLUENCY_TOKENS: usize = 32;
 
 impl Run {
-    /// Records which positions the method read its signal from.
-    pub fn reading(mut self, reads: &str) -> Self {
-        self.reads = reads.into();
-        self
+    /// Sweeps the session's `direction` on both splits, fits the curves on the train points,
+    /// and generates from `probe` (formatted prompt ids) at each strength.
+    pub fn measure(
+        model: &Model, session: &mut SweepSession, direction: Direction, strengths: &[f32], probe: &[u32],
+    ) -> Result<Self> {
+        let llama = &model.llama;
+        let steered = session.steered().context("nothing to sweep")?.clone();
+        let name = match direction {
+            Direction::Update => steered.name.clone(),
+            Direction::Random => "random".into(),
+        };
+        let pb = crate::progress_bar(0, &format!("sweep {name} @{}", session.layer()));
+        let train = session.sweep(llama, Split::Train, direction, strengths, bar(&pb))?;
+        let test = session.sweep(llama, Split::Test, direction, strengths, bar(&pb))?;
+        pb.finish_and_clear();
+        let curves = curves_of(&train, &test);
+        let texts = strengths
+            .iter()
+            .map(|&m| {
+                let g = generate(
+                    model,
+                    probe,
+                    FLUENCY_TOKENS,
+                    Sampling::GREEDY,
+                    &session.steering(llama, direction, m)?,
+                    |_| {},
+                )?;
+                Ok(TextPoint { strength: m, fluency: fluency(&g.ids, &g.text), text: g.text })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let steered = Steered { name, ..steered };
+        Ok(Run { steered, train, test, curves, texts })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.steered.name
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::json!({"method": self.name, "layer": self.test.layer, "site": self.test.site, "scale": self.scale,
-            "positions": {"read": self.reads, "steered": "all"},
+        let s = &self.steered;
+        serde_json::json!({"method": s.name, "layer": self.test.layer, "site": s.site, "scale": s.scale,
+            "positions": {"read": s.reads, "steered": s.positions.name()},
             "heldout": self.test, "train": self.train, "curves": self.curves, "texts": self.texts})
     }
 }
 
-/// Runs `pairs` through the layers below `layer` once (with a progress bar).
-pub fn prepare(llama: &Llama, pairs: &[PairTokens], layer: usize, what: &str) -> Result<Prepared> {
-    let pb = crate::progress_bar(pairs.len() as u64, &format!("{what} < {layer}"));
-    let prepared = Prepared::new(llama, pairs, layer, |i, _| pb.set_position(i as u64))?;
-    pb.finish_and_clear();
-    Ok(prepared)
+/// The curves of a direction fitted on its train sweep, R² on both.
+fn curves_of(train: &Sweep, test: &Sweep) -> Curves {
+    steerscope::analysis::sweep::fit_curves(train, test)
 }
 
-/// A method's update from the train pairs, with a progress bar.
+/// The prompting baseline on the held-out pairs, or why it is unavailable.
+pub fn prompting_baseline(
+    model: &Model, pairs: &[Pair], format: &PromptFormat, instruction: &str,
+) -> Result<Prompting, String> {
+    let pb = crate::progress_bar(pairs.len() as u64, "prompting");
+    let p = prompting(model, pairs, format, instruction, bar(&pb)).map_err(|e| e.to_string());
+    pb.finish_and_clear();
+    p
+}
+
+/// The prompting baseline as JSON: the point, or `{"unavailable": why}`.
+pub fn prompting_json(p: &Result<Prompting, String>) -> serde_json::Value {
+    match p {
+        Ok(p) => serde_json::json!({"instruction": p.instruction, "point": p.point}),
+        Err(e) => serde_json::json!({"unavailable": e}),
+    }
+}
+
+/// Fits or trains `method` in the session, with a progress bar.
 pub fn fit(
-    llama: &Llama, m: Spec, train: &[PairTokens], prepared: &Prepared, site: Site, epochs: usize,
-) -> Result<Edit> {
-    let pb = crate::progress_bar(0, &m.name());
-    let edit = m.update(llama, train, prepared, site, epochs, |i, n| {
-        pb.set_length(n as u64);
-        pb.set_position(i as u64);
-    })?;
+    llama: &steerscope::model::Llama, session: &mut SweepSession, method: Method, site: Site, epochs: usize,
+) -> Result<()> {
+    let pb = crate::progress_bar(0, &method.name());
+    session.fit(llama, method, site, Positions::All, None, epochs, bar(&pb))?;
     pb.finish_and_clear();
-    Ok(edit)
-}
-
-/// Puts `edit` in strength units (measured on the train pairs), sweeps it on both sets, and
-/// generates from `probe` (chat-formatted prompt ids) at each strength for the fluency proxies.
-pub fn measure(
-    model: &Model, name: &str, site: Site, edit: &Edit, train: &Prepared, test: &Prepared, strengths: &[f32],
-    probe: &[u32],
-) -> Result<Run> {
-    let llama = &model.llama;
-    let (edit, scale) = UpdateScale::rescale(llama, train, site, edit)?;
-    let n = strengths.len() as u64;
-    let pb = crate::progress_bar(2 * n, &format!("sweep {name} @{}", train.layer));
-    let train_sweep = sweep(llama, train, site, &edit, strengths, |i, _| pb.set_position(i as u64))?;
-    let test_sweep = sweep(llama, test, site, &edit, strengths, |i, _| pb.set_position(n + i as u64))?;
-    pb.finish_and_clear();
-    let curves = fit_curves(&train_sweep, &test_sweep);
-    let texts = strengths
-        .iter()
-        .map(|&m| {
-            let steering = Steering::none().with(Intervention::new(&llama.config, test.layer, site, edit.clone(), m)?);
-            let g = generate(model, probe, FLUENCY_TOKENS, Sampling::GREEDY, &steering, |_| {})?;
-            Ok(TextPoint { strength: m, fluency: fluency(&g.ids, &g.text), text: g.text })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Run { name: name.into(), scale, train: train_sweep, test: test_sweep, curves, reads: "n/a".into(), texts })
+    Ok(())
 }
 
 pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     let methods =
-        args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<steerscope::Result<Vec<Spec>>>()?;
-    let updates = args.update.iter().map(|p| Artifact::load(p)).collect::<Result<Vec<_>>>()?;
-    for (u, p) in updates.iter().zip(&args.update) {
-        anyhow::ensure!(
-            u.positions == Default::default(),
-            "sweeps steer every position; {} steers only `{}`",
-            p.display(),
-            u.positions.name()
-        );
+        args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<steerscope::Result<Vec<Method>>>()?;
+    let format = args.format.prompt_format()?;
+    crate::check_strengths(&args.strengths)?;
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for p in &args.update {
+        if !paths.contains(p) {
+            paths.push(p.clone()); // the same file twice is swept once
+        }
     }
+    let updates = paths.iter().map(|p| crate::load_update(p)).collect::<Result<Vec<_>>>()?;
     let model = crate::load_model(model_path)?;
     let llama = &model.llama;
     let mut layers = args.layer.clone();
-    layers.extend(updates.iter().map(|u| u.layer).filter(|l| !args.layer.contains(l)));
+    for u in &updates {
+        if !layers.contains(&u.layer) {
+            layers.push(u.layer);
+        }
+    }
     for &l in &layers {
         llama.config.check_layer(l)?;
     }
-    let (train, test_pairs) = (pairs(&model, &args.train, args.max_pairs)?, read_pairs(&args.test, args.max_pairs)?);
-    let test = tokens(&model, &test_pairs)?;
+    for (u, p) in updates.iter().zip(&paths) {
+        u.check(&llama.config).with_context(|| format!("{}", p.display()))?;
+    }
+    let (train_pairs, test_pairs) = (read_pairs(&args.train, args.max_pairs)?, read_pairs(&args.test, args.max_pairs)?);
+    let (train, test) = (tokens(&model, &train_pairs, &format)?, tokens(&model, &test_pairs, &format)?);
     let instruction = args.instruction.clone().unwrap_or_else(|| instruction_for(&args.train, &test_pairs[0]));
-    let (mut runs, mut baselines) = (Vec::new(), Vec::new());
+    let prompting = prompting_baseline(&model, &test_pairs, &format, &instruction);
+    let probe = &test[0].prompt;
+    let mut runs = Vec::new();
     for &layer in &layers {
-        let (prep_train, prep_test) = (prepare(llama, &train, layer, "train")?, prepare(llama, &test, layer, "test")?);
-        let site = args.site.unwrap_or(Site::Residual);
-        baselines.push(Baselines::measure(
-            &model,
-            site,
-            &prep_train,
-            &prep_test,
-            &test_pairs,
-            &instruction,
-            &args.strengths,
-            &test[0].prompt,
-        )?);
+        let mut session = SweepSession::new(llama, train.clone(), test.clone(), layer)?;
+        let mut random = None;
         if args.layer.contains(&layer) {
             for &m in &methods {
-                let site = args.site.unwrap_or(m.default_site());
-                let edit = fit(llama, m, &train, &prep_train, site, args.epochs)?;
-                runs.push(
-                    measure(&model, &m.name(), site, &edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?
-                        .reading(m.reads()),
-                );
+                fit(llama, &mut session, m, args.site.unwrap_or(m.default_site()), args.epochs)?;
+                runs.push(Run::measure(&model, &mut session, Direction::Update, &args.strengths, probe)?);
+                if random.is_none() {
+                    random = Some(Run::measure(&model, &mut session, Direction::Random, &args.strengths, probe)?);
+                }
             }
         }
-        for (u, path) in updates.iter().zip(&args.update).filter(|(u, _)| u.layer == layer) {
-            let name = u.name().unwrap_or_else(|| path.display().to_string());
-            let reads = u.meta.get("read_positions").map_or("unknown", |s| s.as_str());
-            runs.push(
-                measure(&model, &name, u.site, &u.edit, &prep_train, &prep_test, &args.strengths, &test[0].prompt)?
-                    .reading(reads),
-            );
+        for (u, path) in updates.iter().zip(&paths).filter(|(u, _)| u.layer == layer) {
+            session.set_update(llama, u, &path.display().to_string())?;
+            runs.push(Run::measure(&model, &mut session, Direction::Update, &args.strengths, probe)?);
+            if random.is_none() {
+                random = Some(Run::measure(&model, &mut session, Direction::Random, &args.strengths, probe)?);
+            }
         }
+        runs.extend(random);
     }
     std::fs::create_dir_all(&args.out)?;
     let report = serde_json::json!({"train": args.train, "test": args.test,
-        "n_train_pairs": train.len(), "n_test_pairs": test.len(),
+        "n_train_pairs": train.len(), "n_test_pairs": test.len(), "format": format.describe(),
         "strength_unit": STRENGTH_UNIT_TEXT, "results": runs.iter().map(Run::json).collect::<Vec<_>>(),
-        "baselines": baselines.iter().map(Baselines::json).collect::<Vec<_>>()});
+        "baselines": {"prompting": prompting_json(&prompting)}});
     std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&report)?)?;
-    std::fs::write(args.out.join("sweep.svg"), plot(&runs, &baselines)?)?;
+    std::fs::write(args.out.join("sweep.svg"), plot(&runs.iter().collect::<Vec<_>>(), prompting.as_ref().ok())?)?;
+    if let Some(path) = &args.per_pair {
+        std::fs::write(path, per_pair_lines(&runs)).with_context(|| format!("writing {}", path.display()))?;
+    }
     if json {
         println!("{report}");
     } else {
-        runs.iter().chain(baselines.iter().map(|b| &b.random)).for_each(print_run);
-        let p = &baselines[0].prompting;
-        println!(
-            "prompting baseline (system prompt \"{instruction}\"): pref {:.3}, util {}",
-            p.pref_odds,
-            p.util_odds.map_or("undefined".into(), |u| format!("{u:.3}"))
-        );
+        runs.iter().for_each(print_run);
+        match &prompting {
+            Ok(p) => println!(
+                "prompting baseline (system prompt \"{}\"): pref {:.3}, util {}",
+                p.instruction,
+                p.point.pref_odds,
+                p.point.util_odds.map_or("undefined".into(), |u| format!("{u:.3}"))
+            ),
+            Err(e) => println!("{e}"),
+        }
         println!("wrote {}/sweep.json and sweep.svg", args.out.display());
     }
     Ok(())
 }
 
+/// Every pair's numbers of every run, split and strength, one JSON object per line.
+fn per_pair_lines(runs: &[Run]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        for (split, sweep) in [("train", &r.train), ("heldout", &r.test)] {
+            for p in &sweep.points {
+                for row in steerscope::analysis::point::pair_rows(p.point.strength, &p.pairs) {
+                    let mut j = serde_json::json!({"method": r.name(), "layer": sweep.layer, "site": sweep.site, "split": split});
+                    if let (Some(o), serde_json::Value::Object(extra)) = (j.as_object_mut(), serde_json::json!(row)) {
+                        o.extend(extra);
+                    }
+                    out += &j.to_string();
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
+}
+
 /// What strength means, for every report.
 pub const STRENGTH_UNIT_TEXT: &str = "10 = an update whose mean |Δh| is half the layer's mean residual-stream norm";
+
+fn opt(x: Option<f32>, digits: usize) -> String {
+    x.map_or("–".into(), |v| format!("{v:.digits$}"))
+}
 
 fn print_run(r: &Run) {
     let s = &r.test;
     println!(
         "{} at layer {} ({}), held-out pairs; strength 1 = ×{:.3} of the update as found:",
-        r.name,
+        r.name(),
         s.layer,
         s.site,
-        r.scale.to_strength_units()
+        r.steered.scale.to_strength_units()
     );
     println!(
         "  {:>8} {:>10} {:>10} {:>12} {:>10} {:>11}",
@@ -309,61 +333,72 @@ fn print_run(r: &Run) {
     );
     for (p, t) in s.points.iter().zip(&r.texts) {
         let util = p.point.util_odds.map_or("undefined".into(), |u| format!("{u:.3}"));
-        let d2 = t.fluency.distinct_2.map_or("–".into(), |d| format!("{d:.3}"));
         println!(
-            "  {:>8.2} {:>10.3} {:>10} {:>12.3} {:>10} {:>11.3}",
-            p.point.strength, p.point.pref_odds, util, p.off_manifold, d2, t.fluency.compression_ratio
+            "  {:>8.2} {:>10.3} {:>10} {:>12} {:>10} {:>11.3}",
+            p.point.strength,
+            p.point.pref_odds,
+            util,
+            opt(p.off_manifold, 3),
+            opt(t.fluency.distinct_2, 3),
+            t.fluency.compression_ratio
         );
     }
-    let r2 = |x: [Option<f32>; 2]| x.map(|v| v.map_or("n/a".to_string(), |v| format!("{v:.3}")));
+    let r2 = |x: [Option<f32>; 2]| x.map(|v| opt(v, 3));
     let [pt, ph] = r2(r.curves.preference_r2);
     let [ut, uh] = r2(r.curves.utility_r2);
     println!("  curve model R² (train / held-out): preference {pt} / {ph}, utility {ut} / {uh}");
+    println!("  off-manifold reference: {} principal directions", s.manifold_rank);
     if let Some(c) = s.manifold_vs_utility_drop {
         println!("  Spearman(off-manifold score, utility drop) = {c:.3}");
     }
 }
 
-/// Held-out sweeps, one line per (method, layer), the random direction among them; the
-/// prompting baseline as a flat line (it has no strength).
-pub fn plot(runs: &[Run], baselines: &[Baselines]) -> Result<String> {
-    let all: Vec<&Run> = runs.iter().chain(baselines.iter().map(|b| &b.random)).collect();
-    let lines = |f: &dyn Fn(&steerscope::analysis::sweep::SweepPoint) -> Option<(f32, f32)>| -> Vec<Line> {
-        all.iter()
-            .map(|r| Line {
-                name: format!("{} @{}", r.name, r.test.layer),
-                points: r.test.points.iter().filter_map(f).collect(),
+/// Held-out sweeps, one line per (method, layer), the random direction among them, with the 95%
+/// bootstrap interval over pairs as a bar at each point; the prompting baseline as a flat line
+/// (it has no strength).
+pub fn plot(runs: &[&Run], prompting: Option<&Prompting>) -> Result<String> {
+    type Interval = Option<steerscope::math::bootstrap::Interval>;
+    let lines = |f: &dyn Fn(&SweepPoint) -> Option<(f32, f32)>, ci: &dyn Fn(&SweepPoint) -> Interval| -> Vec<Line> {
+        runs.iter()
+            .map(|r| {
+                let shown: Vec<&SweepPoint> = r.test.points.iter().filter(|p| f(p).is_some()).collect();
+                Line {
+                    name: format!("{} @{}", r.name(), r.test.layer),
+                    points: shown.iter().filter_map(|p| f(p)).collect(),
+                    intervals: shown.iter().map(|p| ci(p).map(|i| (i.lo, i.hi))).collect(),
+                }
             })
             .collect()
     };
-    let span = all
+    let none = |_: &SweepPoint| None;
+    let span = runs
         .iter()
         .flat_map(|r| r.test.points.iter().map(|p| p.point.strength))
         .fold((f32::MAX, f32::MIN), |(a, b), m| (a.min(m), b.max(m)));
     let flat = |y: Option<f32>| -> Vec<Line> {
-        y.into_iter()
-            .take(1)
-            .map(|y| Line { name: "prompting".into(), points: vec![(span.0, y), (span.1, y)] })
-            .collect()
+        y.into_iter().map(|y| Line::plain("prompting".into(), vec![(span.0, y), (span.1, y)])).collect()
     };
-    let prompting = baselines.first().map(|b| &b.prompting);
     let with = |mut l: Vec<Line>, extra: Vec<Line>| {
         l.extend(extra);
         l
     };
+    let prompting = prompting.map(|p| &p.point);
     panels(&[
         (
             "preference",
             "strength",
-            "log-odds",
-            with(lines(&|p| Some((p.point.strength, p.point.pref_odds))), flat(prompting.map(|p| p.pref_odds))),
+            "log-odds (95% CI over pairs)",
+            with(
+                lines(&|p| Some((p.point.strength, p.point.pref_odds)), &|p| p.point.pref_odds_ci),
+                flat(prompting.map(|p| p.pref_odds)),
+            ),
         ),
         (
             "utility",
             "strength",
-            "log-odds",
+            "log-odds (95% CI over pairs)",
             with(
-                lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u))),
+                lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u)), &|p| p.point.util_odds_ci),
                 flat(prompting.and_then(|p| p.util_odds)),
             ),
         ),
@@ -371,13 +406,13 @@ pub fn plot(runs: &[Run], baselines: &[Baselines]) -> Result<String> {
             "off-manifold score",
             "strength",
             "distance (× unsteered)",
-            lines(&|p| Some((p.point.strength, p.off_manifold))),
+            lines(&|p| Some((p.point.strength, p.off_manifold?)), &none),
         ),
         (
             "frontier",
             "preference log-odds",
             "utility log-odds",
-            lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u))),
+            lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u)), &none),
         ),
     ])
 }

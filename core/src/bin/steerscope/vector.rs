@@ -1,10 +1,15 @@
 //! `steerscope vector`: DiffMean or PCA from polarity pairs → an update file
-//! ([`crate::artifact`]) or a llama.cpp control vector.
+//! ([`steerscope::steer::update`]) or a llama.cpp control vector.
+use crate::FormatArgs;
 use anyhow::{Context, Result};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use steerscope::data::parse_jsonl;
-use steerscope::model::Site;
+use steerscope::model::pairs::Read;
+use steerscope::model::sites::{Operation, Positions};
+use steerscope::model::{Edit, Site};
+use steerscope::steer::fitted::FittedVector;
+use steerscope::steer::methods::Method;
+use steerscope::steer::update::Update;
 
 #[derive(clap::Args, Debug)]
 pub struct VectorArgs {
@@ -18,18 +23,23 @@ pub struct VectorArgs {
     /// diffmean or pca (first principal component of the pair differences, signed toward the
     /// positive completions, scaled to the DiffMean norm).
     #[arg(long, default_value = "diffmean")]
-    pub method: String,
+    pub method: Method,
     /// What applying the file does with the direction: add, project-out (ablate it; strength 1
     /// removes it fully) or clamp (set the component along it to strength × its norm).
     #[arg(long, default_value = "add")]
-    pub operation: String,
+    pub operation: Operation,
     /// Which completion positions the vector is read from: completion-mean or last-token.
     #[arg(long, default_value = "completion-mean")]
-    pub read: String,
+    pub read: Read,
     /// Which positions applying it steers: all, prompt, completion, from:N (absolute index),
     /// or prompt,completion. Stored in the file; `generate --steer` honours it.
-    #[arg(long, default_value = "all")]
-    pub steer_positions: String,
+    #[arg(long, default_value = "all", value_parser = Positions::parse)]
+    pub steer_positions: Positions,
+    /// Use at most this many pairs.
+    #[arg(long)]
+    pub max_pairs: Option<usize>,
+    #[command(flatten)]
+    pub format: FormatArgs,
     /// Output file: `.safetensors`, or `.gguf` for a llama.cpp / repeng control vector
     /// (residual site only; `llama-cli --control-vector FILE` applies it at the same layer).
     #[arg(long)]
@@ -37,48 +47,49 @@ pub struct VectorArgs {
 }
 
 pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
-    let text = std::fs::read_to_string(&args.pairs).with_context(|| format!("reading {}", args.pairs.display()))?;
-    let pairs = parse_jsonl(&text).with_context(|| format!("in {}", args.pairs.display()))?;
-    steerscope::model::sites::check_operation(&args.operation)?;
-    let read = steerscope::steer::diffmean::Read::parse(&args.read)?;
-    let positions = steerscope::model::sites::Positions::parse(&args.steer_positions)?;
+    anyhow::ensure!(!args.method.is_trained(), "`vector` computes diffmean or pca; use `train` for `{}`", args.method);
+    let format = args.format.prompt_format()?;
+    let pairs = crate::sweep::read_pairs(&args.pairs, args.max_pairs)?;
     let model = crate::load_model(model_path)?;
     model.llama.config.check_layer(args.layer)?;
-    let tokens = crate::sweep::tokens(&model, &pairs)?;
-    let method = match args.method.parse()? {
-        steerscope::steer::methods::Spec::Fitted(m) => m,
-        _ => anyhow::bail!("`vector` computes diffmean or pca; use `train` for `{}`", args.method),
-    };
-    let pb = crate::progress_bar(tokens.len() as u64, &args.method);
-    let dm =
-        steerscope::steer::diffmean::fit_method(&model.llama, &tokens, method, args.layer, args.site, read, |i, _| {
-            pb.set_position(i as u64)
-        })?;
+    let tokens = crate::sweep::tokens(&model, &pairs, &format)?;
+    let pb = crate::progress_bar(tokens.len() as u64, &args.method.name());
+    let dm = FittedVector::from_pairs(
+        &model.llama,
+        &tokens,
+        args.method,
+        args.layer,
+        args.site,
+        args.read,
+        crate::sweep::bar(&pb),
+    )?;
     pb.finish_and_clear();
     let meta = HashMap::from([
-        ("method".to_string(), args.method.clone()),
+        ("method".to_string(), args.method.name()),
         ("objective".into(), "none".into()),
-        ("read_positions".into(), read.name().into()),
+        ("read_positions".into(), args.read.name().into()),
+        ("prompt_format".into(), format.describe()),
         ("model_sha256".into(), crate::fetch::sha256_file(model_path)?),
         ("pairs_sha256".into(), crate::fetch::sha256_file(&args.pairs)?),
         ("mean_activation_norm".into(), dm.mean_activation_norm.to_string()),
     ]);
     if args.out.extension().is_some_and(|e| e == "gguf") {
         anyhow::ensure!(
-            args.operation == "add",
+            args.operation == Operation::Add,
             "llama.cpp control vectors can only add; `{}` cannot be exported as one",
             args.operation
         );
         anyhow::ensure!(
-            positions == steerscope::model::sites::Positions::All,
+            args.steer_positions == Positions::All,
             "llama.cpp control vectors steer every position; `{}` cannot be exported as one",
-            args.steer_positions
+            args.steer_positions.name()
         );
         write_control_vector(&args.out, args.site, args.layer, &dm.vector, &meta)?;
     } else {
         let v = candle_core::Tensor::from_slice(&dm.vector, dm.vector.len(), &candle_core::Device::Cpu)?;
-        let edit = steerscope::model::Edit::with_operation(v, &args.operation)?;
-        crate::artifact::Artifact { layer: args.layer, site: args.site, edit, positions, meta }.save(&args.out)?;
+        let edit = Edit::with_operation(v, args.operation);
+        let update = Update { layer: args.layer, site: args.site, edit, positions: args.steer_positions, meta };
+        crate::save_update(&update, &args.out)?;
     }
     let summary = serde_json::json!({"out": args.out, "layer": args.layer, "site": args.site, "norm": dm.norm,
         "mean_activation_norm": dm.mean_activation_norm, "pairs": pairs.len()});

@@ -1,0 +1,113 @@
+//! Long calls report how far they are and let their host stop them.
+//!
+//! Why a trait and not a plain callback: the page must be able to interrupt a computation the
+//! moment a slider moves (a stale sweep point is wasted seconds), and the core has no clock, no
+//! thread and no event loop to notice that by itself. So every long call takes a [`Progress`]
+//! and asks it, after each unit of work (a pair, a training step, a token), whether to go on.
+//! Any `FnMut(usize, usize)` closure is a `Progress` that never stops; [`Stoppable`] adds a
+//! stop check, and the call then returns [`Error::Cancelled`] with its state left usable.
+use crate::error::{Error, Result};
+
+/// Receives `(done, total)` after each unit of a long call; an `Err` stops the call.
+pub trait Progress {
+    /// `done` of `total` units are finished. Returning an error (normally
+    /// [`Error::Cancelled`]) ends the call, which passes the error on.
+    fn report(&mut self, done: usize, total: usize) -> Result<()>;
+
+    /// Lends this progress to a sub-call without giving it away.
+    fn by_ref(&mut self) -> ByRef<'_, Self>
+    where
+        Self: Sized,
+    {
+        ByRef(self)
+    }
+}
+
+/// A borrowed [`Progress`] (see [`Progress::by_ref`]).
+pub struct ByRef<'a, P: Progress + ?Sized>(&'a mut P);
+
+impl<P: Progress + ?Sized> Progress for ByRef<'_, P> {
+    fn report(&mut self, done: usize, total: usize) -> Result<()> {
+        self.0.report(done, total)
+    }
+}
+
+impl<F: FnMut(usize, usize)> Progress for F {
+    fn report(&mut self, done: usize, total: usize) -> Result<()> {
+        self(done, total);
+        Ok(())
+    }
+}
+
+/// A progress callback with a stop check: [`Progress::report`] fails with
+/// [`Error::Cancelled`] once `stop()` returns true.
+pub struct Stoppable<F, S> {
+    /// Called with `(done, total)` as work finishes.
+    pub on_progress: F,
+    /// Asked after each unit of work; `true` stops the call.
+    pub stop: S,
+}
+
+impl<F: FnMut(usize, usize), S: FnMut() -> bool> Progress for Stoppable<F, S> {
+    fn report(&mut self, done: usize, total: usize) -> Result<()> {
+        (self.on_progress)(done, total);
+        if (self.stop)() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Offsets a sub-task's progress into a larger whole: `done` of the part becomes
+/// `before + done` of `total`.
+pub struct Part<'a, P: Progress + ?Sized> {
+    /// The whole task's progress.
+    pub whole: &'a mut P,
+    /// Units of the whole finished before this part started.
+    pub before: usize,
+    /// Units in the whole task.
+    pub total: usize,
+}
+
+impl<P: Progress + ?Sized> Progress for Part<'_, P> {
+    fn report(&mut self, done: usize, _part_total: usize) -> Result<()> {
+        self.whole.report(self.before + done, self.total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closure_never_stops_and_a_stop_check_does() {
+        let mut seen = alloc::vec::Vec::new();
+        let mut p = |d, t| seen.push((d, t));
+        assert!(p.report(1, 2).is_ok());
+        assert_eq!(seen, [(1, 2)]);
+        let mut calls = 0;
+        let mut s = Stoppable {
+            on_progress: |_, _| calls += 1,
+            stop: {
+                let mut n = 0;
+                move || {
+                    n += 1;
+                    n > 1
+                }
+            },
+        };
+        assert!(s.report(1, 3).is_ok());
+        assert_eq!(s.report(2, 3), Err(Error::Cancelled));
+        assert_eq!(calls, 2);
+    }
+
+    #[test]
+    fn a_part_offsets_into_the_whole() {
+        let mut seen = alloc::vec::Vec::new();
+        let mut whole = |d, t| seen.push((d, t));
+        let mut part = Part { whole: &mut whole, before: 5, total: 9 };
+        part.report(2, 4).unwrap();
+        assert_eq!(seen, [(7, 9)]);
+    }
+}

@@ -1,0 +1,89 @@
+// One sweep, natively and in wasm: the CLI (`steerscope sweep --json`, x86 kernels) and the wasm
+// Session (web/pkg/, SIMD128 kernels, run here in Node) on the same pairs, layer, method and
+// strengths must report the same numbers — the page wraps the very core the CLI wraps.
+//
+// Tolerance: the Q4_1 kernels are bit-exact to the scalar reference on both targets, but the
+// f32 ops around them (exp in softmax and SiLU, the attention matmuls) may round differently on
+// x86 and wasm32; 30 layers amplify a last-bit difference to ~1e-5 of a loss. 2e-3 absolute on
+// every log-odds, loss and interval, and 1e-3 relative on norms, leaves room and still catches any
+// difference of method (a wrong position, a different strength unit, a missed pair: ≥ 1e-2).
+//
+//   bash web/build.sh && node --test tests/node/
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const MODEL = join(process.env.STEERSCOPE_HOME || join(homedir(), '.cache', 'steerscope'),
+  'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
+const TARGET = process.env.CARGO_TARGET_DIR || join(homedir(), '.cache', 'steerscope', 'target');
+const CLI = join(TARGET, 'release', 'steerscope');
+const PKG = join(REPO, 'web', 'pkg', 'steerscope_wasm.js');
+const N = 4;
+const LAYER = 15;
+const STRENGTHS = [-6, 0, 3, 8];
+
+const firstLines = (file, n) => readFileSync(file, 'utf8').split('\n').filter((l) => l.trim()).slice(0, n).join('\n');
+
+/** Every numeric leaf of two JSON values, compared; keys missing on either side are reported. */
+function compare(native, wasm, path, diffs) {
+  if (typeof native === 'number' || typeof wasm === 'number') {
+    const abs = Math.abs(native - wasm);
+    const bound = /norm/.test(path) ? 1e-3 * Math.max(1, Math.abs(native)) : 2e-3;
+    diffs.push({ path, native, wasm, abs, ok: Number.isFinite(abs) ? abs <= bound : native === wasm });
+  } else if (native && typeof native === 'object') {
+    for (const k of new Set([...Object.keys(native), ...Object.keys(wasm ?? {})])) {
+      compare(native[k], wasm?.[k], `${path}.${k}`, diffs);
+    }
+  } else {
+    diffs.push({ path, native, wasm, ok: native === wasm });
+  }
+}
+
+test('the wasm session reports the native sweep number for number', { timeout: 30 * 60_000 }, async (t) => {
+  for (const need of [MODEL, CLI, PKG]) {
+    if (!existsSync(need)) {
+      if (process.env.STEERSCOPE_REQUIRE_BROWSER === '1') assert.fail(`missing ${need}`);
+      return t.skip(`missing ${need}`);
+    }
+  }
+  const dir = join(REPO, 'core', 'data', 'concepts');
+  const out = mkdtempSync(join(tmpdir(), 'steerscope-parity-'));
+  const native = JSON.parse(execFileSync(CLI, ['--json', 'sweep', '--train', join(dir, 'sentiment.train.jsonl'),
+    '--test', join(dir, 'sentiment.test.jsonl'), '--layer', String(LAYER), '--method', 'diffmean',
+    `--strengths=${STRENGTHS.join(',')}`, '--max-pairs', String(N), '--out', out],
+  { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString());
+  const run = native.results.find((r) => r.method === 'diffmean');
+
+  const wasm = await import(PKG);
+  wasm.initSync({ module: readFileSync(PKG.replace('.js', '_bg.wasm')) });
+  const s = new wasm.Session(readFileSync(MODEL));
+  s.set_pairs(firstLines(join(dir, 'sentiment.train.jsonl'), N), firstLines(join(dir, 'sentiment.test.jsonl'), N), 'chat', undefined);
+  const none = () => false;
+  const plain = (x) => JSON.parse(JSON.stringify(x, (_, v) => (v instanceof Map ? Object.fromEntries(v) : v)));
+  // Both page paths: fitting at the layer (as the CLI does), and from the one-pass activations.
+  for (const onePass of [false, true]) {
+    if (onePass) s.read_activations(none);
+    const fit = plain(s.fit('diffmean', LAYER, '', 'all', 1, none));
+    const diffs = [];
+    compare(run.scale.effect_norm, fit.effect_norm, 'effect_norm', diffs);
+    compare(run.scale.residual_norm, fit.mean_hidden_norm, 'residual_norm', diffs);
+    for (const m of STRENGTHS) {
+      const p = plain(s.point(m, false, () => {}, none));
+      const q = run.heldout.points.find((x) => x.strength === m);
+      compare(q, p, `point(${m})`, diffs);
+    }
+    const summary = plain(s.summary());
+    compare(run.heldout.manifold_rank, summary.manifold_rank, 'manifold_rank', diffs);
+    compare(run.heldout.manifold_vs_utility_drop, summary.manifold_vs_utility_drop, 'manifold_vs_utility_drop', diffs);
+    const bad = diffs.filter((d) => !d.ok);
+    const worst = diffs.filter((d) => Number.isFinite(d.abs)).reduce((a, d) => Math.max(a, d.abs), 0);
+    console.log(`${onePass ? 'one-pass activations' : 'fit at the layer'}: ${diffs.length} numbers, max |Δ| ${worst.toExponential(2)}`);
+    assert.equal(bad.length, 0, `differ:\n${bad.map((d) => `${d.path}: native ${d.native} wasm ${d.wasm}`).join('\n')}`);
+    assert.ok(diffs.length > 4 * STRENGTHS.length, 'compared too few numbers');
+  }
+});
