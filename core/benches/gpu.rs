@@ -36,7 +36,14 @@ fn main() {
     let c = &model.llama.config;
     let v = Tensor::from_vec(vec![0.05f32; c.hidden], c.hidden, &Device::Cpu).unwrap();
     let steering = Steering::none().with(Intervention::new(c, LAYER, Site::Residual, Edit::AddVector(v), 4.0).unwrap());
-    println!("{}", std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default().lines().find(|l| l.starts_with("flags")).unwrap_or("flags: ?"));
+    println!(
+        "{}",
+        std::fs::read_to_string("/proc/cpuinfo")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("flags"))
+            .unwrap_or("flags: ?")
+    );
     println!("prefill {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} greedy tokens, scoring {PAIRS} pairs steered at layer {LAYER}");
     println!("load average before: {}", loadavg());
     let cpu = cpu_row(&model, &ids, &pairs, &steering);
@@ -141,9 +148,10 @@ fn gpu_row(gm: &GpuLlama, name: &str, ids: &[u32], pairs: &[PairTokens], steerin
 }
 
 fn rayon_threads() -> usize {
-    std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or_else(|| {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-    })
+    std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
 }
 
 fn loadavg() -> String {

@@ -128,7 +128,8 @@ fn kernel_matmul_every_format_on_ragged_shapes() {
     let Some(ops) = ops() else { return };
     let mut rng = Rng::new(1);
     for format in [Format::Q4_1, Format::Q8_0, Format::F32, Format::F16] {
-        for &(rows, cols, tokens) in &[(1, 32, 1), (7, 64, 3), (8, 96, 8), (13, 576, 9), (67, 160, 17), (200, 1536, 2)] {
+        for &(rows, cols, tokens) in &[(1, 32, 1), (7, 64, 3), (8, 96, 8), (13, 576, 9), (67, 160, 17), (200, 1536, 2)]
+        {
             let (bytes, w) = quantized(format, &randoms(&mut rng, rows * cols, 0.5), rows, cols);
             let x = randoms(&mut rng, tokens * cols, 2.0);
             let got = block_on(ops.matmul(format, &bytes, rows, cols, &x)).unwrap();
@@ -210,7 +211,10 @@ fn kernel_rmsnorm() {
             .to_vec1()
             .unwrap();
         for (g, x) in got.iter().zip(&want) {
-            assert!((g - x).abs() <= (width as f32 / 2.0 + 3.0) * EPS * x.abs() + 1e-30, "({rows}, {width}): {g} vs {x}");
+            assert!(
+                (g - x).abs() <= (width as f32 / 2.0 + 3.0) * EPS * x.abs() + 1e-30,
+                "({rows}, {width}): {g} vs {x}"
+            );
         }
     }
 }
@@ -226,8 +230,7 @@ fn kernel_rope() {
         let q = randoms(&mut rng, tokens * heads * hd, 2.0);
         let got = block_on(ops.rope(&q, heads, hd, pos0, base)).unwrap();
         let theta: Vec<f32> = (0..hd).step_by(2).map(|i| 1f32 / base.powf(i as f32 / hd as f32)).collect();
-        let angles: Vec<f32> =
-            (pos0..pos0 + tokens).flat_map(|p| theta.iter().map(move |t| p as f32 * t)).collect();
+        let angles: Vec<f32> = (pos0..pos0 + tokens).flat_map(|p| theta.iter().map(move |t| p as f32 * t)).collect();
         let cos = tensor(&angles.iter().map(|a| a.cos()).collect::<Vec<_>>(), &[tokens, hd / 2]);
         let sin = tensor(&angles.iter().map(|a| a.sin()).collect::<Vec<_>>(), &[tokens, hd / 2]);
         let qt = tensor(&q, &[1, tokens, heads, hd]).transpose(1, 2).unwrap().contiguous().unwrap();
@@ -315,7 +318,10 @@ fn kernel_add_and_swiglu() {
         let silu: Vec<f32> = tensor(&a, &[n]).silu().unwrap().to_vec1().unwrap();
         for ((g, s), (x, y)) in got.iter().zip(&silu).zip(a.iter().zip(&b)) {
             let want = s * y;
-            assert!((g - want).abs() <= (8.0 + 2.0 * x.abs()) * EPS * want.abs() + 1e-30, "swiglu({x}, {y}): {g} vs {want}");
+            assert!(
+                (g - want).abs() <= (8.0 + 2.0 * x.abs()) * EPS * want.abs() + 1e-30,
+                "swiglu({x}, {y}): {g} vs {want}"
+            );
         }
     }
 }
@@ -367,8 +373,9 @@ fn kernel_steering_edits_and_masks() {
         for offset in [None, Some(off.as_slice())] {
             let seen = |t: usize, i: usize| h[t * width + i] + offset.map_or(0.0, |o| o[t * width + i]);
             let along = |t: usize| (0..width).map(|i| seen(t, i) as f64 * unit[i] as f64).sum::<f64>() as f32;
-            let dot_err =
-                |t: usize| width as f32 * EPS * (0..width).map(|i| (seen(t, i) * unit[i]).abs()).sum::<f32>() * m.max(1.0);
+            let dot_err = |t: usize| {
+                width as f32 * EPS * (0..width).map(|i| (seen(t, i) * unit[i]).abs()).sum::<f32>() * m.max(1.0)
+            };
             let got = block_on(ops.steer_project(r, &h, &unit, offset, m, None)).unwrap();
             check("project-out", &got, &|t, i| h[t * width + i] - m * along(t) * unit[i], &dot_err);
             let to = m * norm;
@@ -384,7 +391,8 @@ fn kernel_steering_edits_and_masks() {
 fn kernel_dense() {
     let Some(ops) = ops() else { return };
     let mut rng = Rng::new(9);
-    for &(rows, cols, tokens, bias) in &[(576, 1, 3, false), (3, 576, 5, false), (100, 37, 1, true), (1536, 576, 2, true)]
+    for &(rows, cols, tokens, bias) in
+        &[(576, 1, 3, false), (3, 576, 5, false), (100, 37, 1, true), (1536, 576, 2, true)]
     {
         let w = randoms(&mut rng, rows * cols, 1.0);
         let x = randoms(&mut rng, tokens * cols, 1.0);
@@ -558,7 +566,9 @@ fn split_weights_are_exact_and_limits_are_named() {
     let ids = chat("Name a color.");
     let targets: Vec<u32> = ids[1..].to_vec();
     let readout = Readout { logits: true, targets, ..Readout::default() };
-    let run = |m: &GpuLlama| block_on(m.forward(&ids[..ids.len() - 1], &mut m.cache(), &GpuSteering::none(), &readout)).unwrap();
+    let run = |m: &GpuLlama| {
+        block_on(m.forward(&ids[..ids.len() - 1], &mut m.cache(), &GpuSteering::none(), &readout)).unwrap()
+    };
     let want = run(gm);
     for opts in [
         GpuOptions { max_storage_buffer_binding_size: Some(8 << 20), ..GpuOptions::default() },
@@ -656,8 +666,9 @@ fn scoring_and_layer_split() {
     let completion = model().tokenizer.encode_continuation("I went hiking with friends.").unwrap();
     let layer = 15;
     let mut rng = Rng::new(12);
-    let iv = Intervention::new(c, layer, Site::Residual, Edit::AddVector(random_tensor(&mut rng, &[c.hidden], 1.0)), 3.0)
-        .unwrap();
+    let iv =
+        Intervention::new(c, layer, Site::Residual, Edit::AddVector(random_tensor(&mut rng, &[c.hidden], 1.0)), 3.0)
+            .unwrap();
     let steering = Steering::none().with(iv);
     let gs = GpuSteering::new(gm, &steering).unwrap();
     // GPU scoring with a shared prefix.
@@ -685,7 +696,8 @@ fn scoring_and_layer_split() {
     let none = GpuSteering::none();
     let keep = Readout { stream: true, ..Readout::default() };
     let mut lower = gm.cache();
-    let p_stream = block_on(gm.run(Input::Tokens(&prompt), 0..layer, &mut lower, &none, &keep)).unwrap().stream.unwrap();
+    let p_stream =
+        block_on(gm.run(Input::Tokens(&prompt), 0..layer, &mut lower, &none, &keep)).unwrap().stream.unwrap();
     let inputs = &completion[..completion.len() - 1];
     let c_stream =
         block_on(gm.run(Input::Tokens(inputs), 0..layer, &mut lower.clone(), &none, &keep)).unwrap().stream.unwrap();
@@ -756,7 +768,8 @@ fn bad_input_is_refused_by_name() {
     let gm = load_on(g, &tiny::tiny_llama("llama"));
     let c = gm.config().clone();
     let none = GpuSteering::none();
-    let fwd = |ids: &[u32], r: &Readout| block_on(gm.forward(ids, &mut gm.cache(), &none, r)).err().map(|e| e.to_string());
+    let fwd =
+        |ids: &[u32], r: &Readout| block_on(gm.forward(ids, &mut gm.cache(), &none, r)).err().map(|e| e.to_string());
     assert_eq!(fwd(&[], &Readout::default()), Some(Error::EmptyPrompt.to_string()));
     assert!(fwd(&[1, 99], &Readout::default()).unwrap().contains("outside the vocabulary"));
     let long: Vec<u32> = vec![1; c.context + 1];
@@ -765,7 +778,13 @@ fn bad_input_is_refused_by_name() {
     assert!(fwd(&[1], &three).unwrap().contains("3 targets for 1 input tokens"));
     let first = Readout { targets: vec![1, 2], ..Readout::default() };
     assert!(fwd(&[1], &first).unwrap().contains("cache whose last call ran every layer"));
-    let partial = block_on(gm.run(Input::Tokens(&[1, 2]), 0..1, &mut gm.cache(), &none, &Readout { logits: true, ..Readout::default() }));
+    let partial = block_on(gm.run(
+        Input::Tokens(&[1, 2]),
+        0..1,
+        &mut gm.cache(),
+        &none,
+        &Readout { logits: true, ..Readout::default() },
+    ));
     assert!(partial.err().unwrap().to_string().contains("logits need every layer"));
     let rec = GpuSteering::new(&gm, &Steering::none().recording(1, Site::MlpMid)).unwrap();
     let outside = block_on(gm.run(Input::Tokens(&[1, 2]), 0..1, &mut gm.cache(), &rec, &Readout::default()));

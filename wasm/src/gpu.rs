@@ -60,8 +60,14 @@ impl GpuSession {
     fn steering(&self, edit: Option<GpuEdit>) -> Result<GpuSteering, steerscope::Error> {
         let Some(e) = edit else { return Ok(GpuSteering::none()) };
         let v = Tensor::from_vec(e.vector.clone(), e.vector.len(), &Device::Cpu)?;
-        let iv = Intervention::new(self.model.config(), e.layer, e.site, Edit::with_operation(v, &e.operation)?, e.strength)?
-            .at(e.positions);
+        let iv = Intervention::new(
+            self.model.config(),
+            e.layer,
+            e.site,
+            Edit::with_operation(v, &e.operation)?,
+            e.strength,
+        )?
+        .at(e.positions);
         GpuSteering::new(&self.model, &Steering::none().with(iv))
     }
 }
@@ -89,13 +95,16 @@ impl GpuSession {
     pub fn next_logits(&self, ids: Vec<u32>, edit: Option<GpuEdit>) -> js_sys::Promise {
         let (model, steering) = (self.model.clone(), self.steering(edit));
         future_to_promise(async move {
-            let logits = model.next_logits(&ids, &mut model.cache(), &steering.map_err(gpu_err)?).await.map_err(gpu_err)?;
+            let logits =
+                model.next_logits(&ids, &mut model.cache(), &steering.map_err(gpu_err)?).await.map_err(gpu_err)?;
             Ok(js_sys::Float32Array::from(logits.as_slice()).into())
         })
     }
 
     /// Log-probabilities of each `completion` token after `prompt`, steered by `edit` when given.
-    pub fn completion_logprobs(&self, prompt: Vec<u32>, completion: Vec<u32>, edit: Option<GpuEdit>) -> js_sys::Promise {
+    pub fn completion_logprobs(
+        &self, prompt: Vec<u32>, completion: Vec<u32>, edit: Option<GpuEdit>,
+    ) -> js_sys::Promise {
         let (model, steering) = (self.model.clone(), self.steering(edit));
         future_to_promise(async move {
             let steering = steering.map_err(gpu_err)?;

@@ -134,7 +134,8 @@ impl Clone for GpuCache {
             })
             .collect();
         let last = self.last.as_ref().and_then(|old| {
-            let fresh = scratch(&e.gpu, e.config.hidden, "last hidden").map_err(|err| broken = Some(format!("{err}"))).ok()?;
+            let fresh =
+                scratch(&e.gpu, e.config.hidden, "last hidden").map_err(|err| broken = Some(format!("{err}"))).ok()?;
             plan.copy(old, 0, &fresh, 0, (e.config.hidden * 4) as u64);
             Some(fresh)
         });

@@ -97,15 +97,15 @@ impl GpuLlama {
     /// below ℓ once ([`Readout::stream`]) and only `ℓ..` per strength ([`Input::Stream`]).
     /// Logits and targets need the last layer to be run.
     pub async fn run(
-        &self, input: Input<'_>, layers: Range<usize>, cache: &mut GpuCache, steering: &GpuSteering,
-        readout: &Readout,
+        &self, input: Input<'_>, layers: Range<usize>, cache: &mut GpuCache, steering: &GpuSteering, readout: &Readout,
     ) -> Result<Output> {
         let e = &*self.engine;
         let call = Call::plan(e, input, layers, cache, steering, readout)?;
         let gpu = &e.gpu;
         let Call { plan, staging: results, bytes, new_last, rows, .. } = call;
         gpu.scoped("running the forward pass", || e.k.params.submit(gpu, plan)).await??;
-        let data = if bytes > 0 { gpu.read(&results, bytes).await? } else { gpu.finished().await.map(|_| Vec::new())? };
+        let data =
+            if bytes > 0 { gpu.read(&results, bytes).await? } else { gpu.finished().await.map(|_| Vec::new())? };
         let mut floats = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         let mut take = |n: usize| -> Vec<f32> { floats.by_ref().take(n).collect() };
         let logits = readout.logits.then(|| take(e.config.vocab));
@@ -118,7 +118,12 @@ impl GpuLlama {
         if rows > 0 {
             cache.last = new_last;
         }
-        Ok(Output { logits, target_logprobs, recorded, stream: call.stream_out.map(|buffer| GpuStream { buffer, rows }) })
+        Ok(Output {
+            logits,
+            target_logprobs,
+            recorded,
+            stream: call.stream_out.map(|buffer| GpuStream { buffer, rows }),
+        })
     }
 }
 
@@ -142,8 +147,7 @@ struct Layout {
 
 impl Call {
     fn plan(
-        e: &Engine, input: Input, layers: Range<usize>, cache: &mut GpuCache, steering: &GpuSteering,
-        readout: &Readout,
+        e: &Engine, input: Input, layers: Range<usize>, cache: &mut GpuCache, steering: &GpuSteering, readout: &Readout,
     ) -> Result<Call> {
         let c = &e.config;
         let n = c.n_layers;

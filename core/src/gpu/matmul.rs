@@ -38,7 +38,10 @@ impl MatmulKernels {
     /// One bind group per part of `w`, reading `x` and writing `y`.
     pub fn bind(&self, gpu: &Gpu, w: &Matrix, x: &wgpu::Buffer, y: &wgpu::Buffer) -> Vec<wgpu::BindGroup> {
         let k = &self.matmul[w.format.index()];
-        w.parts.iter().map(|p| k.bind(gpu, &[p.buffer.as_entire_binding(), x.as_entire_binding(), y.as_entire_binding()])).collect()
+        w.parts
+            .iter()
+            .map(|p| k.bind(gpu, &[p.buffer.as_entire_binding(), x.as_entire_binding(), y.as_entire_binding()]))
+            .collect()
     }
 
     /// Records `Y = X·Wᵀ` over every part (bind groups from [`MatmulKernels::bind`]).
@@ -46,8 +49,7 @@ impl MatmulKernels {
         let k = &self.matmul[w.format.index()];
         for (part, group) in w.parts.iter().zip(groups) {
             let (gx, gz) = grid(part.rows.div_ceil(ROWS));
-            let params =
-                [part.rows, w.cols as u32, rows.tokens, part.row0, w.rows as u32, rows.x_row0, rows.out_row0];
+            let params = [part.rows, w.cols as u32, rows.tokens, part.row0, w.rows as u32, rows.x_row0, rows.out_row0];
             plan.dispatch(k, group, &params, [gx, rows.tokens.div_ceil(TOKENS), gz]);
         }
     }
@@ -56,7 +58,10 @@ impl MatmulKernels {
     /// writing rows of `x`.
     pub fn bind_embed(&self, gpu: &Gpu, w: &Matrix, ids: &wgpu::Buffer, x: &wgpu::Buffer) -> Vec<wgpu::BindGroup> {
         let k = &self.embed[w.format.index()];
-        w.parts.iter().map(|p| k.bind(gpu, &[p.buffer.as_entire_binding(), ids.as_entire_binding(), x.as_entire_binding()])).collect()
+        w.parts
+            .iter()
+            .map(|p| k.bind(gpu, &[p.buffer.as_entire_binding(), ids.as_entire_binding(), x.as_entire_binding()]))
+            .collect()
     }
 
     /// Records `X[t] = W[ids[ids0 + t]]` for `tokens` tokens.

@@ -126,7 +126,8 @@ impl Engine {
         let chunk = gpu.inner.chunk;
         let (limit, _) = gpu.limits().largest_binding();
         let kv = c.n_kv_heads * c.head_dim;
-        let positions = c.context.min((limit / (kv as u64 * 4)) as usize).min((limit / (c.head_dim as u64 * 4)) as usize);
+        let positions =
+            c.context.min((limit / (kv as u64 * 4)) as usize).min((limit / (c.head_dim as u64 * 4)) as usize);
         if positions == 0 {
             return Err(Error::Gpu(format!(
                 "one cached position ({} bytes) exceeds the device's max_storage_buffer_binding_size ({limit} bytes)",
@@ -168,8 +169,7 @@ impl Engine {
         let final_norm = k.norm.bind(gpu, &s.x, &out_norm, &s.head_in);
         let table = upload_f32(gpu, &rope_table(positions, c.head_dim, c.rope_base), "rope");
         let layers = (0..c.n_layers).map(|i| Layer::load(gpu, g, &c, &k, &s, &table, i)).collect::<Result<Vec<_>>>()?;
-        let geometry =
-            Geometry { heads: c.n_heads as u32, kv_heads: c.n_kv_heads as u32, head_dim: c.head_dim as u32 };
+        let geometry = Geometry { heads: c.n_heads as u32, kv_heads: c.n_kv_heads as u32, head_dim: c.head_dim as u32 };
         Ok(Engine {
             gpu: gpu.clone(),
             output: (output, output_groups),

@@ -218,9 +218,8 @@ impl Params {
         for op in plan.ops {
             match op {
                 Op::Dispatch { pipeline, group: data, slot, size } => {
-                    let p = pass.get_or_insert_with(|| {
-                        encoder.begin_compute_pass(&Default::default()).forget_lifetime()
-                    });
+                    let p =
+                        pass.get_or_insert_with(|| encoder.begin_compute_pass(&Default::default()).forget_lifetime());
                     p.set_pipeline(&pipeline);
                     p.set_bind_group(0, &group, &[slot * self.slot_bytes as u32]);
                     p.set_bind_group(1, &data, &[]);

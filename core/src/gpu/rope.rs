@@ -18,7 +18,14 @@ pub(crate) struct Heads {
 
 impl RopeKernels {
     pub fn new(gpu: &Gpu, params: &wgpu::BindGroupLayout) -> Self {
-        let rope_q = Kernel::new(gpu, params, "rope_q", include_str!("wgsl/rope.wgsl"), "rope_q", &[Access::Read, Access::Write]);
+        let rope_q = Kernel::new(
+            gpu,
+            params,
+            "rope_q",
+            include_str!("wgsl/rope.wgsl"),
+            "rope_q",
+            &[Access::Read, Access::Write],
+        );
         let access = [Access::Read, Access::Read, Access::Read, Access::Write, Access::Write];
         let store_kv = Kernel::new(gpu, params, "store_kv", include_str!("wgsl/store_kv.wgsl"), "main", &access);
         RopeKernels { rope_q, store_kv }

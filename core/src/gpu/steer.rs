@@ -56,8 +56,22 @@ impl SteerKernels {
         SteerKernels {
             add_vector: Kernel::new(gpu, params, "add_vector", &add, "add_vector", &[w, r]),
             add_scaled: Kernel::new(gpu, params, "add_scaled", &add, "add_scaled", &[w, r]),
-            project: Kernel::new(gpu, params, "project", &src(include_str!("wgsl/steer_project.wgsl")), "project", &[w, r, r]),
-            dense: Kernel::new(gpu, params, "dense", &src(include_str!("wgsl/steer_dense.wgsl")), "dense", &[r, r, r, w]),
+            project: Kernel::new(
+                gpu,
+                params,
+                "project",
+                &src(include_str!("wgsl/steer_project.wgsl")),
+                "project",
+                &[w, r, r],
+            ),
+            dense: Kernel::new(
+                gpu,
+                params,
+                "dense",
+                &src(include_str!("wgsl/steer_dense.wgsl")),
+                "dense",
+                &[r, r, r, w],
+            ),
         }
     }
 

@@ -55,7 +55,13 @@ impl GpuSteering {
         let e = &model.engine;
         let items = steering.interventions.iter().map(|iv| {
             check(&e.config, iv.layer, iv.site, &iv.edit, iv.strength)?;
-            Ok(Item { layer: iv.layer, site: iv.site, positions: iv.positions, strength: iv.strength, op: Op::new(e, iv.site, &iv.edit)? })
+            Ok(Item {
+                layer: iv.layer,
+                site: iv.site,
+                positions: iv.positions,
+                strength: iv.strength,
+                op: Op::new(e, iv.site, &iv.edit)?,
+            })
         });
         for &(layer, _) in &steering.record {
             e.config.check_layer(layer)?;
@@ -86,8 +92,7 @@ impl GpuSteering {
 
     /// Records the interventions at `(layer, site)` for `tokens` rows at positions `pos0 ..`.
     pub(crate) fn record_site(
-        &self, e: &Engine, plan: &mut Plan, layer: usize, site: Site, tokens: u32, pos0: u32,
-        prompt_end: Option<usize>,
+        &self, e: &Engine, plan: &mut Plan, layer: usize, site: Site, tokens: u32, pos0: u32, prompt_end: Option<usize>,
     ) {
         let k = &e.k.steer;
         let width = site.width(&e.config) as u32;
@@ -97,7 +102,8 @@ impl GpuSteering {
             match &it.op {
                 Op::Add(group) => k.record_add(plan, false, group, t, m),
                 Op::Project { clamp, norm, group } => {
-                    let how = if *clamp { Projection::Clamp((m as f64 * *norm as f64) as f32) } else { Projection::Out };
+                    let how =
+                        if *clamp { Projection::Clamp((m as f64 * *norm as f64) as f32) } else { Projection::Out };
                     k.record_project(plan, group, t, m, how, site == Site::Residual);
                 }
                 Op::LowRank { rank, a, b, add } => {
@@ -142,7 +148,10 @@ impl Op {
                 // The same ops as `Intervention::delta` on the CPU.
                 let norm = v.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()?;
                 if norm == 0.0 {
-                    return Err(Error::Invalid(format!("`{}` needs a direction, got a zero-norm vector", edit.operation())));
+                    return Err(Error::Invalid(format!(
+                        "`{}` needs a direction, got a zero-norm vector",
+                        edit.operation()
+                    )));
                 }
                 let unit = upload_f32(gpu, &values(&(v / norm as f64)?)?, "steering direction");
                 let clamp = matches!(edit, Edit::Clamp(_));
@@ -168,7 +177,11 @@ impl Op {
                     Some(b) => upload_f32(gpu, &values(b)?, "dense delta b"),
                     None => wb.clone(),
                 };
-                Op::Dense { bias: bias.is_some(), dense: k.bind_dense(gpu, &wb, u, &bb, &d), add: k.bind_add(gpu, true, h, &d) }
+                Op::Dense {
+                    bias: bias.is_some(),
+                    dense: k.bind_dense(gpu, &wb, u, &bb, &d),
+                    add: k.bind_add(gpu, true, h, &d),
+                }
             }
         })
     }
