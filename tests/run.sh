@@ -10,6 +10,7 @@ bash tests/setup.sh --browser
 echo "== house rules: rustfmt and clippy with no findings"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release -p steerscope --all-targets --features gpu -- -D warnings
 
 echo "== core builds as no_std + alloc (thumbv7em-none-eabihf has no std at all)"
 cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf
@@ -25,7 +26,7 @@ echo "== the examples the crate docs point to (the way in, run on the real model
 cargo run --release -q -p steerscope --example steer
 cargo run --release -q -p steerscope --example lab
 
-echo "== GPU backend (feature gpu): WGSL kernels and the model vs the CPU, on lavapipe (software Vulkan)"
+echo "== GPU backend (feature gpu): WGSL kernels, the model, steering and the CLI's --backend vs the CPU, on lavapipe (software Vulkan)"
 WGPU_BACKEND=vulkan STEERSCOPE_REQUIRE_GPU=1 cargo test --release -p steerscope --features gpu --test gpu
 
 echo "== attention lab: every architecture end to end on its smallest setting"

@@ -90,7 +90,7 @@ fn main() {
 fn pairs(model: &Model) -> Vec<PairTokens> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl");
     let pairs = steerscope::data::parse_jsonl(&std::fs::read_to_string(path).unwrap()).unwrap();
-    pairs[..PAIRS].iter().map(|p| PairTokens::new(model, p).unwrap()).collect()
+    pairs.pairs[..PAIRS].iter().map(|p| PairTokens::new(model, p, &Default::default()).unwrap()).collect()
 }
 
 fn argmax(v: &[f32]) -> u32 {
@@ -115,7 +115,8 @@ fn cpu_row(model: &Model, ids: &[u32], pairs: &[PairTokens], steering: &Steering
     }
     let decode = DECODE_TOKENS as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
-    steerscope::analysis::measure::score_pairs(llama, pairs, steering, |_, _| {}).unwrap();
+    let prepared = steerscope::model::pairs::Prepared::new(llama, pairs, LAYER, |_, _| {}).unwrap();
+    prepared.score(llama, steering, Site::Residual, |_, _| {}).unwrap();
     let sweep = t.elapsed().as_secs_f64();
     Row { name: format!("cpu ({} rayon threads)", rayon_threads()), prefill, decode, sweep }
 }

@@ -244,7 +244,7 @@ fn target(r: EditRows, tokens: usize) -> Target {
 
 /// Rows of a flat array of `len` values in rows of `width`, refusing a ragged or empty one.
 fn shape(len: usize, width: usize, what: &str) -> Result<usize> {
-    if width == 0 || len == 0 || len % width != 0 {
+    if width == 0 || len == 0 || !len.is_multiple_of(width) {
         return Err(Error::Invalid(format!("{what}: {len} values do not make rows of {width}")));
     }
     Ok(len / width)

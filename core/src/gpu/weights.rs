@@ -99,7 +99,7 @@ impl Matrix {
     /// Uploads `bytes`, an `(rows, cols)` matrix in `format`, split by rows where the limits
     /// demand it.
     pub fn upload(gpu: &Gpu, format: Format, bytes: &[u8], rows: usize, cols: usize, name: &str) -> Result<Matrix> {
-        if cols % 32 != 0 || cols == 0 || rows == 0 {
+        if !cols.is_multiple_of(32) || cols == 0 || rows == 0 {
             return Err(Error::UnsupportedModel(format!(
                 "tensor `{name}` is ({rows}, {cols}): the GPU kernels need rows of a multiple of 32 weights"
             )));
