@@ -177,7 +177,14 @@ impl Call {
             Input::Tokens(_) => e.k.matmul.bind_embed(gpu, &e.embed, &ids, &e.s.x),
             Input::Stream(_) => Vec::new(),
         };
-        let head = Head { e, lp_group: &lp_group, results: &results, layout: &layout, rows, targets: targets.len() };
+        let head = Head {
+            e,
+            lp_group: &lp_group,
+            results: &results,
+            layout: &layout,
+            ids0: tokens.len(),
+            targets: targets.len(),
+        };
         let hidden_bytes = (c.hidden * 4) as u64;
         if rows == 0 {
             // Only the head, on the cache's last hidden state (validated in `check`).
@@ -319,8 +326,9 @@ struct Head<'a> {
     lp_group: &'a wgpu::BindGroup,
     results: &'a wgpu::Buffer,
     layout: &'a Layout,
-    /// Input rows of the call (the targets follow them in the ids buffer).
-    rows: usize,
+    /// Where the targets start in the ids buffer: after the call's token ids (none when the
+    /// input is a stream).
+    ids0: usize,
     targets: usize,
 }
 
@@ -334,7 +342,7 @@ impl Head<'_> {
             let k = e.head_rows.min(n - r0);
             e.k.matmul.record(plan, m, groups, Rows { tokens: k as u32, x_row0: r0 as u32, out_row0: 0 });
             let t = first + r0;
-            e.k.logprob.record(plan, self.lp_group, k as u32, e.config.vocab as u32, (self.rows + t) as u32, t as u32);
+            e.k.logprob.record(plan, self.lp_group, k as u32, e.config.vocab as u32, (self.ids0 + t) as u32, t as u32);
         }
     }
 
