@@ -4,7 +4,7 @@
 //! why — when there is no adapter or the engine cannot run the model.
 use anyhow::Result;
 use std::path::Path;
-use steerscope::model::generate::{generate, generate_with, Generation, Sampling};
+use steerscope::model::generate::{generate, Generation, Sampling};
 use steerscope::model::{Model, Steering};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +76,7 @@ mod gpu {
     use candle_core::IndexOp;
     use std::time::Instant;
     use steerscope::gguf::Gguf;
+    use steerscope::model::generate::generate_with;
     use steerscope::gpu::{block_on, Gpu, GpuLlama, GpuOptions, GpuSteering};
     use steerscope::model::Cache;
     use steerscope::Error;
