@@ -76,8 +76,8 @@ mod gpu {
     use candle_core::IndexOp;
     use std::time::Instant;
     use steerscope::gguf::Gguf;
-    use steerscope::model::generate::generate_with;
     use steerscope::gpu::{block_on, Gpu, GpuLlama, GpuOptions, GpuSteering};
+    use steerscope::model::generate::generate_with;
     use steerscope::model::Cache;
     use steerscope::Error;
 
