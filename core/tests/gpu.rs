@@ -606,7 +606,7 @@ fn edits(rng: &mut Rng, c: &steerscope::model::Config, site: Site) -> Vec<(&'sta
 
 /// One steered case over a prompt call then a completion call: the GPU's next-token
 /// log-probabilities against each CPU model in `cpus` (with its bound), the steering must move
-/// the first CPU model's by more than 10× its bound (so a skipped edit fails), and the site's
+/// the first CPU model's by more than 10× the GPU's distance to it (so a skipped edit fails), and the site's
 /// activations recorded on the GPU during the prompt call match the first CPU model's.
 fn steered_case(
     gm: &GpuLlama, cpus: &[(&Llama, f32)], prompt: &[u32], completion: &[u32], iv: Intervention, label: &str,
@@ -632,7 +632,8 @@ fn steered_case(
             let moved = max_diff(&want, &base);
             line += &format!(" | moved {moved:.3}");
             if reaches {
-                assert!(moved > 10.0 * bound, "{label}: the edit moved nothing ({moved})");
+                // Had the GPU skipped the edit, its distance to the steered CPU would be `moved`.
+                assert!(moved > 10.0 * d, "{label}: the edit moved {moved}, not clearly more than GPU−CPU {d}");
             } else {
                 assert_eq!(moved, 0.0, "{label}: a prompt-only edit at the last layer moved the completion's logits");
             }
