@@ -10,6 +10,7 @@ bash tests/setup.sh --browser
 echo "== house rules: rustfmt and clippy with no findings"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
+cargo clippy --release -p steerscope --all-targets --features gpu -- -D warnings
 
 echo "== core builds as no_std + alloc (thumbv7em-none-eabihf has no std at all)"
 cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf
@@ -24,6 +25,11 @@ cargo test --release -p steerscope
 echo "== the examples the crate docs point to (the way in, run on the real model)"
 cargo run --release -q -p steerscope --example steer
 cargo run --release -q -p steerscope --example lab
+
+# The real model on lavapipe takes minutes per forward on 2 cores: its GPU-vs-CPU tests (logits on
+# six prompts, steering, scoring, the CLI's --backend) are the README's long GPU command.
+echo "== GPU backend (feature gpu): every WGSL kernel, the tiny model, steering, device loss, bad input — on lavapipe (software Vulkan)"
+WGPU_BACKEND=vulkan STEERSCOPE_REQUIRE_GPU=1 cargo test --release -p steerscope --features gpu --test gpu -- kernel_ tiny device_loss bad_input
 
 echo "== attention lab: every architecture end to end on its smallest setting"
 cargo run --release -q -p steerscope -- compose experiment --quick --out "$CARGO_TARGET_DIR/compose-quick"

@@ -2,7 +2,7 @@
 # Installs everything the demo and the tests need, on a fresh Debian machine with the Rust
 # toolchain, Python and Node. Idempotent: each step is skipped when already done.
 #   tests/setup.sh            — Rust targets, wasm-bindgen, the model, npm packages
-#   tests/setup.sh --browser  — and Debian's chromium (for the browser tests)
+#   tests/setup.sh --browser  — and Debian's chromium (browser tests) and lavapipe (GPU tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/steerscope/target}"
@@ -29,4 +29,11 @@ if [ "${1:-}" = "--browser" ] && ! command -v chromium >/dev/null; then
   step "Debian chromium + chromedriver"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
+
+# The GPU backend's tests run on lavapipe, Mesa's software Vulkan device (no GPU needed).
+if [ "${1:-}" = "--browser" ] && ! ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1; then
+  step "Mesa's lavapipe (software Vulkan) for the GPU backend's tests"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mesa-vulkan-drivers
 fi

@@ -86,6 +86,15 @@ pub enum Error {
     Cancelled,
     /// Any other bad input, described in words.
     Invalid(String),
+    /// No GPU adapter could be opened (no WebGPU in this browser, no Vulkan/Metal/DX12 driver):
+    /// the CPU path is the one to run.
+    NoGpu(String),
+    /// The GPU device was lost mid-run (driver reset, `device.destroy()`, the browser reclaiming
+    /// it). Nothing computed on it since is trustworthy: redo the computation on the CPU.
+    DeviceLost(String),
+    /// The GPU refused an operation: a buffer over one of its limits (named), out of memory, or
+    /// a validation error.
+    Gpu(String),
 }
 
 impl fmt::Display for Error {
@@ -132,6 +141,9 @@ impl fmt::Display for Error {
             ),
             Error::Cancelled => write!(f, "cancelled"),
             Error::Invalid(m) => f.write_str(m),
+            Error::NoGpu(m) => write!(f, "no GPU adapter is available ({m})"),
+            Error::DeviceLost(m) => write!(f, "the GPU device was lost ({m})"),
+            Error::Gpu(m) => write!(f, "GPU: {m}"),
         }
     }
 }

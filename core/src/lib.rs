@@ -74,6 +74,8 @@ pub mod attention;
 pub mod data;
 pub mod error;
 pub mod gguf;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod kernels;
 pub mod math;
 #[cfg(feature = "model")]

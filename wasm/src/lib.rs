@@ -24,6 +24,8 @@ use steerscope::steer::methods::Method;
 use steerscope::steer::update::Update;
 use wasm_bindgen::prelude::*;
 
+#[cfg(feature = "gpu")]
+mod gpu;
 mod lab;
 
 /// A loaded model and the steering experiment on it.

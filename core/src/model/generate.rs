@@ -36,7 +36,24 @@ pub struct Generation {
 /// text. Stops at the end-of-sequence token or the model's context.
 pub fn generate(
     model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling, steering: &Steering,
-    mut on_text: impl FnMut(&str),
+    on_text: impl FnMut(&str),
+) -> Result<Generation> {
+    let llama = &model.llama;
+    let mut cache = Cache::new();
+    let step = |input: &[u32]| -> Result<Vec<f32>> {
+        let fwd = llama.forward(input, &mut cache, steering)?;
+        let n = fwd.hidden.dim(0)?;
+        Ok(llama.logits(&fwd.hidden.i(n - 1..n)?)?.squeeze(0)?.to_vec1()?)
+    };
+    generate_with(model, prompt_ids, max_tokens, sampling, step, on_text)
+}
+
+/// [`generate`] on any backend: `step` runs its input (the prompt first, then each new token)
+/// after everything it ran before and returns the next-token logits (the GPU engine's
+/// `next_logits` is one). Sampling, stopping and text streaming are the same for every backend.
+pub fn generate_with(
+    model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling,
+    mut step: impl FnMut(&[u32]) -> Result<Vec<f32>>, mut on_text: impl FnMut(&str),
 ) -> Result<Generation> {
     if !(sampling.temperature >= 0.0
         && sampling.temperature.is_finite()
@@ -49,17 +66,13 @@ pub fn generate(
             sampling.top_p
         )));
     }
-    let llama = &model.llama;
-    let mut cache = Cache::new();
     let mut rng = Rng::new(sampling.seed);
     let mut ids = Vec::new();
     let mut text = String::new();
     let mut input: Vec<u32> = prompt_ids.to_vec();
-    let budget = max_tokens.min(llama.config.context.saturating_sub(prompt_ids.len()));
+    let budget = max_tokens.min(model.llama.config.context.saturating_sub(prompt_ids.len()));
     for _ in 0..budget {
-        let fwd = llama.forward(&input, &mut cache, steering)?;
-        let n = fwd.hidden.dim(0)?;
-        let logits: Vec<f32> = llama.logits(&fwd.hidden.i(n - 1..n)?)?.squeeze(0)?.to_vec1()?;
+        let logits = step(&input)?;
         if let Some(bad) = logits.iter().find(|l| !l.is_finite()) {
             return Err(Error::Invalid(alloc::format!(
                 "the model's output is not finite ({bad} among the logits) at generated token {}: the steering is far too strong or the update is broken",

@@ -3,7 +3,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use steerscope::model::generate::{generate, Sampling};
+
+use crate::backend::{run_generate, Backend};
+use steerscope::model::generate::Sampling;
 use steerscope::model::{Edit, Intervention, Site, Steering};
 
 #[derive(clap::Args, Debug)]
@@ -35,6 +37,11 @@ pub struct GenerateArgs {
     /// layer N's residual stream × STRENGTH (default 1), as llama.cpp applies it (repeatable).
     #[arg(long)]
     pub control_vector: Vec<String>,
+    /// Where the forward pass runs: cpu; gpu (wgpu: Vulkan / Metal / DX12, in builds with the
+    /// `gpu` feature); auto (times the prompt on both and keeps the faster, the CPU when there is
+    /// no GPU). The choice goes to stderr, and to the output with --json.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
 }
 
 pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
@@ -55,19 +62,26 @@ pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
     let ids = model.tokenizer.encode(&text)?;
     let sampling = Sampling { temperature: args.temperature, top_p: args.top_p, seed: args.seed };
     let mut out = std::io::stdout();
-    let gen = generate(&model, &ids, args.max_tokens, sampling, &steering, |piece| {
+    let on_text = |piece: &str| {
         if !json {
             print!("{piece}");
             out.flush().ok();
         }
-    })?;
+    };
+    let (gen, choice) =
+        run_generate(args.backend, model_path, &model, &ids, args.max_tokens, sampling, &steering, on_text)?;
     if json {
         println!(
             "{}",
-            serde_json::json!({"prompt": args.prompt, "text": gen.text, "tokens": gen.ids, "steer": args.steer})
+            serde_json::json!({"prompt": args.prompt, "text": gen.text, "tokens": gen.ids, "steer": args.steer,
+                "backend": choice})
         );
     } else {
         println!();
+        if args.backend != Backend::Cpu {
+            let note = choice.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
+            eprintln!("backend: {}{note}", choice.backend);
+        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! host (files, network, terminal, clocks). Each subcommand lives in its own module; none of
 //! them is part of the library's API (this is a binary crate), and none holds science of its
 //! own: they parse arguments, read and write files, and call the library.
+mod backend;
 mod calibrate;
 mod combine;
 mod compose;
