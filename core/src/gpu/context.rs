@@ -35,11 +35,13 @@ impl Default for GpuOptions {
 /// What the adapter says about itself (for the page and `--json`; the browser may hide names).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AdapterSummary {
+    /// The adapter's name (e.g. `llvmpipe`).
     pub name: String,
     /// `vulkan`, `metal`, `dx12`, `webgpu`, …
     pub backend: String,
     /// `discrete`, `integrated`, `virtual`, `cpu` or `other`.
     pub device_type: String,
+    /// Driver name and version, where the platform tells.
     pub driver: String,
     /// A CPU adapter (lavapipe, SwiftShader, WARP): correct but slower than the CPU path.
     pub software: bool,
@@ -48,10 +50,15 @@ pub struct AdapterSummary {
 /// The limits the engine plans its buffers with (the device's, or lower ones asked for).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct GpuLimits {
+    /// Largest buffer, in bytes.
     pub max_buffer_size: u64,
+    /// Largest storage-buffer binding, in bytes: a bigger matrix is split into parts.
     pub max_storage_buffer_binding_size: u64,
+    /// Alignment of a storage binding's offset.
     pub min_storage_buffer_offset_alignment: u32,
+    /// Alignment of a uniform binding's offset.
     pub min_uniform_buffer_offset_alignment: u32,
+    /// Storage buffers one shader stage may bind.
     pub max_storage_buffers_per_shader_stage: u32,
 }
 

@@ -23,9 +23,11 @@ pub struct Ops {
 /// Rows an edit acts on and its position mask (see [`crate::model::sites::Positions`]).
 #[derive(Debug, Clone, Copy)]
 pub struct EditRows {
+    /// Width of each row (the site's width).
     pub width: usize,
     /// Absolute position of the first row.
     pub pos0: usize,
+    /// Which positions the edit applies to.
     pub positions: Positions,
     /// Where the prompt ended; `None` while the prompt runs.
     pub prompt_end: Option<usize>,
@@ -34,9 +36,13 @@ pub struct EditRows {
 /// Attention sizes.
 #[derive(Debug, Clone, Copy)]
 pub struct AttentionShape {
+    /// Query tokens in this call.
     pub tokens: usize,
+    /// Query heads.
     pub heads: usize,
+    /// Key/value heads.
     pub kv_heads: usize,
+    /// Width of one head.
     pub head_dim: usize,
     /// Absolute position of the first query; keys `0 ..= pos0 + t` are cached.
     pub pos0: usize,

@@ -13,9 +13,13 @@ use alloc::{format, vec::Vec};
 /// A weight layout the kernels read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// 4-bit blocks with a scale and a minimum, as in the GGUF.
     Q4_1,
+    /// 8-bit blocks with a scale, as in the GGUF.
     Q8_0,
+    /// Plain f32.
     F32,
+    /// Plain f16 (widened in the shader).
     F16,
 }
 
@@ -76,8 +80,11 @@ pub(crate) struct Part {
 /// An `(rows, cols)` weight matrix on the GPU (rows = output features).
 #[derive(Clone)]
 pub struct Matrix {
+    /// How the weights are stored.
     pub format: Format,
+    /// Output features.
     pub rows: usize,
+    /// Input features.
     pub cols: usize,
     pub(crate) parts: Vec<Part>,
 }
