@@ -21,4 +21,14 @@ cargo run --release -q -p steerscope -- compose experiment --quick --out "$CARGO
 
 echo "== browser: wasm build + Playwright in chromium"
 bash web/build.sh
+
+# ---- the page (issues 13, 15, 12.5): its JavaScript under TypeScript's checker (JSDoc, strict),
+# the precomputed first-paint files against a live recomputation in wasm, then the browser tests
+# (which include npm pack → install → tsc → run).
+echo "== page: tsc --checkJs (strict) over web/"
+(cd web && npm run --silent check)
+echo "== page: precomputed files equal a live recomputation (wasm in Node)"
+STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/node/precomputed.test.mjs
+# ---- end of the page's block
+
 STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/browser/

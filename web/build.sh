@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds the wasm package the page loads: web/pkg/steerscope_wasm{.js,_bg.wasm}.
+# Builds the wasm package the page loads: web/pkg/steerscope_wasm{.js,_bg.wasm,.d.ts} (the
+# TypeScript declarations of the wasm-bindgen types ship in the npm package).
 # SIMD128 and the getrandom backend come from .cargo/config.toml (an environment RUSTFLAGS
 # would replace them, so it is cleared here).
 set -euo pipefail
@@ -7,6 +8,6 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/steerscope/target}"
 unset RUSTFLAGS
 cargo build -p steerscope-wasm --target wasm32-unknown-unknown --profile wasm
-wasm-bindgen --target web --no-typescript --out-dir web/pkg \
+wasm-bindgen --target web --out-dir web/pkg \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/steerscope_wasm.wasm"
 ls -l web/pkg

@@ -1,10 +1,11 @@
 // Loads the wasm package once per worker (the steering worker and the lab worker each own one
 // instance: they share no memory, so a long lab training run never blocks steering).
 /** The message of a thrown value (wasm-bindgen throws JsError objects, JS code may throw strings). */
-export const errText = (e) => String((e && e.message) || e);
+export const errText = (/** @type {any} */ e) => String((e && e.message) || e);
 /** A wasm result as a plain object (serde maps arrive as JS Maps). */
-export const plain = (x) => (x instanceof Map ? Object.fromEntries(x) : x);
+export const plain = (/** @type {any} */ x) => (x instanceof Map ? Object.fromEntries(x) : x);
 
+/** @type {Promise<any> | null} */
 let loading = null;
 
 export function loadWasm() {

@@ -3,7 +3,7 @@ use crate::math::logodds::PairScore;
 use alloc::vec::Vec;
 
 /// One point of a sweep: averages over the pairs.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     pub strength: f32,
     pub n_pairs: usize,

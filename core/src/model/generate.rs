@@ -2,6 +2,7 @@
 //! streaming decoded text as it grows.
 use crate::error::{Error, Result};
 use crate::model::{Cache, Model, Steering};
+use crate::progress::Progress;
 use crate::rng::Rng;
 use alloc::{string::String, vec::Vec};
 use candle_core::IndexOp;
@@ -28,7 +29,17 @@ pub struct Generation {
 /// text. Stops at the end-of-sequence token or the model's context.
 pub fn generate(
     model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling, steering: &Steering,
-    mut on_text: impl FnMut(&str),
+    on_text: impl FnMut(&str),
+) -> Result<Generation> {
+    generate_reporting(model, prompt_ids, max_tokens, sampling, steering, on_text, |_, _| {})
+}
+
+/// [`generate`], asking `progress` after each token whether to go on (`(tokens, max_tokens)`):
+/// the page stops a generation the moment its prompt or strength changes
+/// ([`Error::Cancelled`]; the text so far has already gone to `on_text`).
+pub fn generate_reporting(
+    model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling, steering: &Steering,
+    mut on_text: impl FnMut(&str), mut progress: impl Progress,
 ) -> Result<Generation> {
     if !(sampling.temperature >= 0.0
         && sampling.temperature.is_finite()
@@ -64,6 +75,7 @@ pub fn generate(
             text = full;
         }
         input = alloc::vec![next];
+        progress.report(ids.len(), budget)?;
     }
     let text = model.tokenizer.decode(&ids)?;
     Ok(Generation { ids, text, prompt_tokens: prompt_ids.len() })
