@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
-# Every test: set-up, the no_std build, all Rust tests (parity, steering, bad input, mutation,
-# attention lab), the wasm build and the browser tests in Debian's chromium.
+# Every test: set-up, house rules (fmt, clippy), the no_std build, all Rust tests (parity,
+# steering, sweep session, layering, bad input, mutation, attention lab) with the doctests, the
+# examples, the wasm build, native-vs-wasm parity in Node and the browser tests in Debian's chromium.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/steerscope/target}"
 bash tests/setup.sh --browser
+
+echo "== house rules: rustfmt and clippy with no findings"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 echo "== core builds as no_std + alloc (thumbv7em-none-eabihf has no std at all)"
 cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf
@@ -16,19 +21,18 @@ CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/tests/wasi-runner.mjs
 echo "== Rust tests"
 cargo test --release -p steerscope
 
+echo "== the examples the crate docs point to (the way in, run on the real model)"
+cargo run --release -q -p steerscope --example steer
+cargo run --release -q -p steerscope --example lab
+
 echo "== attention lab: every architecture end to end on its smallest setting"
 cargo run --release -q -p steerscope -- compose experiment --quick --out "$CARGO_TARGET_DIR/compose-quick"
 
 echo "== browser: wasm build + Playwright in chromium"
 bash web/build.sh
-
-# ---- the page (issues 13, 15, 12.5): its JavaScript under TypeScript's checker (JSDoc, strict),
-# the precomputed first-paint files against a live recomputation in wasm, then the browser tests
-# (which include npm pack → install → tsc → run).
 echo "== page: tsc --checkJs (strict) over web/"
 (cd web && npm run --silent check)
-echo "== page: precomputed files equal a live recomputation (wasm in Node)"
-STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/node/precomputed.test.mjs
-# ---- end of the page's block
-
+echo "== Node: URL-hash parser under mutation; precomputed first-paint files equal a live recomputation (wasm)"
+STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/node/
+echo "== browser: the page, the elements, the npm package (pack, install, tsc, run)"
 STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/browser/

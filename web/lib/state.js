@@ -86,7 +86,9 @@ export function coerce(p, raw) {
     return { problem: `${p.name}: ${shown(text)} is not one of ${(p.choices || []).map((c) => c || '""').join(', ')}` };
   }
   if (p.pattern && !p.pattern.test(text)) return { problem: `${p.name}: ${shown(text)} is not a valid value` };
-  if (p.kind === 'url' && text !== '' && !/^(https?:|blob:|\.{0,2}\/|[A-Za-z0-9_])/.test(text)) {
+  // A URL is http(s), blob or relative: any other scheme (javascript:, data:, file:) is refused.
+  const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(text);
+  if (p.kind === 'url' && text !== '' && (scheme ? !/^(https?|blob):$/i.test(scheme[0]) : !/^(\.{0,2}\/|[A-Za-z0-9_])/.test(text))) {
     return { problem: `${p.name}: ${shown(text)} is not an http(s) or relative URL` };
   }
   return { value: text };

@@ -435,7 +435,7 @@ impl SweepSession {
             // The reference already ran the unsteered pairs: the point is their summary.
             let base = prepared.unsteered(llama, site, |_, _| {})?;
             let off_manifold = reference.as_ref().map(|r| r.score(&base.activations)).transpose()?;
-            let p = SweepPoint { point: summarize(m, &base.scores), off_manifold };
+            let p = SweepPoint { point: summarize(m, &base.scores), off_manifold, pairs: base.scores.clone() };
             partial(&p);
             progress.report(total, total)?;
             p
@@ -448,7 +448,7 @@ impl SweepSession {
                 scores.push(score);
                 rows.extend(acts);
                 let off_manifold = reference.as_ref().map(|r| r.score(&rows)).transpose()?;
-                let p = SweepPoint { point: summarize(m, &scores), off_manifold };
+                let p = SweepPoint { point: summarize(m, &scores), off_manifold, pairs: scores.clone() };
                 partial(&p);
                 last = Some(p);
                 progress.report(before + i + 1, total)?;

@@ -174,7 +174,7 @@ pub fn run(args: PrecomputeArgs, model_path: &Path, json: bool) -> Result<()> {
     for concept in index.iter().filter(|c| args.concepts.is_empty() || args.concepts.contains(&c.name)) {
         let train_text = first_lines(&args.data.join(&concept.train), args.train_pairs)?;
         let test_text = first_lines(&args.data.join(&concept.test), args.test_pairs)?;
-        let (train_pairs, test_pairs) = (parse_jsonl(&train_text)?, parse_jsonl(&test_text)?);
+        let (train_pairs, test_pairs) = (parse_jsonl(&train_text)?.pairs, parse_jsonl(&test_text)?.pairs);
         let (train, test) = (tokens(&model, &train_pairs, &format)?, tokens(&model, &test_pairs, &format)?);
         let instruction = concept.instruction.clone().unwrap_or_else(|| test_pairs[0].example_instruction());
         let pb = crate::progress_bar(0, &format!("{} prompting", concept.name));
