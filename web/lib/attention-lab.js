@@ -59,6 +59,7 @@ export class AttentionLabElement extends HTMLElement {
   }
 
   connectedCallback() {
+    this.started = true;
     for (const p of LAB_PROPS) if (this.hasAttribute(p.attr)) this.#setField(p.name, this.getAttribute(p.attr), 'attribute');
     this.#adoptHash();
     if (this.hasAttribute('url-state')) addEventListener('hashchange', this.onHash);
@@ -74,7 +75,9 @@ export class AttentionLabElement extends HTMLElement {
 
   /** @param {string} name @param {string | null} old @param {string | null} value */
   attributeChangedCallback(name, old, value) {
-    if (this.reflecting || old === value || !this.isConnected) return;
+    // Before connectedCallback (an upgrade calls this first for every attribute present) the
+    // attributes and the hash are read there, in that order: nothing to do yet.
+    if (this.reflecting || old === value || !this.isConnected || !this.started) return;
     if (name === 'heading') return this.#render();
     const p = LAB_PROPS.find((q) => q.attr === name);
     if (p && this.#setField(p.name, value ?? p.def, 'attribute')) this.#changed(['task', 'L', 'k', 'seed'].includes(p.name));

@@ -176,6 +176,7 @@ export class SteerLab extends HTMLElement {
   // ---- lifecycle -----------------------------------------------------------------------------
 
   connectedCallback() {
+    this.started = true;
     for (const p of STEER_PROPS) {
       if (this.hasAttribute(p.attr)) this.#setField(p.name, this.getAttribute(p.attr), 'attribute');
     }
@@ -196,7 +197,9 @@ export class SteerLab extends HTMLElement {
 
   /** @param {string} name @param {string | null} old @param {string | null} value */
   attributeChangedCallback(name, old, value) {
-    if (this.reflecting || old === value || !this.isConnected) return;
+    // Before connectedCallback (an upgrade calls this first for every attribute present) the
+    // attributes and the hash are read there, in that order: nothing to do yet.
+    if (this.reflecting || old === value || !this.isConnected || !this.started) return;
     if (name === 'height') return this.#applyHeight();
     if (name === 'controls') return this.#applyControls();
     if (name === 'heading') return this.#render();
