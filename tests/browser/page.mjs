@@ -160,6 +160,8 @@ export async function steeredAt(page, s) {
 /** Sets a lab control the way a visitor does (fill + the events a real edit fires). */
 export async function setControl(page, sel, value, tag = 'steer-lab') {
   const loc = page.locator(`${tag} ${sel}`).first();
+  // A control under a closed "more" is opened first, as a visitor would.
+  await loc.evaluate((el) => { const d = el.closest('details'); if (d && !d.open) d.open = true; });
   const kind = await loc.evaluate((el) => el.tagName.toLowerCase() === 'select' ? 'select' : el.type);
   if (kind === 'select') await loc.selectOption(String(value));
   else await loc.fill(String(value));
