@@ -49,6 +49,10 @@ test('every precomputed file names this model and the pages\'s pairs', (t) => {
   if (!existsSync(MODEL)) return process.env.STEERSCOPE_REQUIRE_BROWSER === '1' ? assert.fail(`missing ${MODEL}`) : t.skip('no model');
   const index = JSON.parse(readFileSync(join(CONCEPTS, 'index.json'), 'utf8'));
   const modelSha = sha(readFileSync(MODEL));
+  // The folder's index lists every concept (the page fetches only the listed ones).
+  const listed = JSON.parse(readFileSync(join(PRE, 'index.json'), 'utf8'));
+  assert.equal(listed.format_version, 1);
+  assert.deepEqual([...listed.concepts].sort(), index.map((c) => c.name).sort(), 'precomputed/index.json');
   for (const c of index) {
     const file = join(PRE, `${c.name}.json`);
     assert.ok(existsSync(file), `no precomputed file for ${c.name}: run \`steerscope precompute\``);

@@ -102,6 +102,18 @@ function defaultStrengths() {
  *   run: (signal: AbortSignal) => Promise<void> }} Job
  */
 
+/** @type {Promise<string[]> | null} */
+let precomputedList = null;
+/** The concepts with a precomputed file (`precomputed/index.json`, written by `steerscope
+ *  precompute`); none when the folder has no index. */
+function precomputedIndex() {
+  precomputedList ??= fetch(asset('precomputed/index.json'))
+    .then((r) => (r.ok ? r.json() : null))
+    .then((j) => (j && Array.isArray(j.concepts) ? j.concepts.filter((/** @type {unknown} */ c) => typeof c === 'string') : []))
+    .catch(() => []);
+  return precomputedList;
+}
+
 export class SteerLab extends HTMLElement {
   static get observedAttributes() {
     return [...STEER_PROPS.map((p) => p.attr), 'controls', 'height', 'url-state', 'model-origins', 'precomputed', 'heading'];
@@ -560,8 +572,10 @@ export class SteerLab extends HTMLElement {
     let data = null;
     let note = '';
     try {
-      const res = await fetch(url);
-      if (res.status === 404) note = '';
+      // Only concepts the folder's index lists are fetched: no 404 in the host's console.
+      const listed = (await precomputedIndex()).includes(concept);
+      const res = listed ? await fetch(url) : null;
+      if (!res || res.status === 404) note = '';
       else if (!res.ok) note = `precomputed results for ${concept} unavailable (HTTP ${res.status}); computing live`;
       else {
         const text = await res.text();

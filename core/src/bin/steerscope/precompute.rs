@@ -256,6 +256,7 @@ pub fn run(args: PrecomputeArgs, model_path: &Path, json: bool) -> Result<()> {
         std::fs::write(args.out.join(&bin_name), &vectors)?;
         written.push((json_path, vectors.len()));
     }
+    write_manifest(&args.out)?;
     for (path, bin) in &written {
         let size = std::fs::metadata(path)?.len();
         if json {
@@ -264,5 +265,29 @@ pub fn run(args: PrecomputeArgs, model_path: &Path, json: bool) -> Result<()> {
             println!("wrote {} ({size} bytes; vectors {bin} bytes)", path.display());
         }
     }
+    Ok(())
+}
+
+/// Writes `OUT/index.json`: the concepts that have a first-paint file in `OUT` (from this run or
+/// an earlier one), so the page asks only for files that exist (a missing one would be a 404 in
+/// the host's console).
+fn write_manifest(out: &Path) -> Result<()> {
+    let mut concepts = Vec::new();
+    for entry in std::fs::read_dir(out)? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        let Some(stem) = name.strip_suffix(".json") else { continue };
+        if stem == "index" || stem.ends_with(".vectors") {
+            continue;
+        }
+        let text = std::fs::read_to_string(out.join(&name))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}", out.join(&name).display()))?;
+        if value.get("format_version").and_then(|v| v.as_u64()) == Some(u64::from(FORMAT_VERSION)) {
+            concepts.push(stem.to_string());
+        }
+    }
+    concepts.sort();
+    let manifest = serde_json::json!({"format_version": FORMAT_VERSION, "concepts": concepts});
+    std::fs::write(out.join("index.json"), manifest.to_string() + "\n")?;
     Ok(())
 }
