@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, labText, rows, serve, base } from './page.mjs';
+import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, labText, rows, serve, base, ensureServer } from './page.mjs';
 
 useBrowser();
 
@@ -38,7 +38,7 @@ test('two elements on a host page share one model download; attributes re-render
       window.__events = [];
       for (const type of ['loaded', 'point', 'error']) addEventListener(type, (e) => window.__events.push({ type, id: e.target.id }));
     });
-    await page.goto(`${base()}examples/`);
+    await page.goto(`${await ensureServer()}examples/`);
     const ready = (id) => waitFor(page, `#${id} ready`, (sel) => document.querySelector(sel).dataset.model === 'ready', `#${id}`);
     await ready('pirate');
     await ready('ocean');

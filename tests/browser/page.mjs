@@ -82,7 +82,13 @@ async function startServer() {
   return url;
 }
 
-/** The base URL of the shared server (after `browser()`). */
+/** Starts the shared server if needed (without a browser); resolves with its base URL. */
+export async function ensureServer() {
+  if (!baseUrl) baseUrl = await startServer();
+  return baseUrl;
+}
+
+/** The base URL of the shared server (after `browser()` or `ensureServer()`). */
 export const base = () => baseUrl;
 
 export async function browser(playwright) {
