@@ -2,6 +2,7 @@
 // point by point; a second visit from the results store without recomputing; a layer move with
 // no new pass over the training pairs; progressive points; a slider drag that leaves no stale
 // point; and a cancelled call that leaves the session usable. No timings are asserted.
+import { MEAN_BOUND } from '../node/engine_bounds.mjs';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, rows, setControl, base } from './page.mjs';
@@ -54,8 +55,8 @@ test('the precomputed curve shows first and is confirmed live; a second visit ne
   for (const m of [0, 2]) {
     const pre = first.find((r) => r.strength === m && r.source === 'precomputed');
     const now = after.find((r) => r.strength === m && r.source === 'live');
-    // Same tolerance as native vs wasm (tests/node/sweep_parity.test.mjs).
-    assert.ok(Math.abs(pre.pref - now.pref) <= 2e-3, `m=${m}: precomputed ${pre.pref}, live ${now.pref}`);
+    // Same tolerance as native vs wasm (tests/node/engine_bounds.mjs).
+    assert.ok(Math.abs(pre.pref - now.pref) <= MEAN_BOUND, `m=${m}: precomputed ${pre.pref}, live ${now.pref}`);
   }
   const badge = page.locator('steer-lab [data-role=precomputed]');
   assert.ok(Number(await badge.getAttribute('data-confirmed')) >= 2, await badge.textContent());
