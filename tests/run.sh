@@ -36,5 +36,9 @@ cargo run --release -q -p steerscope -- compose experiment --quick --out "$CARGO
 
 echo "== browser: wasm build + Playwright in chromium"
 bash web/build.sh
+echo "== page: tsc --checkJs (strict) over web/"
+(cd web && npm run --silent check)
+echo "== Node: URL-hash parser under mutation; precomputed first-paint files equal a live recomputation (wasm)"
 STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/node/
+echo "== browser: the page, the elements, the npm package (pack, install, tsc, run)"
 STEERSCOPE_REQUIRE_BROWSER=1 node --test tests/browser/

@@ -1,15 +1,20 @@
 #!/usr/bin/env node
 // Dependency-free static server for the steerscope demo.
 //
-//   node web/serve.mjs [--port 8000] [--host 127.0.0.1] [--model PATH]
-//   node web/serve.mjs --copy-vendor      (copy uPlot into web/vendor/ and exit; npm postinstall)
+//   node web/serve.mjs [--port 8000] [--host 127.0.0.1] [--model PATH] [--root DIR] [--base /sub/path/]
+//                      [--no-isolation] [--strict-port]
 //
-// Why a server of our own: the page needs COOP/COEP headers (crossOriginIsolated, for threads
-// later), `application/wasm` for streaming compilation, a Content-Length on the 100 MB model so
-// the page can draw a real progress bar, and two mapped folders (model file, concept data) that
-// live outside web/. Node's stdlib covers all of it.
+// Why a server of our own: the page needs COOP/COEP headers (crossOriginIsolated: shared memory
+// to stop long calls, and threads), `application/wasm` for streaming compilation, a
+// Content-Length on the 100 MB model so the page can draw a real progress bar, and two mapped
+// folders (model file, concept data) that live outside web/. Node's stdlib covers all of it.
+//
+// --root serves another folder laid out like web/ (the npm package, an install of it); --base
+// mounts the site under a sub-path, as a static host would; --no-isolation leaves the COOP/COEP
+// headers out, as most static hosts do (the page's service worker then adds them). A port in use
+// is replaced by a free one unless --strict-port.
 import { createServer } from 'node:http';
-import { createReadStream, existsSync, mkdirSync, copyFileSync, promises as fsp } from 'node:fs';
+import { createReadStream, existsSync, promises as fsp } from 'node:fs';
 import { dirname, extname, join, resolve, sep } from 'node:path';
 import { homedir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +22,6 @@ import { fileURLToPath } from 'node:url';
 const WEB = dirname(fileURLToPath(import.meta.url));
 const REPO = resolve(WEB, '..');
 const DATA = join(REPO, 'core', 'data');
-const VENDOR = join(WEB, 'vendor');
 
 const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -35,23 +39,16 @@ const MIME = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** uPlot's dist files the page loads; `web/vendor/` is git-ignored, so it is filled from npm. */
-function copyVendor() {
-  const dist = join(WEB, 'node_modules', 'uplot', 'dist');
-  const files = ['uPlot.esm.js', 'uPlot.iife.min.js', 'uPlot.min.css'];
-  if (!existsSync(dist)) return false;
-  mkdirSync(VENDOR, { recursive: true });
-  for (const f of files) copyFileSync(join(dist, f), join(VENDOR, f));
-  return true;
-}
-
 function parseArgs(argv) {
   const home = process.env.STEERSCOPE_HOME || join(homedir(), '.cache', 'steerscope');
   const opts = {
     port: 8000,
     host: '127.0.0.1',
     model: join(home, 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf'),
-    copyVendor: false,
+    root: WEB,
+    base: '/',
+    isolation: true,
+    strictPort: false,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -62,9 +59,12 @@ function parseArgs(argv) {
     if (a === '--port') opts.port = Number(val());
     else if (a === '--host') opts.host = val();
     else if (a === '--model') opts.model = resolve(val());
-    else if (a === '--copy-vendor') opts.copyVendor = true;
+    else if (a === '--root') opts.root = resolve(val());
+    else if (a === '--base') opts.base = `/${val().replace(/^\/+|\/+$/g, '')}/`.replace('//', '/');
+    else if (a === '--no-isolation') opts.isolation = false;
+    else if (a === '--strict-port') opts.strictPort = true;
     else if (a === '-h' || a === '--help') {
-      console.log('usage: node web/serve.mjs [--port 8000] [--host 127.0.0.1] [--model PATH]');
+      console.log('usage: node web/serve.mjs [--port 8000] [--host 127.0.0.1] [--model PATH] [--root DIR] [--base /sub/] [--no-isolation] [--strict-port]');
       process.exit(0);
     } else throw new Error(`unknown argument: ${a}`);
   }
@@ -80,11 +80,15 @@ function resolveUnder(root, rel) {
   return full === root || full.startsWith(root + sep) ? full : null;
 }
 
+/** The file for a URL path: under --base only; `models/model.gguf` is the model file, `data/` the
+ *  repository's concept data unless the root has its own. */
 function route(pathname, opts) {
-  if (pathname === '/models/model.gguf') return opts.model;
-  if (pathname.startsWith('/data/')) return resolveUnder(DATA, pathname.slice('/data/'.length));
-  if (pathname.endsWith('/')) pathname += 'index.html';
-  return resolveUnder(WEB, pathname.slice(1));
+  if (!pathname.startsWith(opts.base)) return null;
+  let rel = pathname.slice(opts.base.length);
+  if (rel === 'models/model.gguf') return opts.model;
+  if (rel.startsWith('data/') && !existsSync(join(opts.root, 'data'))) return resolveUnder(DATA, rel.slice('data/'.length));
+  if (rel === '' || rel.endsWith('/')) rel += 'index.html';
+  return resolveUnder(opts.root, rel);
 }
 
 function mimeOf(file) {
@@ -108,9 +112,13 @@ async function sendConceptIndex(req, res) {
 
 async function handle(req, res, opts) {
   // Isolation headers on every response, errors included, so the page stays crossOriginIsolated.
-  res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
-  res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
-  res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+  // CORP cross-origin: the files may be embedded by another site (an iframe or the elements
+  // inside a host page that is itself isolated); they are public.
+  if (opts.isolation) {
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+  }
+  res.setHeader('Cross-Origin-Resource-Policy', 'cross-origin');
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return send(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
   }
@@ -121,19 +129,20 @@ async function handle(req, res, opts) {
     return send(res, 400, 'bad url\n');
   }
   const file = route(pathname, opts);
+  if (!file && !pathname.startsWith(opts.base)) return send(res, 404, `not found: ${pathname} (the site is under ${opts.base})\n`);
   if (!file || pathname.includes('\0')) return send(res, 403, 'forbidden\n');
   let st;
   try {
     st = await fsp.stat(file);
   } catch {
-    if (pathname === '/data/concepts/index.json') return sendConceptIndex(req, res);
-    const hint = pathname === '/models/model.gguf'
+    if (pathname === `${opts.base}data/concepts/index.json`) return sendConceptIndex(req, res);
+    const hint = pathname === `${opts.base}models/model.gguf`
       ? `model file not found on the server: ${file} (start serve.mjs with --model PATH)\n`
       : `not found: ${pathname}\n`;
     return send(res, 404, hint);
   }
   if (st.isDirectory()) {
-    res.writeHead(301, { Location: pathname + '/' });
+    res.writeHead(301, { Location: encodeURI(pathname) + '/' });
     return res.end();
   }
   res.writeHead(200, {
@@ -158,13 +167,6 @@ function main() {
     console.error(`serve.mjs: ${e.message}`);
     process.exit(2);
   }
-  if (opts.copyVendor) {
-    if (!copyVendor()) console.error('serve.mjs: web/node_modules/uplot missing; run npm install in web/');
-    return;
-  }
-  if (!existsSync(join(VENDOR, 'uPlot.esm.js')) && !copyVendor()) {
-    console.error('serve.mjs: warning: uPlot not found; run `npm install` in web/ (the plot will not load)');
-  }
   if (!existsSync(opts.model)) {
     console.error(`serve.mjs: warning: model file not found: ${opts.model}`);
   }
@@ -175,15 +177,24 @@ function main() {
       else res.destroy();
     });
   });
+  // A port in use (a second demo, another server on 8000) is replaced by a free one.
+  let retried = false;
   server.on('error', (e) => {
+    if (e.code === 'EADDRINUSE' && !opts.strictPort && !retried) {
+      retried = true;
+      console.error(`serve.mjs: port ${opts.port} is in use; using a free one`);
+      server.listen(0, opts.host);
+      return;
+    }
     console.error(`serve.mjs: ${e.message}`);
     process.exit(1);
   });
-  server.listen(opts.port, opts.host, () => {
+  server.on('listening', () => {
     const { port } = server.address();
     const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
-    console.log(`steerscope demo: http://${host}:${port}/`);
+    console.log(`steerscope demo: http://${host}:${port}${opts.base}`);
   });
+  server.listen(opts.port, opts.host);
 
   // Exit promptly: a half-read 100 MB model download would otherwise keep close() waiting.
   const stop = () => {

@@ -38,9 +38,6 @@ export function missing(need) {
     return { reason: 'playwright-core not installed: run `npm install` in web/' };
   }
   if (!existsSync(CHROMIUM)) return { reason: `no chromium at ${CHROMIUM}` };
-  if (!existsSync(join(WEB, 'vendor', 'uPlot.esm.js')) && !existsSync(join(WEB, 'node_modules', 'uplot'))) {
-    return { reason: 'uPlot not installed: run `npm install` in web/' };
-  }
   if (need !== 'page' && !existsSync(join(WEB, 'pkg', 'steerscope_wasm.js'))) {
     return { reason: 'web/pkg/ missing: build the wasm package first (see tests/run.sh)' };
   }
@@ -59,24 +56,40 @@ let baseUrl = null;
 let context = null;
 let userDir = null;
 
-/** Start web/serve.mjs on a free port and resolve with the URL it prints. */
-function startServer() {
+/** Start web/serve.mjs (extra `args`) on a free port and resolve with the URL it prints and the
+ *  child process (stop it with `child.kill()`). */
+export function serve(args = []) {
   return new Promise((ok, fail) => {
-    const child = spawn(process.execPath, [join(WEB, 'serve.mjs'), '--port', '0', '--host', '127.0.0.1'],
+    const child = spawn(process.execPath, [join(WEB, 'serve.mjs'), '--port', '0', '--host', '127.0.0.1', ...args],
       { stdio: ['ignore', 'pipe', 'pipe'] });
-    server = child;
     let out = '';
     let err = '';
     const timer = setTimeout(() => fail(new Error(`serve.mjs did not start: ${err}`)), 30_000);
     child.stdout.on('data', (d) => {
       out += d;
       const m = out.match(/steerscope demo: (http:\/\/\S+)/);
-      if (m) { clearTimeout(timer); ok(m[1]); }
+      if (m) { clearTimeout(timer); ok({ url: m[1], child }); }
     });
     child.stderr.on('data', (d) => { err += d; });
     child.on('exit', (code) => { clearTimeout(timer); fail(new Error(`serve.mjs exited (${code}): ${err}`)); });
+    process.on('exit', () => { if (child.exitCode === null) child.kill('SIGKILL'); });
   });
 }
+
+async function startServer() {
+  const { url, child } = await serve();
+  server = child;
+  return url;
+}
+
+/** Starts the shared server if needed (without a browser); resolves with its base URL. */
+export async function ensureServer() {
+  if (!baseUrl) baseUrl = await startServer();
+  return baseUrl;
+}
+
+/** The base URL of the shared server (after `browser()` or `ensureServer()`). */
+export const base = () => baseUrl;
 
 export async function browser(playwright) {
   if (context) return context;
@@ -102,16 +115,63 @@ export async function openPage(ctx, hash) {
 }
 
 /** Wait until `predicate` (run in the page, returning truthy when done) holds, failing early
- *  with the page's own message if the #error box appears first. */
-export async function waitFor(page, what, predicate, arg) {
-  const handle = await page.waitForFunction(([src, a]) => {
-    const err = document.querySelector('#error');
-    if (err && !err.hidden) return { error: err.innerText };
+ *  with the message of an error box (the page's or any lab's) if one appears first. In the
+ *  predicate, `lab(sel, tag?)` queries inside the first <steer-lab> (or `tag`)'s shadow root. */
+export async function waitFor(page, what, predicate, arg, { errors = true } = {}) {
+  const handle = await page.waitForFunction(([src, a, checkErrors]) => {
+    const labs = [...document.querySelectorAll('steer-lab, attention-lab')];
+    if (checkErrors) {
+      for (const l of labs) {
+        const box = l.shadowRoot && l.shadowRoot.querySelector('.box-error');
+        if (box && !box.hidden) return { error: box.innerText };
+      }
+    }
+    const lab = (sel, tag = 'steer-lab') => {
+      const el = document.querySelector(tag);
+      return el && el.shadowRoot ? el.shadowRoot.querySelector(sel) : null;
+    };
     // eslint-disable-next-line no-new-func
-    return new Function('a', `return (${src})(a)`)(a) ? { ok: true } : null;
-  }, [predicate.toString(), arg], { timeout: STEP, polling: 250 });
+    return new Function('a', 'lab', `return (${src})(a, lab)`)(a, lab) ? { ok: true } : null;
+  }, [predicate.toString(), arg, errors], { timeout: STEP, polling: 200 });
   const r = await handle.jsonValue();
   if (r.error) assert.fail(`page showed an error while waiting for ${what}: ${r.error}`);
+}
+
+/** The text of an element inside a lab's shadow root. */
+export function labText(page, sel, tag = 'steer-lab') {
+  return page.locator(`${tag} ${sel}`).first().textContent();
+}
+
+/** The points table of the first <steer-lab>: one object per row. */
+export function rows(page, tag = 'steer-lab') {
+  return page.locator(`${tag} [data-role=points] tbody tr`).evaluateAll((trs) => trs.map((tr) => ({
+    strength: Number(tr.dataset.strength),
+    pref: Number(tr.dataset.pref),
+    util: tr.dataset.util === '' ? null : Number(tr.dataset.util),
+    off: tr.dataset.offManifold === '' ? null : Number(tr.dataset.offManifold),
+    source: tr.dataset.source,
+    pairs: Number(tr.dataset.pairs),
+  })));
+}
+
+/** Waits until the lab's steered pane shows finished text at strength `s`; returns it. */
+export async function steeredAt(page, s) {
+  await waitFor(page, `steered text at strength ${s}`, (want, lab) => {
+    const el = lab('[data-role=steered]');
+    return el && el.dataset.strength === want && el.dataset.done === 'true';
+  }, String(s));
+  return labText(page, '[data-role=steered]');
+}
+
+/** Sets a lab control the way a visitor does (fill + the events a real edit fires). */
+export async function setControl(page, sel, value, tag = 'steer-lab') {
+  const loc = page.locator(`${tag} ${sel}`).first();
+  // A control under a closed "more" is opened first, as a visitor would.
+  await loc.evaluate((el) => { const d = el.closest('details'); if (d && !d.open) d.open = true; });
+  const kind = await loc.evaluate((el) => el.tagName.toLowerCase() === 'select' ? 'select' : el.type);
+  if (kind === 'select') await loc.selectOption(String(value));
+  else await loc.fill(String(value));
+  await loc.dispatchEvent('change');
 }
 
 /** Registers the file's setup and teardown (call once, at the top of a test file). */

@@ -8,12 +8,15 @@
 //! [`steerscope::progress::Progress`], results to JSON.
 use candle_core::{Device, IndexOp, Tensor};
 use js_sys::Function;
+use std::rc::Rc;
 use steerscope::analysis::baseline::prompting;
+use steerscope::analysis::session::DEFAULT_STRENGTHS;
 use steerscope::analysis::session::{Direction, Split, Steered, SweepSession};
+use steerscope::analysis::sweep::SweepPoint;
 use steerscope::data::{parse_jsonl, Pair};
 use steerscope::gguf::Value;
 use steerscope::model::chat::PromptFormat;
-use steerscope::model::generate::{generate, Sampling};
+use steerscope::model::generate::{generate_reporting, Sampling};
 use steerscope::model::pairs::{Activations, Prepared, Read};
 use steerscope::model::score::PairTokens;
 use steerscope::model::sites::Positions;
@@ -28,10 +31,17 @@ use wasm_bindgen::prelude::*;
 mod gpu;
 mod lab;
 
+/// How many layers' sweep sessions a [`Session`] keeps (each holds its held-out pairs run up to
+/// its layer, their unsteered pass and its points): moving the layer slider back and forth
+/// among these reuses all of it. A session at layer ℓ holds ~`n_test · tokens · width` floats
+/// per split (≈2 MB for the page's 8 pairs), so this bounds memory at a few tens of MB.
+const KEPT_LAYERS: usize = 8;
+
 /// A loaded model and the steering experiment on it.
 #[wasm_bindgen]
 pub struct Session {
-    model: Model,
+    /// Shared by every session made with [`Session::share`]: one copy of the weights per page.
+    model: Rc<Model>,
     /// The running sequence of [`Session::prefill`] / [`Session::step`].
     cache: steerscope::model::Cache,
     format: PromptFormat,
@@ -42,8 +52,8 @@ pub struct Session {
     /// The training pairs' activations at every layer and site, read in one pass, so that
     /// moving the layer or site needs no forward pass over them.
     activations: Option<Activations>,
-    /// The experiment at the current layer.
-    sweep: Option<SweepSession>,
+    /// The experiment at each recently used layer, the current one first.
+    sweeps: Vec<SweepSession>,
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -75,10 +85,8 @@ impl Progress for JsProgress<'_> {
     }
 }
 
-fn steered_info(s: &Steered, layer: usize) -> serde_json::Value {
-    serde_json::json!({"method": s.name, "layer": layer, "site": s.site, "positions": s.positions.name(),
-        "reads": s.reads, "effect_norm": s.scale.effect_norm, "mean_hidden_norm": s.scale.residual_norm,
-        "to_strength_units": s.scale.to_strength_units()})
+fn steered_info(s: &Steered, layer: usize) -> Result<JsValue, JsError> {
+    to_js(&s.info(layer))
 }
 
 #[wasm_bindgen]
@@ -89,16 +97,19 @@ impl Session {
         // A bug that panics would otherwise surface only as "unreachable": log its message.
         console_error_panic_hook::set_once();
         let model = Model::load(bytes).map_err(js_err)?;
-        Ok(Session {
-            model,
-            cache: Default::default(),
-            format: PromptFormat::default(),
-            train: Vec::new(),
-            test: Vec::new(),
-            test_pairs: Vec::new(),
-            activations: None,
-            sweep: None,
-        })
+        Ok(Session::over(Rc::new(model)))
+    }
+
+    /// A new session over the same loaded model (no copy of the weights): its own pairs,
+    /// updates and points. Two experiments on one page — two `<steer-lab>` elements — each get
+    /// one.
+    pub fn share(&self) -> Session {
+        Session::over(self.model.clone())
+    }
+
+    /// The strengths a sweep measures by default (the core's [`DEFAULT_STRENGTHS`]).
+    pub fn default_strengths() -> Vec<f32> {
+        DEFAULT_STRENGTHS.to_vec()
     }
 
     /// The model's architecture numbers.
@@ -122,7 +133,9 @@ impl Session {
 
     /// Polarity pairs (JSONL) for fitting (`train`) and measuring (`test`), with the prompt
     /// format (`chat` or `raw`) and the chat's system turn (`undefined` = the template's own,
-    /// `"none"` = none, else the text). Drops everything fitted on the previous pairs.
+    /// `"none"` = none, else the text). When the training pairs (as formatted) are the ones
+    /// already set, every update, the activations and the strength unit are kept and only the
+    /// held-out points are dropped (`kept_updates: true`); otherwise everything is dropped.
     pub fn set_pairs(
         &mut self, train_jsonl: &str, test_jsonl: &str, format: &str, system: Option<String>,
     ) -> Result<JsValue, JsError> {
@@ -135,14 +148,27 @@ impl Session {
         let tokenize = |pairs: &[Pair]| -> Result<Vec<PairTokens>, JsError> {
             pairs.iter().map(|p| PairTokens::new(&self.model, p, &format)).collect::<Result<_, _>>().map_err(js_err)
         };
-        self.train = tokenize(&train.pairs)?;
-        self.test = tokenize(&test.pairs)?;
-        self.test_pairs = test.pairs;
+        let test_pairs = test.pairs;
+        let train = tokenize(&train.pairs)?;
+        let test = tokenize(&test_pairs)?;
+        if test.is_empty() {
+            return Err(js_err(steerscope::Error::EmptyDataset));
+        }
+        let keep = !self.train.is_empty() && train == self.train;
+        if keep {
+            for s in &mut self.sweeps {
+                s.set_test(test.clone()).map_err(js_err)?;
+            }
+        } else {
+            self.activations = None;
+            self.sweeps.clear();
+        }
+        self.train = train;
+        self.test = test;
+        self.test_pairs = test_pairs;
         self.format = format;
-        self.activations = None;
-        self.sweep = None;
         to_js(&serde_json::json!({"n_train": self.train.len(), "n_test": self.test.len(),
-            "format": self.format.describe(), "ignored_fields": ignored}))
+            "format": self.format.describe(), "kept_updates": keep, "ignored_fields": ignored}))
     }
 
     /// Reads the training pairs' activations at every layer and site in one pass (the cost of
@@ -175,26 +201,33 @@ impl Session {
         let method: Method = method.parse().map_err(js_err)?;
         let site: Site = if site.is_empty() { method.default_site() } else { site.parse().map_err(js_err)? };
         let positions = Positions::parse(if positions.is_empty() { "all" } else { positions }).map_err(js_err)?;
-        let session = session_at(&mut self.sweep, &self.model, &self.train, &self.test, &self.activations, layer)?;
+        let session = session_at(&mut self.sweeps, &self.model, &self.train, &self.test, &self.activations, layer)?;
         let s = session
             .fit(&self.model.llama, method, site, positions, self.activations.as_ref(), epochs, JsProgress(on_progress))
             .map_err(js_err)?;
-        to_js(&steered_info(s, layer))
+        steered_info(s, layer)
     }
 
-    /// Makes an update fitted, trained or loaded earlier at the current layer current again (its
-    /// points are still cached): `name` as [`Session::fit`] reported it.
-    pub fn select(&mut self, name: &str) -> Result<JsValue, JsError> {
-        let session = self.sweep.as_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+    /// Makes an update fitted, trained or loaded earlier current again (its points are still
+    /// cached): `name` as [`Session::fit`] reported it, at `layer` (default: the current layer;
+    /// the layer's session must still be kept, see [`KEPT_LAYERS`]).
+    pub fn select(&mut self, name: &str, layer: Option<usize>) -> Result<JsValue, JsError> {
+        if let Some(l) = layer {
+            let i = self.sweeps.iter().position(|s| s.layer() == l).ok_or_else(|| {
+                JsError::new(&format!("no update at layer {l} any more (only the last {KEPT_LAYERS} layers are kept)"))
+            })?;
+            self.sweeps[..=i].rotate_right(1);
+        }
+        let session = self.sweeps.first_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
         let layer = session.layer();
         let s = session.select(name).map_err(js_err)?;
-        to_js(&steered_info(s, layer))
+        steered_info(s, layer)
     }
 
     /// Every update of the current layer's session (a frontier compares them), as `fit` reports each.
     pub fn updates(&self) -> Result<JsValue, JsError> {
-        let Some(session) = &self.sweep else { return to_js(&Vec::<()>::new()) };
-        to_js(&session.updates().iter().map(|s| steered_info(s, session.layer())).collect::<Vec<_>>())
+        let Some(session) = self.sweeps.first() else { return to_js(&Vec::<()>::new()) };
+        to_js(&session.updates().iter().map(|s| s.info(session.layer())).collect::<Vec<_>>())
     }
 
     /// Makes an update file (safetensors from `steerscope vector` / `train`) the session's update
@@ -213,7 +246,7 @@ impl Session {
     ) -> Result<JsValue, JsError> {
         let direction = if random { Direction::Random } else { Direction::Update };
         let llama = &self.model.llama;
-        let session = self.sweep.as_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let session = self.sweeps.first_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
         let partial = |p: &steerscope::analysis::sweep::SweepPoint| {
             if let Ok(v) = to_js(p) {
                 let _ = on_partial.call1(&JsValue::NULL, &v);
@@ -229,15 +262,35 @@ impl Session {
     /// off-manifold reference's rank, the rank correlation of leaving the manifold with losing
     /// utility, and the paper's curves fitted on them.
     pub fn summary(&self) -> Result<JsValue, JsError> {
-        let session = self.sweep.as_ref().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
-        let points = session.points(Split::Test, Direction::Update);
-        let random = session.points(Split::Test, Direction::Random);
-        to_js(&serde_json::json!({
-            "points": points, "random": random, "applied": session.applied(Split::Test),
-            "manifold_rank": session.manifold_rank(Split::Test),
-            "manifold_vs_utility_drop": steerscope::analysis::sweep::manifold_vs_utility_drop(&points),
-            "curves": session.curves(Split::Test),
-        }))
+        let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        to_js(&session.summary(Split::Test))
+    }
+
+    /// Takes points measured earlier for the current update (`random`: for its random direction)
+    /// on the held-out pairs — `points` as [`Session::point`] returned them, e.g. kept by the page
+    /// across visits under the full key of what produced them — so they are not measured again
+    /// and join [`Session::summary`]. Returns how many were new.
+    pub fn remember(&mut self, random: bool, points: JsValue) -> Result<usize, JsError> {
+        let json = js_sys::JSON::stringify(&points).map_err(|_| JsError::new("points: not JSON"))?;
+        let points: Vec<SweepPoint> = serde_json::from_str(&String::from(json))
+            .map_err(|e| JsError::new(&format!("points: not sweep points as point() returns them ({e})")))?;
+        let session = self.sweeps.first_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let direction = if random { Direction::Random } else { Direction::Update };
+        let before = session.points(Split::Test, direction).len();
+        for p in points {
+            session.remember(Split::Test, direction, p).map_err(js_err)?;
+        }
+        Ok(session.points(Split::Test, direction).len() - before)
+    }
+
+    /// The current update at strength 1 in strength units (what `strength` multiplies), as a
+    /// vector — `undefined` for a weight update (LoRA, local weight), which is no one vector.
+    pub fn vector(&self) -> Result<Option<Vec<f32>>, JsError> {
+        let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        match &session.steered().expect("a session holds an update once fitted").edit {
+            Edit::AddVector(v) => Ok(Some(v.to_vec1().map_err(js_err)?)),
+            _ => Ok(None),
+        }
     }
 
     /// The prompting baseline: no steering, the concept asked for in the system prompt
@@ -256,7 +309,7 @@ impl Session {
     /// operation, site, layer numbering, norm, sign rule, the strength, and the model and train
     /// pairs sha256 when the host knows them ("" = unknown).
     pub fn control_vector(&self, strength: f32, model_sha256: &str, pairs_sha256: &str) -> Result<Vec<u8>, JsError> {
-        let session = self.sweep.as_ref().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
         session.steering(&self.model.llama, Direction::Update, strength).map_err(js_err)?; // NaN, ∞
         let s = session.steered().expect("checked by steering()");
         let v = match (&s.edit, s.site, s.positions) {
@@ -306,23 +359,35 @@ impl Session {
     }
 
     /// Greedy continuation of a chat prompt, steered by the session's update at `strength`
-    /// (0 = base model).
+    /// (0 = base model). `on_token(piece) => stop?` receives each piece of text; returning
+    /// `true` stops after that token with "cancelled".
     pub fn generate(
         &self, prompt: &str, max_tokens: usize, strength: f32, on_token: &Function,
     ) -> Result<String, JsError> {
         if prompt.trim().is_empty() {
             return Err(js_err(steerscope::Error::EmptyPrompt));
         }
-        let steering = match (&self.sweep, strength) {
+        let steering = match (self.sweeps.first(), strength) {
             (_, 0.0) => Steering::none(),
             (Some(s), m) => s.steering(&self.model.llama, Direction::Update, m).map_err(js_err)?,
             (None, _) => return Err(JsError::new("no steering update yet: fit one first")),
         };
         let ids = self.model.tokenizer.encode(&self.model.chat.render(&self.format, prompt)).map_err(js_err)?;
-        let out = generate(&self.model, &ids, max_tokens, Sampling::GREEDY, &steering, |piece| {
-            let _ = on_token.call1(&JsValue::NULL, &JsValue::from_str(piece));
-        })
-        .map_err(js_err)?;
+        let stop = std::cell::Cell::new(false);
+        let on_text = |piece: &str| {
+            let r = on_token.call1(&JsValue::NULL, &JsValue::from_str(piece));
+            stop.set(r.ok().is_some_and(|v| v.is_truthy()));
+        };
+        let progress = |_: usize, _: usize| -> steerscope::Result<()> {
+            if stop.get() {
+                Err(steerscope::Error::Cancelled)
+            } else {
+                Ok(())
+            }
+        };
+        let out =
+            generate_reporting(&self.model, &ids, max_tokens, Sampling::GREEDY, &steering, on_text, Check(progress))
+                .map_err(js_err)?;
         Ok(out.text)
     }
 
@@ -371,32 +436,58 @@ pub fn kernel_path() -> String {
     steerscope::kernels::active().name().into()
 }
 
-/// The sweep session at `layer`, a new one if the layer changed (its pairs are prepared on first
-/// need, so this is free until a point is measured; with activations read, its strength unit
-/// comes from them).
+/// The sweep session at `layer`, made the current one (first): kept from earlier if it is among
+/// the [`KEPT_LAYERS`] last used, else a new one (its pairs are prepared on first need, so this
+/// is free until a point is measured; with activations read, its strength unit comes from them).
 fn session_at<'a>(
-    sweep: &'a mut Option<SweepSession>, model: &Model, train: &[PairTokens], test: &[PairTokens],
+    sweeps: &'a mut Vec<SweepSession>, model: &Model, train: &[PairTokens], test: &[PairTokens],
     activations: &Option<Activations>, layer: usize,
 ) -> Result<&'a mut SweepSession, JsError> {
     if train.is_empty() {
         return Err(JsError::new("no pairs yet: set_pairs first"));
     }
-    if sweep.as_ref().is_none_or(|s| s.layer() != layer) {
-        let mut s = SweepSession::new(&model.llama, train.to_vec(), test.to_vec(), layer).map_err(js_err)?;
-        if let Some(a) = activations {
-            s.use_activations(a).map_err(js_err)?;
+    match sweeps.iter().position(|s| s.layer() == layer) {
+        Some(i) => sweeps[..=i].rotate_right(1),
+        None => {
+            let mut s = SweepSession::new(&model.llama, train.to_vec(), test.to_vec(), layer).map_err(js_err)?;
+            if let Some(a) = activations {
+                s.use_activations(a).map_err(js_err)?;
+            }
+            sweeps.insert(0, s);
+            sweeps.truncate(KEPT_LAYERS);
         }
-        *sweep = Some(s);
     }
-    Ok(sweep.as_mut().expect("just set"))
+    Ok(&mut sweeps[0])
+}
+
+/// A `(done, total) => Result` closure as a [`Progress`] that can stop the call.
+struct Check<F>(F);
+
+impl<F: FnMut(usize, usize) -> steerscope::Result<()>> Progress for Check<F> {
+    fn report(&mut self, done: usize, total: usize) -> steerscope::Result<()> {
+        (self.0)(done, total)
+    }
 }
 
 impl Session {
+    fn over(model: Rc<Model>) -> Session {
+        Session {
+            model,
+            cache: Default::default(),
+            format: PromptFormat::default(),
+            train: Vec::new(),
+            test: Vec::new(),
+            test_pairs: Vec::new(),
+            activations: None,
+            sweeps: Vec::new(),
+        }
+    }
+
     fn set_update(&mut self, update: &Update, name: &str) -> Result<JsValue, JsError> {
         let session =
-            session_at(&mut self.sweep, &self.model, &self.train, &self.test, &self.activations, update.layer)?;
+            session_at(&mut self.sweeps, &self.model, &self.train, &self.test, &self.activations, update.layer)?;
         let s = session.set_update(&self.model.llama, update, name).map_err(js_err)?;
-        to_js(&steered_info(s, update.layer))
+        steered_info(s, update.layer)
     }
 
     fn next_token(&mut self, ids: &[u32]) -> Result<u32, JsError> {

@@ -17,7 +17,7 @@ use crate::math::logodds::PairScore;
 use alloc::vec::Vec;
 
 /// One point of a sweep: averages over the pairs, and their 95% bootstrap intervals.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Point {
     /// The steering strength this point was measured at.
     pub strength: f32,

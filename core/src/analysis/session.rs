@@ -24,7 +24,7 @@ use crate::model::pairs::{Activations, Prepared, Read};
 use crate::model::score::PairTokens;
 use crate::model::sites::Positions;
 use crate::model::{Edit, Intervention, Llama, Site, Steering};
-use crate::progress::Progress;
+use crate::progress::{Part, Progress};
 use crate::steer::fitted::FittedVector;
 use crate::steer::methods::Method;
 use crate::steer::strength::{residual_norm, UpdateScale};
@@ -32,6 +32,12 @@ use crate::steer::train::{TrainSettings, Trainer};
 use crate::steer::update::Update;
 use alloc::{format, string::String, vec::Vec};
 use candle_core::{Device, Tensor};
+
+/// The strengths a sweep measures unless told otherwise (10 adds a `Δh` of half the layer's mean
+/// residual norm): symmetric around 0, denser near it where the curves bend, and 13 points
+/// because the curve model has 9 parameters and a fit needs well over 9. The CLI's `sweep` and
+/// the page (through the wasm `Session::default_strengths`) both sweep these.
+pub const DEFAULT_STRENGTHS: [f32; 13] = [-10.0, -8.0, -6.0, -4.0, -2.0, -1.0, 0.0, 1.0, 2.0, 4.0, 6.0, 8.0, 10.0];
 
 /// Which pairs a point is measured on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -70,6 +76,62 @@ pub struct Steered {
     pub random: Edit,
     /// The update's size as found, and the layer's residual norm.
     pub scale: UpdateScale,
+}
+
+impl Steered {
+    /// What a host shows about the update: where it acts, what it read, and its size as found
+    /// against the layer's residual norm (the strength unit).
+    pub fn info(&self, layer: usize) -> UpdateInfo {
+        UpdateInfo {
+            method: self.name.clone(),
+            layer,
+            site: self.site,
+            positions: self.positions.name(),
+            reads: self.reads.clone(),
+            effect_norm: self.scale.effect_norm,
+            mean_hidden_norm: self.scale.residual_norm,
+            to_strength_units: self.scale.to_strength_units(),
+        }
+    }
+}
+
+/// An update as [`Steered::info`] describes it (the page's and the precomputed files' form).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct UpdateInfo {
+    /// The method's or file's name.
+    pub method: String,
+    /// The layer it acts at.
+    pub layer: usize,
+    /// The site it acts at.
+    pub site: Site,
+    /// The positions it steers (`all`, `prompt`, `completion`, `from:N`).
+    pub positions: String,
+    /// The positions the method read its signal from.
+    pub reads: String,
+    /// Mean `|Δh|` the update adds, as found.
+    pub effect_norm: f32,
+    /// The layer's mean residual norm over the training pairs' completion tokens.
+    pub mean_hidden_norm: f32,
+    /// The factor that put the update in strength units.
+    pub to_strength_units: f32,
+}
+
+/// The update's measurements on one split so far, as the page shows them and the precomputed
+/// files keep them ([`SweepSession::summary`]).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    /// The update's points (with the shared unsteered one), by strength.
+    pub points: Vec<SweepPoint>,
+    /// The random direction's points, by strength.
+    pub random: Vec<SweepPoint>,
+    /// [`SweepSession::applied`].
+    pub applied: Option<bool>,
+    /// [`SweepSession::manifold_rank`].
+    pub manifold_rank: usize,
+    /// Rank correlation of leaving the manifold with losing utility over `points`.
+    pub manifold_vs_utility_drop: Option<f32>,
+    /// [`SweepSession::curves`] fitted on this split.
+    pub curves: Curves,
 }
 
 /// The per-session state of one split: its pairs as tokens, and (on first need) prepared.
@@ -125,6 +187,19 @@ impl SweepSession {
             points: Vec::new(),
             references: Vec::new(),
         })
+    }
+
+    /// Replaces the held-out pairs, keeping every update (only the training pairs determine
+    /// them) and forgetting what was measured on the old held-out pairs: the page changes its
+    /// number of test pairs without refitting or retraining anything.
+    pub fn set_test(&mut self, test: Vec<PairTokens>) -> Result<()> {
+        if test.is_empty() {
+            return Err(Error::EmptyDataset);
+        }
+        self.splits[index(Split::Test)] = SplitPairs { tokens: test, prepared: None };
+        self.points.retain(|c| c.split != Split::Test);
+        self.references.retain(|(s, _, _)| *s != Split::Test);
+        Ok(())
     }
 
     /// The layer every update of this session acts at.
@@ -328,6 +403,10 @@ impl SweepSession {
 
     /// [`SweepSession::point`], calling `partial` with the estimate from the pairs scored so far
     /// after each pair (intervals tighten as pairs land); the last call is the full point.
+    ///
+    /// Progress counts pairs over everything the point still needs — running the pairs below
+    /// the layer (first point of a split), their unsteered pass (first point at a site), then
+    /// the steered pass — so a host can stop it after any pair, whichever part is running.
     pub fn point_progressive(
         &mut self, llama: &Llama, split: Split, direction: Direction, m: f32, mut partial: impl FnMut(&SweepPoint),
         mut progress: impl Progress,
@@ -340,7 +419,17 @@ impl SweepSession {
         }
         let site = self.steered().expect("checked above").site;
         let key = self.key(direction, m).expect("checked above");
-        let reference = self.reference(llama, split, site)?;
+        let n = self.len(split);
+        let parts = [
+            self.splits[index(split)].prepared.is_none(),
+            !self.references.iter().any(|(s, t, _)| *s == split && *t == site),
+            m != 0.0,
+        ];
+        let total = n * parts.iter().filter(|&&p| p).count().max(1);
+        // Where each part starts in the whole: after the parts before it that are needed.
+        let start = |k: usize| n * parts[..k].iter().filter(|&&p| p).count();
+        self.prepared(llama, split, Part { whole: &mut progress, before: start(0), total })?;
+        let reference = self.reference(llama, split, site, Part { whole: &mut progress, before: start(1), total })?;
         let prepared = self.prepared(llama, split, |_, _| {})?;
         let point = if m == 0.0 {
             // The reference already ran the unsteered pairs: the point is their summary.
@@ -348,9 +437,10 @@ impl SweepSession {
             let off_manifold = reference.as_ref().map(|r| r.score(&base.activations)).transpose()?;
             let p = SweepPoint { point: summarize(m, &base.scores), off_manifold, pairs: base.scores.clone() };
             partial(&p);
-            progress.report(prepared.len(), prepared.len())?;
+            progress.report(total, total)?;
             p
         } else {
+            let before = start(2);
             let (mut scores, mut rows): (Vec<PairScore>, Vec<Vec<f32>>) = (Vec::new(), Vec::new());
             let mut last = None;
             for i in 0..prepared.len() {
@@ -361,12 +451,48 @@ impl SweepSession {
                 let p = SweepPoint { point: summarize(m, &scores), off_manifold, pairs: scores.clone() };
                 partial(&p);
                 last = Some(p);
-                progress.report(i + 1, prepared.len())?;
+                progress.report(before + i + 1, total)?;
             }
             last.expect("a prepared set has pairs")
         };
         self.points.push(Cached { split, key, strength: m, point: point.clone() });
         Ok(point)
+    }
+
+    /// Takes a point measured earlier for the current update (or its random direction) on
+    /// `split` — e.g. one the page kept across visits under the full key of what produced it —
+    /// into the cache, so it is not measured again and joins [`SweepSession::points`], the
+    /// applied check and the curve fits. The caller vouches that it was measured with this very
+    /// update and these pairs; what can be checked here is: an update exists, the strength is
+    /// finite and the pair count is this split's. A point already cached is left as it is.
+    pub fn remember(&mut self, split: Split, direction: Direction, point: SweepPoint) -> Result<()> {
+        let m = point.point.strength;
+        self.steering_check(m)?;
+        if point.point.n_pairs != self.len(split) {
+            return Err(Error::Invalid(format!(
+                "a remembered point over {} pairs, but this session has {} {split:?} pairs",
+                point.point.n_pairs,
+                self.len(split)
+            )));
+        }
+        let direction = if m == 0.0 { Direction::Update } else { direction };
+        if self.cached(split, direction, m).is_none() {
+            let key = self.key(direction, m).expect("checked above");
+            self.points.push(Cached { split, key, strength: m, point });
+        }
+        Ok(())
+    }
+
+    /// The checks of [`SweepSession::steering`] that need no model: an update exists and `m` is
+    /// finite.
+    fn steering_check(&self, m: f32) -> Result<()> {
+        if self.steered().is_none() {
+            return Err(Error::Invalid("no steering update yet: fit one first".into()));
+        }
+        if !m.is_finite() {
+            return Err(Error::BadStrength(m));
+        }
+        Ok(())
     }
 
     fn cached(&self, split: Split, direction: Direction, m: f32) -> Option<&Cached> {
@@ -375,12 +501,14 @@ impl SweepSession {
     }
 
     /// The off-manifold reference of `split` at `site`: unsteered activations, fitted once.
-    fn reference(&mut self, llama: &Llama, split: Split, site: Site) -> Result<Option<OffManifold>> {
+    fn reference(
+        &mut self, llama: &Llama, split: Split, site: Site, progress: impl Progress,
+    ) -> Result<Option<OffManifold>> {
         if let Some((_, _, r)) = self.references.iter().find(|(s, t, _)| *s == split && *t == site) {
             return Ok(r.clone());
         }
         let prepared = self.prepared(llama, split, |_, _| {})?;
-        let base = prepared.unsteered(llama, site, |_, _| {})?;
+        let base = prepared.unsteered(llama, site, progress)?;
         let reference = OffManifold::fit(&base.activations)?;
         self.references.push((split, site, reference.clone()));
         Ok(reference)
@@ -421,6 +549,21 @@ impl SweepSession {
             self.points.iter().filter(|c| c.split == split && keys.iter().flatten().any(|k| *k == c.key)).collect();
         pts.sort_by(|a, b| a.strength.total_cmp(&b.strength));
         pts.into_iter().map(|c| c.point.clone()).collect()
+    }
+
+    /// Everything measured so far on `split` for the current update, with the applied check, the
+    /// off-manifold reference's rank, the rank correlation of leaving the manifold with losing
+    /// utility and the curves fitted on these points.
+    pub fn summary(&self, split: Split) -> Summary {
+        let points = self.points(split, Direction::Update);
+        Summary {
+            random: self.points(split, Direction::Random),
+            applied: self.applied(split),
+            manifold_rank: self.manifold_rank(split),
+            manifold_vs_utility_drop: sweep::manifold_vs_utility_drop(&points),
+            curves: self.curves(split),
+            points,
+        }
     }
 
     /// Whether steering changed anything among the points measured so far on `split` (`None`

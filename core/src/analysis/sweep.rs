@@ -16,7 +16,7 @@ use alloc::{format, string::String, vec::Vec};
 pub const MANIFOLD_DIMS: usize = 16;
 
 /// One strength's numbers.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SweepPoint {
     /// Preference, utility and their statistics over the pairs.
     #[serde(flatten)]

@@ -21,7 +21,7 @@ pub const RESAMPLES: usize = 2000;
 pub const LEVEL: f64 = 0.95;
 
 /// A closed interval `[lo, hi]` around an estimate.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Interval {
     /// Lower end.
     pub lo: f32,

@@ -2,6 +2,7 @@
 //! streaming decoded text as it grows.
 use crate::error::{Error, Result};
 use crate::model::{Cache, Model, Steering};
+use crate::progress::Progress;
 use crate::rng::Rng;
 use alloc::{string::String, vec::Vec};
 use candle_core::IndexOp;
@@ -38,6 +39,16 @@ pub fn generate(
     model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling, steering: &Steering,
     on_text: impl FnMut(&str),
 ) -> Result<Generation> {
+    generate_reporting(model, prompt_ids, max_tokens, sampling, steering, on_text, |_, _| {})
+}
+
+/// [`generate`], asking `progress` after each token whether to go on (`(tokens, max_tokens)`):
+/// the page stops a generation the moment its prompt or strength changes
+/// ([`Error::Cancelled`]; the text so far has already gone to `on_text`).
+pub fn generate_reporting(
+    model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling, steering: &Steering,
+    on_text: impl FnMut(&str), progress: impl Progress,
+) -> Result<Generation> {
     let llama = &model.llama;
     let mut cache = Cache::new();
     let step = |input: &[u32]| -> Result<Vec<f32>> {
@@ -45,15 +56,15 @@ pub fn generate(
         let n = fwd.hidden.dim(0)?;
         Ok(llama.logits(&fwd.hidden.i(n - 1..n)?)?.squeeze(0)?.to_vec1()?)
     };
-    generate_with(model, prompt_ids, max_tokens, sampling, step, on_text)
+    generate_with(model, prompt_ids, max_tokens, sampling, step, on_text, progress)
 }
 
-/// [`generate`] on any backend: `step` runs its input (the prompt first, then each new token)
-/// after everything it ran before and returns the next-token logits (the GPU engine's
+/// [`generate_reporting`] on any backend: `step` runs its input (the prompt first, then each new
+/// token) after everything it ran before and returns the next-token logits (the GPU engine's
 /// `next_logits` is one). Sampling, stopping and text streaming are the same for every backend.
 pub fn generate_with(
     model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling,
-    mut step: impl FnMut(&[u32]) -> Result<Vec<f32>>, mut on_text: impl FnMut(&str),
+    mut step: impl FnMut(&[u32]) -> Result<Vec<f32>>, mut on_text: impl FnMut(&str), mut progress: impl Progress,
 ) -> Result<Generation> {
     if !(sampling.temperature >= 0.0
         && sampling.temperature.is_finite()
@@ -91,6 +102,7 @@ pub fn generate_with(
             text = full;
         }
         input = alloc::vec![next];
+        progress.report(ids.len(), budget)?;
     }
     let text = model.tokenizer.decode(&ids)?;
     Ok(Generation { ids, text, prompt_tokens: prompt_ids.len() })

@@ -177,7 +177,7 @@ mod gpu {
             let n = h.dim(0)?;
             Ok(llama.logits(&h.i(n - 1..n)?)?.squeeze(0)?.to_vec1()?)
         };
-        let gen = generate_with(model, ids, max_tokens, sampling, step, on_text)?;
+        let gen = generate_with(model, ids, max_tokens, sampling, step, on_text, |_, _| {})?;
         if let Some(why) = lost {
             choice.note = Some(format!("the GPU device was lost mid-run ({why}); the CPU finished the generation"));
         }

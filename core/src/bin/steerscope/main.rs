@@ -10,6 +10,7 @@ mod fetch;
 mod generate;
 mod inspect;
 mod plot;
+mod precompute;
 mod results;
 mod sweep;
 mod train;
@@ -56,6 +57,9 @@ pub enum Command {
     Results(results::ResultsArgs),
     /// Sequential function composition: full vs linear attention.
     Compose(compose::ComposeArgs),
+    /// The page's first paint: each shipped concept's default sweep at every layer, both
+    /// baselines and its vectors at every layer and site (web/precomputed/).
+    Precompute(precompute::PrecomputeArgs),
 }
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -70,6 +74,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Calibrate(a) => calibrate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Results(a) => results::run(a, &model_path(&cli.model)?, cli.json),
         Command::Compose(a) => compose::run(a, cli.json),
+        Command::Precompute(a) => precompute::run(a, &model_path(&cli.model)?, cli.json),
     }
 }
 

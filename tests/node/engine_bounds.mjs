@@ -1,0 +1,37 @@
+// How closely two engines running the same quantized model agree: the CLI (x86 kernels) and the
+// wasm Session (SIMD128), used by every test that compares numbers across them
+// (sweep_parity.test.mjs, precomputed.test.mjs, the page's live-vs-precomputed check).
+//
+// The Q4_1 kernels are bit-exact to the scalar reference on both targets, but the f32 ops around
+// them (exp in softmax and SiLU, the attention matmuls: FMA on x86, none in SIMD128) round
+// differently in the last bit, and the next layer quantizes its input to 8 bits (Q8_1 blocks): a
+// last-bit difference that crosses a rounding boundary becomes a 1/127-of-the-block change, and
+// 30 layers spread it. Measured: the unsteered point (no steering code at all) differs by up to
+// 0.016 nats in a mean per-token loss and 0.6 in a sum over a pair's tokens. So every mean
+// per-token statistic (losses, log-odds, their intervals) must agree to 0.05 nats, every sum over
+// tokens to 0.05 × the mean tokens per pair, norms to 1e-3 relative, counts and ranks exactly. A
+// difference of method (a wrong position, strength unit or pair) moves the means by ≥ 0.1.
+
+/** The bound on a mean per-token statistic, in nats. */
+export const MEAN_BOUND = 0.05;
+
+/** Every numeric leaf of two JSON values, compared into `diffs`; keys missing on either side are
+ * reported. `tokens` is the mean completion tokens per pair, the scale of a summed statistic. */
+export function compare(native, wasm, path, diffs, tokens = 1) {
+  if (typeof native === 'number' || typeof wasm === 'number') {
+    const abs = Math.abs(native - wasm);
+    const bound = /norm|units/.test(path) ? 1e-3 * Math.max(1, Math.abs(native))
+      : /summed/.test(path) ? MEAN_BOUND * tokens
+        : /rank|accuracy|count|undefined/.test(path) ? 0 : MEAN_BOUND;
+    diffs.push({ path, native, wasm, abs, ok: Number.isFinite(abs) ? abs <= bound : native === wasm });
+  } else if (native && typeof native === 'object') {
+    for (const k of new Set([...Object.keys(native), ...Object.keys(wasm ?? {})])) {
+      compare(native[k], wasm?.[k], `${path}.${k}`, diffs, tokens);
+    }
+  } else {
+    diffs.push({ path, native, wasm, ok: native === wasm });
+  }
+}
+
+/** The mean completion tokens per pair, from an unsteered point's summed and per-token utility. */
+export const tokensPerPair = (unsteered) => Math.abs(unsteered.util_odds_summed / unsteered.util_odds);

@@ -1,0 +1,344 @@
+// The steering worker: every model and every experiment of the page live here, in one wasm
+// instance, so two <steer-lab> elements share one download and one copy of the weights. The
+// client (client.js) is the only thing that talks to it; callers never see these messages.
+//
+// Messages in:  {type: 'init', flags: SharedArrayBuffer | null, threads: number}
+//               {type: 'call', id, slot, op, args}   (ops below)
+//               {type: 'abort', id}                  (drops a queued call; a running one reads
+//                                                     its flag in `flags[slot]`)
+// Messages out: {id, type: 'progress', done, total} | {id, type: 'partial', value}
+//               | {id, type: 'token', piece} | {id, type: 'result', value}
+//               | {id, type: 'error', message, name}   (name 'AbortError' when cancelled)
+//
+// Calls run one at a time, in order. A wasm call is synchronous and blocks this worker, so a
+// newer message cannot be read while it runs: cancellation goes through shared memory instead.
+// Every long wasm call reports progress after each unit of work (a pair, a training step, a
+// token); the callback reads this call's flag with Atomics.load and returns `true` to stop, and
+// the call throws "cancelled" with the session still usable. Without cross-origin isolation
+// there is no shared memory: a running call then finishes (its result is dropped by the client)
+// and only queued calls are dropped.
+import { errText, loadWasm, plain } from '../wasm.js';
+
+const CACHE_NAME = 'steerscope-models';
+
+/** @type {Int32Array | null} */
+let flags = null;
+/** @typedef {{id: number, slot: number, op: string, args: any, aborted?: boolean}} Request */
+/** @type {Request[]} */
+const queue = [];
+/** @type {Request | null} */
+let running = null;
+let pumping = false;
+/** model key (URL or `sha256:<hex>`) → {session, info, sha256, cached, source} */
+/** @type {Map<string, {session: any, info: any, sha256: string, cached: boolean, source: string}>} */
+const models = new Map();
+/** experiment id → {session, model} @type {Map<number, {session: any, model: string}>} */
+const experiments = new Map();
+let nextExperiment = 1;
+/** @type {any} the wasm-bindgen module, once initialised */
+let wasm = null;
+let threadsWanted = 1;
+let threadsActive = 1;
+
+/** @param {any} msg @param {Transferable[]} [transfer] */
+const post = (msg, transfer) => self.postMessage(msg, transfer || []);
+
+self.onmessage = ({ data: m }) => {
+  if (m.type === 'init') {
+    flags = m.flags ? new Int32Array(m.flags) : null;
+    threadsWanted = m.threads || 1;
+  } else if (m.type === 'abort') {
+    const i = queue.findIndex((q) => q.id === m.id);
+    if (i >= 0) {
+      queue.splice(i, 1);
+      post({ id: m.id, type: 'error', name: 'AbortError', message: 'cancelled' });
+    } else if (running && running.id === m.id) running.aborted = true;
+  } else if (m.type === 'call') {
+    queue.push(m);
+    pump();
+  }
+};
+
+async function pump() {
+  if (pumping) return;
+  pumping = true;
+  try {
+    while (queue.length) {
+      const req = /** @type {Request} */ (queue.shift());
+      running = req;
+      try {
+        const op = OPS[req.op];
+        if (!op) throw new Error(`unknown call: ${req.op}`);
+        const { value, transfer } = wrap(await op(req.args, ctx(req)));
+        post({ id: req.id, type: 'result', value }, transfer);
+      } catch (e) {
+        const message = errText(e);
+        const name = message === 'cancelled' || (e instanceof Error && e.name === 'AbortError') ? 'AbortError' : 'Error';
+        post({ id: req.id, type: 'error', name, message });
+      }
+      running = null;
+      // Let queued messages (aborts, newer calls) land before the next call starts.
+      await new Promise((r) => setTimeout(r, 0));
+    }
+  } finally {
+    pumping = false;
+  }
+}
+
+/** A result, with the buffers to transfer rather than copy. @param {any} value @returns {{value: any, transfer: Transferable[]}} */
+function wrap(value) {
+  if (value instanceof Uint8Array || value instanceof Float32Array) return { value, transfer: [value.buffer] };
+  return { value, transfer: [] };
+}
+
+/**
+ * What an op gets to talk back through: progress, partial results, tokens, and its stop flag.
+ * @typedef {{ stopped: () => boolean, progress: (done: number, total: number) => boolean,
+ *   partial: (value: any) => void, token: (piece: string) => boolean, id: number }} Ctx
+ * @param {Request} req @returns {Ctx}
+ */
+function ctx(req) {
+  const stopped = () => !!req.aborted || (flags !== null && Atomics.load(flags, req.slot) === 1);
+  return {
+    stopped,
+    /** A wasm progress callback `(done, total) => stop?`. */
+    progress: (done, total) => {
+      post({ id: req.id, type: 'progress', done, total });
+      return stopped();
+    },
+    partial: (value) => post({ id: req.id, type: 'partial', value: plain(value) }),
+    token: (piece) => {
+      post({ id: req.id, type: 'token', piece });
+      return stopped();
+    },
+    id: req.id,
+  };
+}
+
+/** The wasm module: the threaded build (web/pkg/threads/, a pool of `threadsWanted` workers
+ *  sharing its memory) when more than one thread is wanted and the page is cross-origin
+ *  isolated, else the single-threaded one (web/wasm.js picks among those builds). */
+async function ensureWasm() {
+  if (!wasm) {
+    if (threadsWanted > 1 && self.crossOriginIsolated) {
+      try {
+        const mod = await import(new URL('../pkg/threads/steerscope_wasm.js', import.meta.url).href);
+        await mod.default();
+        await mod.initThreadPool(threadsWanted);
+        threadsActive = threadsWanted;
+        wasm = mod;
+      } catch (e) {
+        console.warn(`steerscope: threaded build unavailable, one thread (${errText(e)})`);
+      }
+    }
+    if (!wasm) wasm = await loadWasm();
+  }
+  return wasm;
+}
+
+/** @param {number} id */
+function experiment(id) {
+  const e = experiments.get(id);
+  if (!e) throw new Error(`no experiment ${id} (closed, or its model failed to load)`);
+  return e.session;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The calls. Each takes its arguments and the context; what it returns goes back as the result.
+
+/** @type {Record<string, (a: any, c: Ctx) => any>} */
+const OPS = {
+  async load(a, c) {
+    const key = a.url || null;
+    if (key && models.has(key)) return describe(key, true);
+    const [w, got] = await Promise.all([
+      ensureWasm(),
+      a.bytes ? { bytes: new Uint8Array(a.bytes), save: null, cached: false, sha256: '' } : fetchModel(a.url, c),
+    ]);
+    checkMagic(got.bytes);
+    const sha256 = got.sha256 || (await sha256Hex(got.bytes));
+    const modelKey = key || `sha256:${sha256}`;
+    if (!models.has(modelKey)) {
+      c.progress(0, 0);
+      const session = new w.Session(got.bytes); // blocks while it parses and prepares the weights
+      models.set(modelKey, { session, info: plain(session.info()), sha256, cached: got.cached, source: a.url || a.name });
+      if (got.save) await got.save(sha256).catch(() => {}); // a full disk must not break the demo
+    }
+    return describe(modelKey, false);
+  },
+
+  /** A new experiment (its own pairs, updates and points) over a loaded model. */
+  open(a) {
+    const m = models.get(a.model);
+    if (!m) throw new Error(`model ${a.model} is not loaded`);
+    const id = nextExperiment++;
+    experiments.set(id, { session: m.session.share(), model: a.model });
+    return id;
+  },
+  close(a) {
+    const e = experiments.get(a.experiment);
+    if (e) e.session.free();
+    experiments.delete(a.experiment);
+    return null;
+  },
+
+  async defaultStrengths() {
+    return Array.from((await ensureWasm()).Session.default_strengths());
+  },
+  async methods() {
+    return (await ensureWasm()).Session.methods();
+  },
+  async engine() {
+    await ensureWasm();
+    return { threads: threadsActive, isolated: !!self.crossOriginIsolated, shared: flags !== null };
+  },
+
+  setPairs: (a) => plain(experiment(a.experiment).set_pairs(a.train, a.test, a.format || 'chat', a.system ?? undefined)),
+  readActivations(a, c) {
+    experiment(a.experiment).read_activations(c.progress);
+    return null;
+  },
+  hasActivations: (a) => experiment(a.experiment).has_activations(),
+  fit: (a, c) => plain(experiment(a.experiment).fit(a.method, a.layer, a.site || '', a.positions || 'all', a.epochs || 1, c.progress)),
+  select: (a) => plain(experiment(a.experiment).select(a.name, a.layer ?? undefined)),
+  updates: (a) => experiment(a.experiment).updates().map(plain),
+  loadUpdate: (a) => plain(experiment(a.experiment).load_update(new Uint8Array(a.bytes), a.name || 'update')),
+  loadControlVector: (a) => plain(experiment(a.experiment).load_control_vector(new Uint8Array(a.bytes), a.name || 'control-vector')),
+  point: (a, c) => plain(experiment(a.experiment).point(a.strength, !!a.random, c.partial, c.progress)),
+  remember: (a) => experiment(a.experiment).remember(!!a.random, a.points),
+  summary: (a) => toPlain(experiment(a.experiment).summary()),
+  prompting: (a, c) => toPlain(experiment(a.experiment).score_prompting(a.instruction || '', c.progress)),
+  generate: (a, c) => experiment(a.experiment).generate(a.prompt, a.maxTokens, a.strength, c.token),
+  controlVector: (a) => experiment(a.experiment).control_vector(a.strength, a.modelSha256 || '', a.pairsSha256 || ''),
+  /** Any other method of the wasm Session (for panels that use newer wasm calls): `args` as
+   *  given, with the progress callback appended when `progress` is set. */
+  invoke(a, c) {
+    const s = experiment(a.experiment);
+    const name = String(a.method);
+    const fn = /** @type {any} */ (s)[name];
+    if (typeof fn !== 'function' || name.startsWith('_') || ['free', 'constructor', 'share'].includes(name)) {
+      throw new Error(`the wasm Session has no method ${JSON.stringify(name)}`);
+    }
+    const args = [...(a.args || [])];
+    if (a.progress) args.push(c.progress);
+    return toPlain(fn.apply(s, args));
+  },
+  vector(a) {
+    const v = experiment(a.experiment).vector();
+    return v ? new Float32Array(v) : null;
+  },
+};
+
+/** Deep conversion of wasm results (serde maps may arrive as JS Maps at any depth). */
+/** @param {any} x @returns {any} */
+function toPlain(x) {
+  if (x instanceof Map) return Object.fromEntries([...x].map(([k, v]) => [k, toPlain(v)]));
+  if (Array.isArray(x)) return x.map(toPlain);
+  if (x && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) {
+    return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, toPlain(v)]));
+  }
+  return x;
+}
+
+/** @param {string} key @param {boolean} reused */
+function describe(key, reused) {
+  const m = /** @type {{session: any, info: any, sha256: string, cached: boolean}} */ (models.get(key));
+  return { model: key, info: m.info, sha256: m.sha256, cached: m.cached, reused };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downloading: progress, the Cache API copy (with its sha256), cache only what parsed.
+
+/** A GGUF file starts with the ASCII magic "GGUF"; check it here so a wrong URL (an HTML page,
+ *  a 404 body) gets a plain answer before the wasm parser sees it. */
+/** @param {Uint8Array} bytes */
+function checkMagic(bytes) {
+  const head = String.fromCharCode(...bytes.subarray(0, 4));
+  if (head !== 'GGUF') {
+    const shown = JSON.stringify(String.fromCharCode(...bytes.subarray(0, 16)));
+    throw new Error(`not a GGUF model file: it starts with ${shown}, a GGUF file starts ` +
+      `with "GGUF" (${bytes.length} bytes; is the model URL right?)`);
+  }
+}
+
+async function openCache() {
+  try {
+    return self.caches ? await caches.open(CACHE_NAME) : null; // absent on insecure origins
+  } catch {
+    return null;
+  }
+}
+
+/** The cached copy is reused if a HEAD request says the file on the server is unchanged (size
+ *  and date), or if the server cannot be asked at all (offline). */
+/** @param {string} url @param {Response} cached */
+async function isFresh(url, cached) {
+  try {
+    const head = await fetch(url, { method: 'HEAD', cache: 'no-store' });
+    if (!head.ok) return true;
+    /** @type {(k: string, ck: string) => boolean} */
+    const same = (k, ck) => !head.headers.get(k) || head.headers.get(k) === cached.headers.get(ck);
+    return same('Content-Length', 'X-Source-Length') && same('Last-Modified', 'X-Source-Modified');
+  } catch {
+    return true;
+  }
+}
+
+/** @param {string} url @param {Ctx} c
+ *  @returns {Promise<{bytes: Uint8Array<ArrayBuffer>, save: ((sha: string) => Promise<void>) | null, cached: boolean, sha256: string}>} */
+async function fetchModel(url, c) {
+  const cache = await openCache();
+  let res = cache && (await cache.match(url));
+  const cached = !!res && (await isFresh(url, res));
+  if (!cached) {
+    res = await fetch(url, { cache: 'no-store' });
+    if (!res.ok) {
+      const body = (await res.text().catch(() => '')).slice(0, 200).trim();
+      throw new Error(`could not fetch model from ${url}: HTTP ${res.status}${body ? ` (${body})` : ''}`);
+    }
+  }
+  if (!res || !res.body) throw new Error(`could not fetch model from ${url}: no body`);
+  const response = res;
+  const total = Number(res.headers.get('Content-Length')) || 0;
+  const reader = res.body.getReader();
+  /** @type {Uint8Array[]} */
+  const chunks = [];
+  let got = 0;
+  let lastPost = 0;
+  for (;;) {
+    const { done: end, value } = await reader.read();
+    if (end) break;
+    if (c.stopped()) {
+      reader.cancel();
+      throw new Error('cancelled');
+    }
+    chunks.push(value);
+    got += value.length;
+    if (got - lastPost > 1 << 20) { // about one progress message per MiB
+      lastPost = got;
+      c.progress(got, total);
+    }
+  }
+  c.progress(got, total || got);
+  const bytes = new Uint8Array(got);
+  let at = 0;
+  for (const chunk of chunks) { bytes.set(chunk, at); at += chunk.length; }
+  const sha256 = cached ? response.headers.get('X-Sha256') || '' : '';
+  const save = cached || !cache ? null : (/** @type {string} */ sha) => cache.put(url, new Response(bytes, {
+    headers: {
+      'Content-Type': 'application/octet-stream',
+      'X-Source-Length': response.headers.get('Content-Length') || String(got),
+      'X-Source-Modified': response.headers.get('Last-Modified') || '',
+      'X-Sha256': sha,
+    },
+  }));
+  return { bytes, save, cached, sha256 };
+}
+
+/** Hex sha256, or '' where the page has no WebCrypto (plain http off localhost). */
+/** @param {Uint8Array<ArrayBuffer>} bytes */
+async function sha256Hex(bytes) {
+  if (!self.crypto?.subtle) return '';
+  const d = new Uint8Array(await self.crypto.subtle.digest('SHA-256', bytes));
+  return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
