@@ -62,6 +62,7 @@
 //! - layer 1: `model` — GGUF weights, tokenizer, the llama forward and its intervention sites,
 //!   and the one prepared-pairs type ([`model::pairs::Prepared`])
 //! - layer 2: `steer` — methods, training, strength units, update files
+//! - layer 2: `gpu` (feature `gpu`) — the same forward pass and steering as WGSL kernels through wgpu
 //! - layer 3: `analysis` — the sweep session, baselines, curve fits, calibration
 //! - apart: `attention` — the attention lab, on layer 0 only (it never imports the model)
 #![deny(missing_docs)]
