@@ -26,5 +26,7 @@ fn the_counting_allocator_counts() {
     let buffer = std::hint::black_box(vec![1u8; 1 << 20]);
     let grew = common::counting::grown_since(before);
     drop(buffer);
-    assert!((1 << 20..(1 << 20) + 4096).contains(&grew), "grew by {grew}");
+    // Other threads of this binary (a finished test's pool) may free or allocate a little in the
+    // meantime: a working counter is within 16 KiB of 1 MiB, a broken one far from it.
+    assert!(grew.abs_diff(1 << 20) <= 16 << 10, "grew by {grew}");
 }
