@@ -5,7 +5,7 @@
 // update, the random direction and the prompting baseline) and three points at another layer
 // are recomputed by the wasm Session (web/pkg/, in Node) and compared.
 //
-// Tolerance: native vs wasm (engine_bounds.mjs explains it); vector entries 1e-3 of the norm.
+// Tolerance: native vs wasm (engine_bounds.mjs explains it), vector entries included.
 //
 //   bash web/build.sh && node --test tests/node/precomputed.test.mjs
 import test from 'node:test';
@@ -15,7 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compare as compareBounded, tokensPerPair } from './engine_bounds.mjs';
+import { NORM_BOUND, compare as compareBounded, tokensPerPair } from './engine_bounds.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const MODEL = join(process.env.STEERSCOPE_HOME || join(homedir(), '.cache', 'steerscope'), 'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
@@ -56,7 +56,9 @@ test('every precomputed file names this model and the pages\'s pairs', (t) => {
     const bin = readFileSync(join(PRE, index.file));
     const last = index.entries.at(-1);
     assert.equal(bin.length, 4 * (last.offset + last.length), `${c.name}: vector file size`);
-    assert.equal(index.entries.length, 4 * p.sweeps.length, `${c.name}: every layer's four sites`);
+    const layers = new Set(index.entries.map((e) => e.layer));
+    assert.equal(index.entries.length, 4 * layers.size, `${c.name}: every layer's four sites`);
+    for (const s of p.sweeps) assert.ok(layers.has(s.layer), `${c.name}: vectors at swept layer ${s.layer}`);
   }
 });
 
@@ -90,7 +92,7 @@ test('sentiment\'s precomputed vectors, sweep and baselines equal a live recompu
     const pre = new Float32Array(bin.buffer, bin.byteOffset + 4 * e.offset, e.length);
     const norm = Math.hypot(...pre);
     const maxDiff = pre.reduce((m, x, i) => Math.max(m, Math.abs(x - live[i])), 0);
-    diffs.push({ path: `vector ${e.layer}/${e.site}`, native: norm, wasm: maxDiff, abs: maxDiff, ok: live.length === e.length && maxDiff <= 1e-3 * Math.max(norm, 1e-6) });
+    diffs.push({ path: `vector ${e.layer}/${e.site}`, native: norm, wasm: maxDiff, abs: maxDiff, ok: live.length === e.length && maxDiff <= NORM_BOUND * Math.max(norm, 1e-6) });
   }
   report(diffs, 'vectors at every layer and site');
 
