@@ -9,11 +9,16 @@
 // 30 layers spread it. Measured: the unsteered point (no steering code at all) differs by up to
 // 0.016 nats in a mean per-token loss and 0.6 in a sum over a pair's tokens. So every mean
 // per-token statistic (losses, log-odds, their intervals) must agree to 0.05 nats, every sum over
-// tokens to 0.05 × the mean tokens per pair, norms and vectors to 1e-2 relative, counts and ranks exactly. A
+// tokens to 0.05 × the mean tokens per pair, norms and vectors to 1e-2 relative,
+// accuracy to one pair in 8 (a near-tie may flip), counts and ranks exactly. A
 // difference of method (a wrong position, strength unit or pair) moves the means by ≥ 0.1.
 
 /** The relative bound on a norm or a vector's entries (measured: 0.4% on early layers' vectors). */
 export const NORM_BOUND = 1e-2;
+
+/** Accuracy counts pairs with L_p < L_n: a pair within engine noise of a tie may flip (seen: one
+ * of 8 under a random direction), so one pair of the page's 8 held-out pairs is allowed. */
+export const ACCURACY_BOUND = 0.13;
 
 /** The bound on a mean per-token statistic, in nats. */
 export const MEAN_BOUND = 0.05;
@@ -25,7 +30,8 @@ export function compare(native, wasm, path, diffs, tokens = 1) {
     const abs = Math.abs(native - wasm);
     const bound = /norm|units/.test(path) ? NORM_BOUND * Math.max(1, Math.abs(native))
       : /summed/.test(path) ? MEAN_BOUND * tokens
-        : /rank|accuracy|count|undefined/.test(path) ? 0 : MEAN_BOUND;
+        : /accuracy/.test(path) ? ACCURACY_BOUND
+          : /rank|count|undefined/.test(path) ? 0 : MEAN_BOUND;
     diffs.push({ path, native, wasm, abs, ok: Number.isFinite(abs) ? abs <= bound : native === wasm });
   } else if (native && typeof native === 'object') {
     for (const k of new Set([...Object.keys(native), ...Object.keys(wasm ?? {})])) {
