@@ -74,7 +74,10 @@ test('the precomputed curve shows first and is confirmed live; a second visit ne
   assert.deepEqual(recomputed, [], 'cached points were measured again');
 
   // Layer move after the fit: a curve at once (precomputed at layer 16), no activation pass, no fit bar.
-  await live(page, [1]); // some live work at layer 15 first, so the activations are read
+  // New live work at layer 15 first (0.5 is in no sweep, so neither the first visit nor the
+  // store has it), so this session reads the activations once.
+  await setControl(page, 'input[name=strength]', 0.5);
+  await live(page, [0.5]);
   await page.evaluate(() => { window.__phases = []; });
   await setControl(page, 'input[name=layer]', 16);
   await waitFor(page, 'a curve at layer 16', (_, lab) => / at layer 16 /.test(lab('[data-role=fit-info]').textContent) &&
