@@ -149,7 +149,6 @@ fn kernel_matmul_every_format_on_ragged_shapes() {
 
 /// The embedding lookup returns the dequantized rows (bound: one rounding of `q·d + m`).
 #[test]
-#[ignore = "the Q4_1 embedding disagrees with the CPU reference since the kernels merge (0 vs 0.58 at id 0): open, see the closing note"]
 fn kernel_embed_every_format() {
     let Some(ops) = ops() else { return };
     let mut rng = Rng::new(2);

@@ -162,9 +162,10 @@ impl Params {
         Params { layout, slot_bytes, current: Mutex::new(None) }
     }
 
-    /// A buffer and bind group with room for `slots` slots.
-    fn with_room(&self, gpu: &Gpu, slots: u64) -> Result<(wgpu::Buffer, wgpu::BindGroup)> {
-        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+    /// A buffer and bind group with room for `slots` slots, in `cur` (the held lock).
+    fn with_room(
+        &self, gpu: &Gpu, cur: &mut Option<(wgpu::Buffer, wgpu::BindGroup, u64)>, slots: u64,
+    ) -> Result<(wgpu::Buffer, wgpu::BindGroup)> {
         if let Some((b, g, cap)) = cur.as_ref() {
             if *cap >= slots {
                 return Ok((b.clone(), g.clone()));
@@ -201,8 +202,14 @@ impl Params {
     }
 
     /// Writes the plan's parameters, encodes its steps into one command buffer and submits it.
+    ///
+    /// The lock is held from the parameters' write to the submission: every call writes the
+    /// same slots, and the queue applies a write before the *next* submission, so two threads
+    /// writing before either submits would run one call with the other's sizes and offsets
+    /// (seen as wrong kernel results when tests shared one device).
     pub fn submit(&self, gpu: &Gpu, plan: Plan) -> Result<()> {
-        let (buffer, group) = self.with_room(gpu, plan.params.len() as u64)?;
+        let mut cur = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        let (buffer, group) = self.with_room(gpu, &mut cur, plan.params.len() as u64)?;
         let stride = self.slot_bytes as usize;
         let mut bytes = alloc::vec![0u8; plan.params.len() * stride];
         for (i, slot) in plan.params.iter().enumerate() {
