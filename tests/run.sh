@@ -19,6 +19,11 @@ echo "== the core's unit tests as wasm32 + SIMD128 (the browser's kernels), unde
 CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings $PWD/tests/wasi-runner.mjs" \
   cargo test -p steerscope --no-default-features --lib --target wasm32-wasip1
 
+echo "== the kernels' exactness tests again with relaxed SIMD (the page's second build; Node 20 runs it behind a flag)"
+CARGO_TARGET_WASM32_WASIP1_RUSTFLAGS='-C target-feature=+simd128,+relaxed-simd' \
+  CARGO_TARGET_WASM32_WASIP1_RUNNER="node --no-warnings --experimental-wasm-relaxed-simd $PWD/tests/wasi-runner.mjs" \
+  cargo test -p steerscope --no-default-features --lib --target wasm32-wasip1 --target-dir "$CARGO_TARGET_DIR/wasi-relaxed" kernels
+
 echo "== Rust tests"
 cargo test --release -p steerscope
 

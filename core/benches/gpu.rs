@@ -97,6 +97,21 @@ fn argmax(v: &[f32]) -> u32 {
     v.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as u32
 }
 
+/// Prefill of `ids` and [`DECODE_TOKENS`] greedy decode steps, in tokens per second, after a
+/// warm-up on 8 tokens (first dispatches, caches); `next` runs tokens and returns the next one.
+fn tokens_per_second<C>(ids: &[u32], cache: impl Fn() -> C, next: impl Fn(&[u32], &mut C) -> u32) -> (f64, f64) {
+    next(&ids[..8], &mut cache());
+    let t = Instant::now();
+    let mut c = cache();
+    let mut tok = next(ids, &mut c);
+    let prefill = ids.len() as f64 / t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for _ in 0..DECODE_TOKENS {
+        tok = next(&[tok], &mut c);
+    }
+    (prefill, DECODE_TOKENS as f64 / t.elapsed().as_secs_f64())
+}
+
 fn cpu_row(model: &Model, ids: &[u32], pairs: &[PairTokens], steering: &Steering) -> Row {
     let llama = &model.llama;
     let next = |ids: &[u32], cache: &mut Cache| -> u32 {
@@ -104,16 +119,7 @@ fn cpu_row(model: &Model, ids: &[u32], pairs: &[PairTokens], steering: &Steering
         let n = h.dim(0).unwrap();
         argmax(&llama.logits(&h.i(n - 1..n).unwrap()).unwrap().squeeze(0).unwrap().to_vec1::<f32>().unwrap())
     };
-    next(&ids[..8], &mut Cache::new()); // warm-up
-    let t = Instant::now();
-    let mut cache = Cache::new();
-    let mut tok = next(ids, &mut cache);
-    let prefill = ids.len() as f64 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    for _ in 0..DECODE_TOKENS {
-        tok = next(&[tok], &mut cache);
-    }
-    let decode = DECODE_TOKENS as f64 / t.elapsed().as_secs_f64();
+    let (prefill, decode) = tokens_per_second(ids, Cache::new, next);
     let t = Instant::now();
     let prepared = steerscope::model::pairs::Prepared::new(llama, pairs, LAYER, |_, _| {}).unwrap();
     prepared.score(llama, steering, Site::Residual, |_, _| {}).unwrap();
@@ -126,16 +132,7 @@ fn gpu_row(gm: &GpuLlama, name: &str, ids: &[u32], pairs: &[PairTokens], steerin
     let next = |ids: &[u32], cache: &mut steerscope::gpu::GpuCache| -> u32 {
         argmax(&block_on(gm.next_logits(ids, cache, &none)).unwrap())
     };
-    next(&ids[..8], &mut gm.cache()); // warm-up (first dispatches)
-    let t = Instant::now();
-    let mut cache = gm.cache();
-    let mut tok = next(ids, &mut cache);
-    let prefill = ids.len() as f64 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    for _ in 0..DECODE_TOKENS {
-        tok = next(&[tok], &mut cache);
-    }
-    let decode = DECODE_TOKENS as f64 / t.elapsed().as_secs_f64();
+    let (prefill, decode) = tokens_per_second(ids, || gm.cache(), next);
     let gs = GpuSteering::new(gm, steering).unwrap();
     let t = Instant::now();
     for p in pairs {

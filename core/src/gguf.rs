@@ -327,6 +327,19 @@ impl<'a> Gguf<'a> {
     pub fn tensor(&self, name: &str) -> Result<&TensorInfo> {
         self.tensors.iter().find(|t| t.name == name).ok_or_else(|| Error::MissingTensor(name.into()))
     }
+    /// The directory entry of matrix `name`, which must be `(out, inp)` (ggml order
+    /// `[inp, out]`), or an error naming the tensor and both shapes.
+    pub fn matrix(&self, name: &str, out: usize, inp: usize) -> Result<&TensorInfo> {
+        let t = self.tensor(name)?;
+        if t.dims != [inp as u64, out as u64] {
+            return Err(Error::TensorShape {
+                tensor: name.into(),
+                expected: format!("[{inp}, {out}]"),
+                found: format!("{:?}", t.dims),
+            });
+        }
+        Ok(t)
+    }
     /// The raw bytes of a tensor's data (already bounds-checked by `parse`).
     pub fn data(&self, t: &TensorInfo) -> &'a [u8] {
         &self.bytes[t.start..t.start + t.len]

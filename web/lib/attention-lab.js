@@ -6,7 +6,7 @@
 import { AttentionLab } from './client.js';
 import { Fields, LAB_PROPS, hashParams, mergeHash } from './state.js';
 import { applyStyles } from './styles.js';
-import { h, message, isAbort } from './dom.js';
+import { h, message, isAbort, showValues } from './dom.js';
 
 /** Layer specs of the three arms of the hierarchy for L steps (as in `compose experiment`).
  *  @param {'full' | 'hybrid' | 'linear'} arm @param {number} L */
@@ -200,19 +200,7 @@ export class AttentionLabElement extends HTMLElement {
     const ui = this.ui;
     const heading = this.getAttribute('heading');
     if (heading !== null) ui.heading.textContent = heading;
-    const focused = this.shadowRoot?.activeElement;
-    /** @type {(el: HTMLInputElement | HTMLSelectElement, v: unknown) => void} */
-    const put = (el, v) => { if (el !== focused && el.value !== String(v)) el.value = String(v); };
-    put(ui.task, f.task);
-    put(ui.L, f.L);
-    put(ui.k, f.k);
-    put(ui.seed, f.seed);
-    put(ui.beta, f.beta);
-    put(ui.instances, f.instances);
-    put(ui.spec, f.spec);
-    put(ui.d, f.d);
-    put(ui.steps, f.steps);
-    put(ui.trainSeed, f.train_seed);
+    showValues(this.shadowRoot, [ui.task, ui.L, ui.k, ui.seed, ui.beta, ui.instances, ui.spec, ui.d, ui.steps, ui.trainSeed], f);
   }
 
   /** @param {string} text @param {'note' | 'error'} kind */

@@ -50,7 +50,7 @@
  *   context_length: number, chat_template: boolean }} ModelInfo
  *
  * @typedef {{ n_train: number, n_test: number, format: string, kept_updates: boolean }} PairsInfo
- * @typedef {{ threads: number, isolated: boolean, shared: boolean }} EngineInfo
+ * @typedef {{ threads: number, isolated: boolean, shared: boolean, kernels: string }} EngineInfo
  * @typedef {{ model: string, info: ModelInfo, sha256: string, cached: boolean, reused?: boolean }} Loaded
  */
 
@@ -209,8 +209,9 @@ export class SteerScope {
   }
 
   /**
-   * The worker's threads and whether calls can be stopped mid-way (shared memory).
-   * @returns {Promise<{threads: number, isolated: boolean, shared: boolean}>}
+   * The worker's threads, whether calls can be stopped mid-way (shared memory), and the CPU
+   * kernels its wasm build runs (`relaxed-simd` where the browser has relaxed SIMD, else `simd128`).
+   * @returns {Promise<EngineInfo>}
    */
   static engine() {
     return channel().call('engine', {});

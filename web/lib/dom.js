@@ -61,3 +61,19 @@ export const fmt = (x, d = 3) => (x == null || !Number.isFinite(x) ? '—' : x.t
 
 /** A strength with its sign. @param {number} s */
 export const signed = (s) => (s > 0 ? `+${s}` : String(s));
+
+/**
+ * Shows each value of `values` in the control named after its key (the `name` attribute),
+ * unless the visitor is typing in it (the focused element of `root`) or it shows that value
+ * already — so a re-render never moves a caret or undoes a half-typed entry.
+ * @param {ShadowRoot | null} root
+ * @param {(HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement)[]} controls
+ * @param {Record<string, unknown>} values
+ */
+export function showValues(root, controls, values) {
+  const focused = root?.activeElement;
+  for (const el of controls) {
+    const v = String(values[el.name]);
+    if (el !== focused && el.value !== v) el.value = v;
+  }
+}

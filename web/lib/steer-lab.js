@@ -18,7 +18,7 @@ import { Fields, STEER_PROPS, hashParams, mergeHash } from './state.js';
 import { resultStore, keyOf } from './store.js';
 import { renderPlot, svgFile, pngFile, csvFile } from './plot.js';
 import { applyStyles } from './styles.js';
-import { h, asset, download, sha256, message, isAbort, fmt, signed } from './dom.js';
+import { h, asset, download, sha256, message, isAbort, fmt, signed, showValues } from './dom.js';
 import { MEAN_BOUND } from './bounds.js';
 
 /**
@@ -1072,43 +1072,31 @@ export class SteerLab extends HTMLElement {
     ui.heading.hidden = !heading;
     ui.heading.textContent = heading || '';
 
-    // Controls show the values in use (clamped, defaulted); a box being typed in is left alone.
-    const focused = this.shadowRoot?.activeElement;
-    /** @type {(el: HTMLInputElement | HTMLSelectElement | HTMLTextAreaElement, v: unknown) => void} */
-    const put = (el, v) => { if (el !== focused && el.value !== String(v)) el.value = String(v); };
-    put(ui.modelUrl, f.model);
-    put(ui.prompt, f.prompt);
-    put(ui.maxTokens, f.max_tokens);
-    put(ui.nTrain, f.n_train);
-    put(ui.nTest, f.n_test);
-    put(ui.format, f.format);
-    put(ui.system, f.system);
-    put(ui.instruction, f.instruction);
-    put(ui.site, f.site);
     const nLayers = this.client?.info?.n_layers;
     if (nLayers) ui.layer.max = String(nLayers - 1);
-    put(ui.layer, f.layer);
-    put(ui.strength, f.strength);
     ui.layerValue.textContent = nLayers ? `${f.layer} / ${nLayers - 1}` : String(f.layer);
     ui.strengthValue.textContent = signed(Number(f.strength));
-    /** @type {(sel: HTMLSelectElement, names: string[], current: string, label?: (n: string) => string) => void} */
-    const options = (sel, names, current, label = (n) => n) => {
+    /** @type {(sel: HTMLSelectElement, names: string[], current: string) => void} */
+    const options = (sel, names, current) => {
       const list = names.includes(current) ? names : [...names, current];
       if ([...sel.options].map((o) => o.value).join('\n') !== list.join('\n')) {
-        sel.replaceChildren(...list.map((n) => h('option', { value: n }, label(n))));
+        sel.replaceChildren(...list.map((n) => h('option', { value: n }, n)));
       }
-      put(sel, current);
     };
     options(ui.method, this.methods || [String(f.method)], String(f.method));
     const conceptNames = (this.concepts || []).map((c) => c.name);
     options(ui.concept, conceptNames.length ? conceptNames : [String(f.concept)], String(f.concept));
+    // Controls show the values in use (clamped, defaulted; after the layer's range and the
+    // options are set, so the value can be shown).
+    showValues(this.shadowRoot, [ui.modelUrl, ui.prompt, ui.maxTokens, ui.nTrain, ui.nTest, ui.format, ui.system,
+      ui.instruction, ui.site, ui.layer, ui.strength, ui.method, ui.concept], f);
     const c = (this.concepts || []).find((x) => x.name === f.concept);
     ui.conceptInfo.textContent = f.train ? `pairs from ${f.train}` : (c?.description || '');
     this.dataset.model = this.client && this.clientFor === this.#modelUrl() ? 'ready' : this.failed.has(`load:${this.#modelUrl()}`) ? 'error' : 'loading';
     const info = this.client?.info;
     ui.modelInfo.textContent = info ? `${info.architecture} · ${info.n_layers} layers · width ${info.hidden_size} · vocab ${info.vocab_size}` +
       `${this.client?.cached ? ' · from cache' : ''} · sha256 ${String(this.modelSha).slice(0, 12)}…` : '';
-    ui.engine.textContent = this.engine ? `threads: ${this.engine.threads} · cross-origin isolated: ${this.engine.isolated ? 'yes' : 'no (one thread; a running call finishes before a newer one starts)'}` : '';
+    ui.engine.textContent = this.engine ? `kernels: ${this.engine.kernels} · threads: ${this.engine.threads} · cross-origin isolated: ${this.engine.isolated ? 'yes' : 'no (one thread; a running call finishes before a newer one starts)'}` : '';
     if (this.engine && document.activeElement !== this && ui.threads.value !== String(this.engine.threads)) ui.threads.value = String(this.engine.threads);
 
     // Progress and status.

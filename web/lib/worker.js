@@ -189,8 +189,8 @@ const OPS = {
     return (await ensureWasm()).Session.methods();
   },
   async engine() {
-    await ensureWasm();
-    return { threads: threadsActive, isolated: !!self.crossOriginIsolated, shared: flags !== null };
+    const w = await ensureWasm();
+    return { threads: threadsActive, isolated: !!self.crossOriginIsolated, shared: flags !== null, kernels: w.kernel_path() };
   },
 
   setPairs: (a) => plain(experiment(a.experiment).set_pairs(a.train, a.test, a.format || 'chat', a.system ?? undefined)),

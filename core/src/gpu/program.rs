@@ -29,7 +29,8 @@ pub(crate) struct Kernel {
 }
 
 impl Kernel {
-    /// Compiles entry point `entry` of `source`, whose group-1 bindings are `access` in order.
+    /// Compiles entry point `entry` of `source` (after `wgsl/grid.wgsl`, which every kernel
+    /// shares), whose group-1 bindings are `access` in order.
     pub fn new(
         gpu: &Gpu, params: &wgpu::BindGroupLayout, name: &'static str, source: &str, entry: &str, access: &[Access],
     ) -> Kernel {
@@ -55,6 +56,7 @@ impl Kernel {
             bind_group_layouts: &[Some(params), Some(&layout)],
             immediate_size: 0,
         });
+        let source = format!("{}\n{source}", include_str!("wgsl/grid.wgsl"));
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(name),
             source: wgpu::ShaderSource::Wgsl(source.into()),

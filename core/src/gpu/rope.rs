@@ -1,5 +1,6 @@
-//! Rotary embeddings (`wgsl/rope.wgsl`: queries in place; `wgsl/store_kv.wgsl`: rotated keys
-//! and values into the KV cache), and the cos/sin table both read.
+//! Rotary embeddings (`wgsl/rope.wgsl`, shared, before `wgsl/rope_q.wgsl`: queries in place;
+//! `wgsl/store_kv.wgsl`: rotated keys and values into the KV cache), and the cos/sin table
+//! both read.
 use crate::gpu::context::Gpu;
 use crate::gpu::program::{grid, Access, Kernel, Plan};
 use alloc::vec::Vec;
@@ -18,16 +19,11 @@ pub(crate) struct Heads {
 
 impl RopeKernels {
     pub fn new(gpu: &Gpu, params: &wgpu::BindGroupLayout) -> Self {
-        let rope_q = Kernel::new(
-            gpu,
-            params,
-            "rope_q",
-            include_str!("wgsl/rope.wgsl"),
-            "rope_q",
-            &[Access::Read, Access::Write],
-        );
+        let rope_q = concat!(include_str!("wgsl/rope.wgsl"), include_str!("wgsl/rope_q.wgsl"));
+        let rope_q = Kernel::new(gpu, params, "rope_q", rope_q, "main", &[Access::Read, Access::Write]);
+        let store_kv = concat!(include_str!("wgsl/rope.wgsl"), include_str!("wgsl/store_kv.wgsl"));
         let access = [Access::Read, Access::Read, Access::Read, Access::Write, Access::Write];
-        let store_kv = Kernel::new(gpu, params, "store_kv", include_str!("wgsl/store_kv.wgsl"), "main", &access);
+        let store_kv = Kernel::new(gpu, params, "store_kv", store_kv, "main", &access);
         RopeKernels { rope_q, store_kv }
     }
 

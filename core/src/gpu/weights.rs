@@ -92,14 +92,7 @@ pub struct Matrix {
 impl Matrix {
     /// Uploads GGUF tensor `name`, which must be `(out, in)` (ggml order `[in, out]`).
     pub fn load(gpu: &Gpu, g: &Gguf, name: &str, out: usize, inp: usize) -> Result<Matrix> {
-        let t = g.tensor(name)?;
-        if t.dims != [inp as u64, out as u64] {
-            return Err(Error::TensorShape {
-                tensor: name.into(),
-                expected: format!("[{inp}, {out}]"),
-                found: format!("{:?}", t.dims),
-            });
-        }
+        let t = g.matrix(name, out, inp)?;
         Matrix::upload(gpu, Format::of(t.ttype, name)?, g.data(t), out, inp, name)
     }
 
@@ -209,13 +202,5 @@ pub(crate) fn staging(gpu: &Gpu, bytes: u64) -> wgpu::Buffer {
 
 /// A GGUF vector (a norm weight) as f32 values, checked to have `width` entries.
 pub(crate) fn vector_f32(g: &Gguf, name: &str, width: usize) -> Result<Vec<f32>> {
-    let t = crate::model::linear::qtensor(g, name)?.dequantize(&candle_core::Device::Cpu)?;
-    if t.dims() != [width] {
-        return Err(Error::TensorShape {
-            tensor: name.into(),
-            expected: format!("[{width}]"),
-            found: format!("{:?}", t.dims()),
-        });
-    }
-    Ok(t.to_vec1()?)
+    Ok(crate::model::llama::norm_weight(g, name, width)?.to_vec1()?)
 }

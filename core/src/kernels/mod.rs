@@ -10,11 +10,15 @@
 //! Which instruction set runs is an [`Isa`], detected once ([`Isa::best`]) and overridable
 //! ([`force`]) so that tests and benchmarks can run every path this CPU has.
 pub mod attention;
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+mod dot4;
 pub mod q4_1;
 pub mod q8_0;
 
+use core::ops::Range;
 use core::sync::atomic::{AtomicU8, Ordering};
 use half::f16;
+use q4_1::Q8_1Rows;
 
 /// Block scales as the repacked matrices store them. x86-64 keeps the file's f16 (the AVX2 and
 /// AVX-512 kernels widen 8 or 16 at once with `vcvtph2ps`, exactly): a Q4_1 block then costs
@@ -46,6 +50,44 @@ pub(crate) fn widen(s: Scale) -> f32 {
 /// Output rows interleaved per group in the repacked weight layouts: one lane per row in a
 /// 512-bit vector of i32, two 256-bit vectors, or four 128-bit ones.
 pub const GROUP: usize = 16;
+
+/// The output rows that weight groups `groups` of a `rows`-row matrix produce.
+pub fn group_rows(rows: usize, groups: &Range<usize>) -> Range<usize> {
+    groups.start * GROUP..(groups.end * GROUP).min(rows)
+}
+
+/// The output of one tile of a grouped matmul: activation rows `acts` × the rows of weight
+/// `groups`, row-major (`acts.len() × group_rows`), filled a group's 16 values at a time.
+pub(crate) struct Tile<'a> {
+    out: &'a mut [f32],
+    rows: usize,
+    first_row: usize,
+    first_act: usize,
+    width: usize,
+}
+
+impl<'a> Tile<'a> {
+    /// Checks the shapes: a `(rows, blocks · 32)` matrix of `groups_total` groups, activations
+    /// `x`, and an `out` of the tile's size.
+    pub fn new(
+        out: &'a mut [f32], (rows, blocks, groups_total): (usize, usize, usize), x: &Q8_1Rows, acts: &Range<usize>,
+        groups: &Range<usize>,
+    ) -> Tile<'a> {
+        assert!(x.blocks_per_row == blocks && acts.end <= x.rows && groups.end <= groups_total);
+        let out_rows = group_rows(rows, groups);
+        assert_eq!(out.len(), acts.len() * out_rows.len(), "output size");
+        Tile { out, rows, first_row: out_rows.start, first_act: acts.start, width: out_rows.len() }
+    }
+
+    /// Stores group `g`'s values for activation row `a` (padding rows past the matrix dropped).
+    #[inline(always)]
+    pub fn put(&mut self, a: usize, g: usize, v: &[f32; GROUP]) {
+        let row0 = g * GROUP;
+        let n = GROUP.min(self.rows - row0);
+        let at = (a - self.first_act) * self.width + row0 - self.first_row;
+        self.out[at..at + n].copy_from_slice(&v[..n]);
+    }
+}
 
 /// An instruction-set path of the kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -157,5 +199,49 @@ mod x86 {
     #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
     pub fn has(_: Level) -> bool {
         false
+    }
+}
+
+/// What the kernels' tests share: seeded values, and the check that every path is exact.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::{group_rows, Isa};
+    use alloc::{format, vec, vec::Vec};
+    use core::ops::Range;
+
+    /// A seeded value in [−1, 1) (a small LCG: the tests need nothing else).
+    pub fn lcg(seed: &mut u64) -> f32 {
+        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    /// Every path this CPU runs gives `reference(a, r)`'s exact bits for each activation row
+    /// `a < m` and weight row `r < rows` of a matmul of `groups` weight groups — whole, and on
+    /// a sub-tile (the later activation rows × the groups after the first). `tile(acts, groups,
+    /// isa, out)` is the kernel's tile entry point.
+    pub fn assert_every_path_exact(
+        what: &str, (m, rows, groups): (usize, usize, usize), reference: impl Fn(usize, usize) -> f32,
+        tile: impl Fn(Range<usize>, Range<usize>, Isa, &mut [f32]),
+    ) {
+        let want: Vec<u32> =
+            (0..m).flat_map(|a| (0..rows).map(move |r| (a, r))).map(|(a, r)| reference(a, r).to_bits()).collect();
+        for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
+            let mut out = vec![0f32; m * rows];
+            tile(0..m, 0..groups, isa, &mut out);
+            let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
+            assert_eq!(got, want, "{isa:?} on {what}");
+            if groups > 1 {
+                let (acts, part_groups) = (m / 2..m, 1..groups);
+                let part_rows = group_rows(rows, &part_groups);
+                let mut part = vec![0f32; acts.len() * part_rows.len()];
+                tile(acts.clone(), part_groups, isa, &mut part);
+                for (i, a) in acts.enumerate() {
+                    for (c, r) in part_rows.clone().enumerate() {
+                        let at = format!("{isa:?} sub-tile on {what}: activation {a}, row {r}");
+                        assert_eq!(part[i * part_rows.len() + c].to_bits(), want[a * rows + r], "{at}");
+                    }
+                }
+            }
+        }
     }
 }

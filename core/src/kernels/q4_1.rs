@@ -17,7 +17,7 @@
 //! 4 bytes whose low nibbles are elements `8k..8k+4` and high nibbles `8k+4..8k+8`. The f16
 //! scales and minimums sit beside them, 16 per block (as f16 on x86-64, widened to f32 in wasm:
 //! see [`super::Scale`]).
-use super::{stored, widen, Isa, Scale, GROUP};
+use super::{stored, widen, Isa, Scale, Tile, GROUP};
 use alloc::vec::Vec;
 use core::ops::Range;
 use half::f16;
@@ -234,30 +234,16 @@ pub fn matmul(w: &Q4_1Matrix, x: &Q8_1Rows, out: &mut [f32]) {
     matmul_tile(w, x, 0..x.rows, 0..w.groups(), super::active(), out);
 }
 
-/// The rows of the output that weight groups `groups` produce.
-pub fn group_rows(w: &Q4_1Matrix, groups: &Range<usize>) -> Range<usize> {
-    groups.start * GROUP..(groups.end * GROUP).min(w.rows)
-}
-
 /// The block of `x Wᵀ` for activation rows `acts` and the weight rows of `groups`
-/// ([`group_rows`]), row-major into `out` (`acts.len() × rows`), on path `isa` (the scalar
+/// ([`group_rows`](super::group_rows)), row-major into `out` (`acts.len() × rows`), on path `isa` (the scalar
 /// reference if this CPU cannot run it).
 pub fn matmul_tile(w: &Q4_1Matrix, x: &Q8_1Rows, acts: Range<usize>, groups: Range<usize>, isa: Isa, out: &mut [f32]) {
-    let rows = group_rows(w, &groups);
-    assert!(x.blocks_per_row == w.blocks_per_row() && acts.end <= x.rows && groups.end <= w.groups());
-    assert_eq!(out.len(), acts.len() * rows.len(), "output size");
+    let mut out = Tile::new(out, (w.rows, w.blocks_per_row(), w.groups()), x, &acts, &groups);
     let isa = if isa.available() { isa } else { Isa::Scalar };
     let tile = match isa {
         Isa::Scalar => 1,
         Isa::Simd128 | Isa::RelaxedSimd => 2,
         _ => 4,
-    };
-    let width = rows.len();
-    let mut put = |a: usize, g: usize, v: &[f32; GROUP]| {
-        let row0 = g * GROUP;
-        let n = GROUP.min(w.rows - row0);
-        let at = (a - acts.start) * width + row0 - rows.start;
-        out[at..at + n].copy_from_slice(&v[..n]);
     };
     let mut pass = groups.start;
     while pass < groups.end {
@@ -267,10 +253,10 @@ pub fn matmul_tile(w: &Q4_1Matrix, x: &Q8_1Rows, acts: Range<usize>, groups: Ran
             let n = tile.min(acts.end - a);
             for g in pass..pass_end {
                 match n {
-                    4 => run::<4>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| put(a + j, g, v)),
-                    3 => run::<3>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| put(a + j, g, v)),
-                    2 => run::<2>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| put(a + j, g, v)),
-                    _ => put(a, g, &run::<1>(isa, w, x, g, a)[0]),
+                    4 => run::<4>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| out.put(a + j, g, v)),
+                    3 => run::<3>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| out.put(a + j, g, v)),
+                    2 => run::<2>(isa, w, x, g, a).iter().enumerate().for_each(|(j, v)| out.put(a + j, g, v)),
+                    _ => out.put(a, g, &run::<1>(isa, w, x, g, a)[0]),
                 }
             }
             a += n;
@@ -309,14 +295,16 @@ fn run<const A: usize>(isa: Isa, w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usi
 }
 
 /// The 4 activation bytes `y[4s..4s+4]` of step `s`, as one little-endian i32 (to broadcast).
+#[cfg(any(all(target_arch = "x86_64", feature = "std"), all(target_arch = "wasm32", target_feature = "simd128")))]
 #[inline(always)]
-fn act4(y: &[i8; QK], s: usize) -> i32 {
+pub(crate) fn act4(y: &[i8; QK], s: usize) -> i32 {
     i32::from_le_bytes([y[4 * s] as u8, y[4 * s + 1] as u8, y[4 * s + 2] as u8, y[4 * s + 3] as u8])
 }
 
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 pub(crate) mod x86 {
     use super::*;
+    use crate::kernels::dot4::{Avx2, AvxVnni, Dot4};
     use core::arch::x86_64::*;
 
     /// AVX2: `vpmaddubsw` (u8 nibble × i8 activation, pairs summed in i16: at most
@@ -326,44 +314,8 @@ pub(crate) mod x86 {
     pub(super) unsafe fn group_avx2<const A: usize>(
         w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
     ) -> [[f32; GROUP]; A] {
-        let nb = w.blocks_per_row();
-        let mask = _mm256_set1_epi8(0x0F);
-        let ones = _mm256_set1_epi16(1);
-        let mut sumf = [[_mm256_setzero_ps(); 2]; A];
-        for b in 0..nb {
-            let unit = g * nb + b;
-            // SAFETY: the unit lies inside `qs` (g < groups, b < nb).
-            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
-            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
-            let mut acc = [[_mm256_setzero_si256(); 2]; A];
-            for k in 0..4 {
-                #[allow(clippy::needless_range_loop)] // `h` picks the half of every activation row's `acc[j]`
-                for h in 0..2 {
-                    // SAFETY: 32 bytes at offset k·64 + h·32 < 256 of this unit.
-                    let p = unsafe { _mm256_loadu_si256(qs.add(k * 64 + h * 32) as *const __m256i) };
-                    let lo = _mm256_and_si256(p, mask);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
-                    for (j, y) in ys.iter().enumerate() {
-                        let ylo = _mm256_set1_epi32(act4(y, 2 * k));
-                        let yhi = _mm256_set1_epi32(act4(y, 2 * k + 1));
-                        let p2 = _mm256_add_epi16(_mm256_maddubs_epi16(lo, ylo), _mm256_maddubs_epi16(hi, yhi));
-                        acc[j][h] = _mm256_add_epi16(acc[j][h], p2);
-                    }
-                }
-            }
-            for (j, acc) in acc.iter().enumerate() {
-                let k = (a0 + j) * nb + b;
-                let (dy, sy) = (_mm256_set1_ps(x.d[k]), _mm256_set1_ps(x.s[k]));
-                for h in 0..2 {
-                    let at = unit * GROUP + 8 * h;
-                    // SAFETY: 8 of this unit's 16 scales and minimums.
-                    let (d, m) = unsafe { (widen8(w.d.as_ptr().add(at)), widen8(w.m.as_ptr().add(at))) };
-                    let sumi = _mm256_cvtepi32_ps(_mm256_madd_epi16(acc[h], ones));
-                    sumf[j][h] = combine(sumf[j][h], sumi, d, dy, m, sy);
-                }
-            }
-        }
-        sumf.map(|[lo, hi]| store16(lo, hi))
+        // SAFETY: the caller's contract (`run`); AVX2 and F16C are enabled here.
+        unsafe { group_256::<A, Avx2>(w, x, g, a0) }
     }
 
     /// AVX-VNNI: `vpdpbusd` adds the 4 products of each row straight into its i32 lane.
@@ -371,40 +323,55 @@ pub(crate) mod x86 {
     pub(super) unsafe fn group_avx_vnni<const A: usize>(
         w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
     ) -> [[f32; GROUP]; A] {
-        let nb = w.blocks_per_row();
-        let mask = _mm256_set1_epi8(0x0F);
-        let mut sumf = [[_mm256_setzero_ps(); 2]; A];
-        for b in 0..nb {
-            let unit = g * nb + b;
-            // SAFETY: as in `group_avx2`.
-            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
-            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
-            let mut acc = [[_mm256_setzero_si256(); 2]; A];
-            for k in 0..4 {
-                #[allow(clippy::needless_range_loop)] // `h` picks the half of every activation row's `acc[j]`
-                for h in 0..2 {
-                    // SAFETY: as in `group_avx2`.
-                    let p = unsafe { _mm256_loadu_si256(qs.add(k * 64 + h * 32) as *const __m256i) };
-                    let lo = _mm256_and_si256(p, mask);
-                    let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
-                    for (j, y) in ys.iter().enumerate() {
-                        acc[j][h] = _mm256_dpbusd_avx_epi32(acc[j][h], lo, _mm256_set1_epi32(act4(y, 2 * k)));
-                        acc[j][h] = _mm256_dpbusd_avx_epi32(acc[j][h], hi, _mm256_set1_epi32(act4(y, 2 * k + 1)));
+        // SAFETY: as in `group_avx2`, with AVX-VNNI enabled too.
+        unsafe { group_256::<A, AvxVnni>(w, x, g, a0) }
+    }
+
+    /// The 16 rows as two 256-bit vectors of 8, the products by `D`. Inlined into a function
+    /// that enables `D`'s features; `g` and `a0 + A` inside the matrices.
+    #[inline(always)]
+    unsafe fn group_256<const A: usize, D: Dot4>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
+        // SAFETY (the whole body): the features are enabled where this is inlined (see above);
+        // every load stays inside the group's unit, as noted at each.
+        unsafe {
+            let nb = w.blocks_per_row();
+            let mask = _mm256_set1_epi8(0x0F);
+            let mut sumf = [[_mm256_setzero_ps(); 2]; A];
+            for b in 0..nb {
+                let unit = g * nb + b;
+                // The unit lies inside `qs` (g < groups, b < nb).
+                let qs = w.qs.as_ptr().add(unit * UNIT);
+                let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
+                let mut acc = [[_mm256_setzero_si256(); 2]; A];
+                for k in 0..4 {
+                    #[allow(clippy::needless_range_loop)] // `h` picks the half of every activation row's `acc[j]`
+                    for h in 0..2 {
+                        // 32 bytes at offset k·64 + h·32 < 256 of this unit.
+                        let p = _mm256_loadu_si256(qs.add(k * 64 + h * 32) as *const __m256i);
+                        let lo = _mm256_and_si256(p, mask);
+                        let hi = _mm256_and_si256(_mm256_srli_epi16(p, 4), mask);
+                        for (j, y) in ys.iter().enumerate() {
+                            acc[j][h] = D::dot_short(acc[j][h], lo, _mm256_set1_epi32(act4(y, 2 * k)));
+                            acc[j][h] = D::dot_short(acc[j][h], hi, _mm256_set1_epi32(act4(y, 2 * k + 1)));
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate() {
+                    let k = (a0 + j) * nb + b;
+                    let (dy, sy) = (_mm256_set1_ps(x.d[k]), _mm256_set1_ps(x.s[k]));
+                    for h in 0..2 {
+                        // 8 of this unit's 16 scales and minimums.
+                        let at = unit * GROUP + 8 * h;
+                        let (d, m) = (widen8(w.d.as_ptr().add(at)), widen8(w.m.as_ptr().add(at)));
+                        let sumi = _mm256_cvtepi32_ps(D::widen(acc[h]));
+                        sumf[j][h] = combine(sumf[j][h], sumi, d, dy, m, sy);
                     }
                 }
             }
-            for (j, acc) in acc.iter().enumerate() {
-                let k = (a0 + j) * nb + b;
-                let (dy, sy) = (_mm256_set1_ps(x.d[k]), _mm256_set1_ps(x.s[k]));
-                for h in 0..2 {
-                    let at = unit * GROUP + 8 * h;
-                    // SAFETY: as in `group_avx2`.
-                    let (d, m) = unsafe { (widen8(w.d.as_ptr().add(at)), widen8(w.m.as_ptr().add(at))) };
-                    sumf[j][h] = combine(sumf[j][h], _mm256_cvtepi32_ps(acc[h]), d, dy, m, sy);
-                }
-            }
+            sumf.map(|[lo, hi]| store16(lo, hi))
         }
-        sumf.map(|[lo, hi]| store16(lo, hi))
     }
 
     /// AVX-512 VNNI: the whole group (16 rows) in one 512-bit vector.
@@ -473,8 +440,9 @@ pub(crate) mod x86 {
         }
     }
 
+    /// Two vectors of 8 rows as the group's 16 floats.
     #[inline(always)]
-    fn store16(lo: __m256, hi: __m256) -> [f32; GROUP] {
+    pub(crate) fn store16(lo: __m256, hi: __m256) -> [f32; GROUP] {
         let mut out = [0f32; GROUP];
         // SAFETY: two 8-float stores into a 16-float array; AVX is implied by every caller.
         unsafe {
@@ -486,7 +454,7 @@ pub(crate) mod x86 {
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod wasm {
+pub(crate) mod wasm {
     use super::*;
     use core::arch::wasm32::*;
 
@@ -505,59 +473,90 @@ mod wasm {
         f32x4_add(sumf, f32x4_add(t, f32x4_mul(m, f32x4_splat(sy))))
     }
 
+    /// How a wasm path turns a quarter's nibbles and activation bytes into each of its 4 rows'
+    /// block sums, step by step.
+    trait QuarterDot {
+        /// The running sums of one block.
+        type Acc: Copy;
+        fn zero() -> Self::Acc;
+        /// Adds step `(lo, hi)` (nibbles) × `(ylo, yhi)` (4 broadcast activation bytes each).
+        fn add(acc: Self::Acc, lo: v128, hi: v128, ylo: v128, yhi: v128) -> Self::Acc;
+        /// The 4 rows' exact `sumi` as i32 lanes.
+        fn sums(acc: Self::Acc) -> v128;
+    }
+
     /// SIMD128: `i16x8.extmul_{low,high}_i8x16_s` (nibble × activation, at most 15·128 = 1920)
     /// summed in i16 over the block's 8 steps (at most 15360, no overflow), then pairwise to
     /// i32 and across the two pairs of each row.
-    #[inline(never)]
-    pub(super) unsafe fn group_simd128<const A: usize>(
-        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
-    ) -> [[f32; GROUP]; A] {
-        let nb = w.blocks_per_row();
-        let mask = u8x16_splat(0x0F);
-        let mut sumf = [[f32x4_splat(0.0); 4]; A];
-        for b in 0..nb {
-            let unit = g * nb + b;
-            // SAFETY: the unit lies inside `qs`.
-            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
-            let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
-            for q in 0..4 {
-                let mut acc = [[i16x8_splat(0); 2]; A];
-                for k in 0..4 {
-                    // SAFETY: as documented on `load_quarter`.
-                    let p = unsafe { load_quarter(qs, k, q) };
-                    let (lo, hi) = (v128_and(p, mask), u8x16_shr(p, 4));
-                    for (j, y) in ys.iter().enumerate() {
-                        let (ylo, yhi) = (i32x4_splat(act4(y, 2 * k)), i32x4_splat(act4(y, 2 * k + 1)));
-                        let p01 = i16x8_add(i16x8_extmul_low_i8x16(lo, ylo), i16x8_extmul_low_i8x16(hi, yhi));
-                        let p23 = i16x8_add(i16x8_extmul_high_i8x16(lo, ylo), i16x8_extmul_high_i8x16(hi, yhi));
-                        acc[j][0] = i16x8_add(acc[j][0], p01);
-                        acc[j][1] = i16x8_add(acc[j][1], p23);
-                    }
-                }
-                let at = unit * GROUP + 4 * q;
-                // SAFETY: 4 floats inside this unit's scales and minimums.
-                let (d, m) = unsafe {
-                    (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128))
-                };
-                for (j, [a01, a23]) in acc.iter().enumerate() {
-                    // [r0 (t0+t1), r0 (t2+t3), r1 (t0+t1), r1 (t2+t3)] and the same for r2, r3.
-                    let (e01, e23) = (i32x4_extadd_pairwise_i16x8(*a01), i32x4_extadd_pairwise_i16x8(*a23));
-                    let sumi = i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(e01, e23), i32x4_shuffle::<1, 3, 5, 7>(e01, e23));
-                    let k = (a0 + j) * nb + b;
-                    sumf[j][q] = combine(sumf[j][q], sumi, d, x.d[k], m, x.s[k]);
-                }
-            }
+    struct Simd128;
+
+    impl QuarterDot for Simd128 {
+        type Acc = [v128; 2];
+        #[inline(always)]
+        fn zero() -> [v128; 2] {
+            [i16x8_splat(0); 2]
         }
-        sumf.map(store16)
+        #[inline(always)]
+        fn add([a01, a23]: [v128; 2], lo: v128, hi: v128, ylo: v128, yhi: v128) -> [v128; 2] {
+            let p01 = i16x8_add(i16x8_extmul_low_i8x16(lo, ylo), i16x8_extmul_low_i8x16(hi, yhi));
+            let p23 = i16x8_add(i16x8_extmul_high_i8x16(lo, ylo), i16x8_extmul_high_i8x16(hi, yhi));
+            [i16x8_add(a01, p01), i16x8_add(a23, p23)]
+        }
+        #[inline(always)]
+        fn sums([a01, a23]: [v128; 2]) -> v128 {
+            // [r0 (t0+t1), r0 (t2+t3), r1 (t0+t1), r1 (t2+t3)] and the same for r2, r3.
+            let (e01, e23) = (i32x4_extadd_pairwise_i16x8(a01), i32x4_extadd_pairwise_i16x8(a23));
+            i32x4_add(i32x4_shuffle::<0, 2, 4, 6>(e01, e23), i32x4_shuffle::<1, 3, 5, 7>(e01, e23))
+        }
     }
 
     /// Relaxed SIMD: `i32x4.relaxed_dot_i8x16_i7x16_add_s` adds the 4 products of each row
     /// straight into its i32 lane. Its result is implementation-defined only when the second
     /// operand has its top bit set; here that operand is a nibble (0..15), so every engine
     /// returns the exact sum.
+    #[cfg(target_feature = "relaxed-simd")]
+    struct Relaxed;
+
+    #[cfg(target_feature = "relaxed-simd")]
+    impl QuarterDot for Relaxed {
+        type Acc = v128;
+        #[inline(always)]
+        fn zero() -> v128 {
+            i32x4_splat(0)
+        }
+        #[inline(always)]
+        fn add(acc: v128, lo: v128, hi: v128, ylo: v128, yhi: v128) -> v128 {
+            i32x4_relaxed_dot_i8x16_i7x16_add(yhi, hi, i32x4_relaxed_dot_i8x16_i7x16_add(ylo, lo, acc))
+        }
+        #[inline(always)]
+        fn sums(acc: v128) -> v128 {
+            acc
+        }
+    }
+
+    /// The SIMD128 path ([`Simd128`]).
+    #[inline(never)]
+    pub(super) unsafe fn group_simd128<const A: usize>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
+        // SAFETY: the caller's contract (`run`).
+        unsafe { group::<A, Simd128>(w, x, g, a0) }
+    }
+
+    /// The relaxed-SIMD path ([`Relaxed`]).
     #[inline(never)]
     #[cfg(target_feature = "relaxed-simd")]
     pub(super) unsafe fn group_relaxed<const A: usize>(
+        w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
+    ) -> [[f32; GROUP]; A] {
+        // SAFETY: the caller's contract (`run`).
+        unsafe { group::<A, Relaxed>(w, x, g, a0) }
+    }
+
+    /// The 16 rows as four quarters of 4, the products by `D`; `g` and `a0 + A` inside the
+    /// matrices.
+    #[inline(always)]
+    unsafe fn group<const A: usize, D: QuarterDot>(
         w: &Q4_1Matrix, x: &Q8_1Rows, g: usize, a0: usize,
     ) -> [[f32; GROUP]; A] {
         let nb = w.blocks_per_row();
@@ -569,14 +568,14 @@ mod wasm {
             let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
             let ys: [&[i8; QK]; A] = core::array::from_fn(|j| &x.qs[(a0 + j) * nb + b]);
             for q in 0..4 {
-                let mut acc = [i32x4_splat(0); A];
+                let mut acc = [D::zero(); A];
                 for k in 0..4 {
                     // SAFETY: as documented on `load_quarter`.
                     let p = unsafe { load_quarter(qs, k, q) };
                     let (lo, hi) = (v128_and(p, mask), u8x16_shr(p, 4));
                     for (j, y) in ys.iter().enumerate() {
-                        acc[j] = i32x4_relaxed_dot_i8x16_i7x16_add(i32x4_splat(act4(y, 2 * k)), lo, acc[j]);
-                        acc[j] = i32x4_relaxed_dot_i8x16_i7x16_add(i32x4_splat(act4(y, 2 * k + 1)), hi, acc[j]);
+                        let (ylo, yhi) = (i32x4_splat(act4(y, 2 * k)), i32x4_splat(act4(y, 2 * k + 1)));
+                        acc[j] = D::add(acc[j], lo, hi, ylo, yhi);
                     }
                 }
                 let at = unit * GROUP + 4 * q;
@@ -584,17 +583,18 @@ mod wasm {
                 let (d, m) = unsafe {
                     (v128_load(w.d.as_ptr().add(at) as *const v128), v128_load(w.m.as_ptr().add(at) as *const v128))
                 };
-                for (j, sumi) in acc.iter().enumerate() {
+                for (j, acc) in acc.iter().enumerate() {
                     let k = (a0 + j) * nb + b;
-                    sumf[j][q] = combine(sumf[j][q], *sumi, d, x.d[k], m, x.s[k]);
+                    sumf[j][q] = combine(sumf[j][q], D::sums(*acc), d, x.d[k], m, x.s[k]);
                 }
             }
         }
         sumf.map(store16)
     }
 
+    /// Four vectors of 4 rows as the group's 16 floats.
     #[inline(always)]
-    fn store16(v: [v128; 4]) -> [f32; GROUP] {
+    pub(crate) fn store16(v: [v128; 4]) -> [f32; GROUP] {
         let mut out = [0f32; GROUP];
         for (q, v) in v.iter().enumerate() {
             // SAFETY: 4 floats at offset 4q < 16.
@@ -607,11 +607,8 @@ mod wasm {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
+    use crate::kernels::testing::{assert_every_path_exact, lcg};
+    use alloc::format;
 
     fn random_case(seed: &mut u64, rows: usize, cols: usize, acts: usize) -> (Q4_1Matrix, Q8_1Rows) {
         let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(seed) * 0.2 + 0.01).collect();
@@ -629,28 +626,12 @@ mod tests {
         let mut seed = 7;
         for (rows, cols, m) in [(13, 96, 10), (48, 64, 1), (35, 320, 7), (16, 32, 4)] {
             let (w, x) = random_case(&mut seed, rows, cols, m);
-            let want: Vec<u32> = (0..m)
-                .flat_map(|a| (0..rows).map(move |r| (a, r)))
-                .map(|(a, r)| dot_reference(&w, r, &x, a).to_bits())
-                .collect();
-            for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
-                let mut out = alloc::vec![0f32; m * rows];
-                matmul_tile(&w, &x, 0..m, 0..w.groups(), isa, &mut out);
-                let got: Vec<u32> = out.iter().map(|v| v.to_bits()).collect();
-                assert_eq!(got, want, "{isa:?} on ({rows}, {cols}) × {m}");
-                if w.groups() > 1 && m > 1 {
-                    // A sub-tile: activation rows 1.., groups 1..
-                    let (acts, groups) = (1..m, 1..w.groups());
-                    let cols_out = group_rows(&w, &groups);
-                    let mut part = alloc::vec![0f32; acts.len() * cols_out.len()];
-                    matmul_tile(&w, &x, acts.clone(), groups, isa, &mut part);
-                    for (i, a) in acts.enumerate() {
-                        for (c, r) in cols_out.clone().enumerate() {
-                            assert_eq!(part[i * cols_out.len() + c].to_bits(), want[a * rows + r], "{isa:?} tile");
-                        }
-                    }
-                }
-            }
+            assert_every_path_exact(
+                &format!("({rows}, {cols}) × {m}"),
+                (m, rows, w.groups()),
+                |a, r| dot_reference(&w, r, &x, a),
+                |acts, groups, isa, out| matmul_tile(&w, &x, acts, groups, isa, out),
+            );
         }
     }
 

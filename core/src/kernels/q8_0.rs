@@ -15,7 +15,7 @@
 //! `|w|` and the activations as `y·sign(w)` (exact for every i8 weight, −128 included: |−128|
 //! is 128 as u8, and |y| ≤ 127 keeps every i16 pair sum ≤ 2·128·127 = 32512).
 use super::q4_1::{Q8_1Rows, QK};
-use super::{stored, widen, Isa, Scale, GROUP};
+use super::{stored, widen, Isa, Scale, Tile, GROUP};
 use alloc::vec::Vec;
 use core::ops::Range;
 use half::f16;
@@ -131,28 +131,16 @@ pub fn matmul(w: &Q8_0Matrix, x: &Q8_1Rows, out: &mut [f32]) {
     matmul_tile(w, x, 0..x.rows, 0..w.groups(), super::active(), out);
 }
 
-/// The rows of the output that weight groups `groups` produce.
-pub fn group_rows(w: &Q8_0Matrix, groups: &Range<usize>) -> Range<usize> {
-    groups.start * GROUP..(groups.end * GROUP).min(w.rows)
-}
-
 /// The block of `x Wᵀ` for activation rows `acts` and the weight rows of `groups`, row-major
 /// into `out` (`acts.len() × rows`), on path `isa` (the scalar reference if this CPU cannot
 /// run it). Activation rows run one at a time: the head sees one row per decode step, and a
 /// prefill needs only its last row's logits.
 pub fn matmul_tile(w: &Q8_0Matrix, x: &Q8_1Rows, acts: Range<usize>, groups: Range<usize>, isa: Isa, out: &mut [f32]) {
-    let rows = group_rows(w, &groups);
-    assert!(x.blocks_per_row == w.blocks_per_row() && acts.end <= x.rows && groups.end <= w.groups());
-    assert_eq!(out.len(), acts.len() * rows.len(), "output size");
+    let mut out = Tile::new(out, (w.rows, w.blocks_per_row(), w.groups()), x, &acts, &groups);
     let isa = if isa.available() { isa } else { Isa::Scalar };
-    let width = rows.len();
-    for a in acts.clone() {
+    for a in acts {
         for g in groups.clone() {
-            let v = run(isa, w, x, g, a);
-            let row0 = g * GROUP;
-            let n = GROUP.min(w.rows - row0);
-            let at = (a - acts.start) * width + row0 - rows.start;
-            out[at..at + n].copy_from_slice(&v[..n]);
+            out.put(a, g, &run(isa, w, x, g, a));
         }
     }
 }
@@ -181,77 +169,61 @@ fn run(isa: Isa, w: &Q8_0Matrix, x: &Q8_1Rows, g: usize, a: usize) -> [f32; GROU
     }
 }
 
-/// The 4 activation bytes of step `s`, as one little-endian i32 (to broadcast).
-#[inline(always)]
-fn act4(y: &[i8; QK], s: usize) -> i32 {
-    i32::from_le_bytes([y[4 * s] as u8, y[4 * s + 1] as u8, y[4 * s + 2] as u8, y[4 * s + 3] as u8])
-}
-
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 mod x86 {
     use super::*;
-    use crate::kernels::q4_1::x86::{widen16, widen8};
+    use crate::kernels::dot4::{Avx2, AvxVnni, Dot4};
+    use crate::kernels::q4_1::act4;
+    use crate::kernels::q4_1::x86::{store16, widen16, widen8};
     use core::arch::x86_64::*;
 
     /// 8 rows' block sums: per step `vpmaddubsw(|w|, y·sign(w))` (exact, see the module doc)
     /// widened to i32 by `vpmaddwd` with ones.
     #[target_feature(enable = "avx2,f16c")]
     pub(super) unsafe fn group_avx2(w: &Q8_0Matrix, x: &Q8_1Rows, g: usize, a: usize) -> [f32; GROUP] {
-        let nb = w.blocks_per_row();
-        let ones = _mm256_set1_epi16(1);
-        let mut sumf = [_mm256_setzero_ps(); 2];
-        for b in 0..nb {
-            let unit = g * nb + b;
-            // SAFETY: the unit lies inside `qs`.
-            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
-            let y = x.block(a * nb + b);
-            let mut acc = [_mm256_setzero_si256(); 2];
-            for s in 0..8 {
-                let ys = _mm256_set1_epi32(act4(y, s));
-                for (h, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: 32 bytes at s·64 + h·32 < 512 of this unit.
-                    let wq = unsafe { _mm256_loadu_si256(qs.add(s * 64 + h * 32) as *const __m256i) };
-                    let p = _mm256_maddubs_epi16(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(ys, wq));
-                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(p, ones));
-                }
-            }
-            let dy = _mm256_set1_ps(x.scale(a * nb + b));
-            for (h, sumf) in sumf.iter_mut().enumerate() {
-                // SAFETY: 8 of this unit's 16 scales.
-                let d = unsafe { widen8(w.d.as_ptr().add(unit * GROUP + 8 * h)) };
-                *sumf = _mm256_add_ps(*sumf, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), d), dy));
-            }
-        }
-        store16(sumf)
+        // SAFETY: the caller's contract (`run`); AVX2 and F16C are enabled here.
+        unsafe { group_256::<Avx2>(w, x, g, a) }
     }
 
     /// AVX-VNNI: `vpdpbusd(|w|, y·sign(w))` straight into each row's i32 lane.
     #[target_feature(enable = "avx2,f16c,avxvnni")]
     pub(super) unsafe fn group_avx_vnni(w: &Q8_0Matrix, x: &Q8_1Rows, g: usize, a: usize) -> [f32; GROUP] {
-        let nb = w.blocks_per_row();
-        let mut sumf = [_mm256_setzero_ps(); 2];
-        for b in 0..nb {
-            let unit = g * nb + b;
-            // SAFETY: the unit lies inside `qs`.
-            let qs = unsafe { w.qs.as_ptr().add(unit * UNIT) };
-            let y = x.block(a * nb + b);
-            let mut acc = [_mm256_setzero_si256(); 2];
-            for s in 0..8 {
-                let ys = _mm256_set1_epi32(act4(y, s));
-                for (h, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: 32 bytes at s·64 + h·32 < 512 of this unit.
-                    let wq = unsafe { _mm256_loadu_si256(qs.add(s * 64 + h * 32) as *const __m256i) };
-                    *acc = _mm256_dpbusd_avx_epi32(*acc, _mm256_sign_epi8(wq, wq), _mm256_sign_epi8(ys, wq));
+        // SAFETY: as in `group_avx2`, with AVX-VNNI enabled too.
+        unsafe { group_256::<AvxVnni>(w, x, g, a) }
+    }
+
+    /// The 16 rows as two 256-bit vectors of 8, the products by `D`. Inlined into a function
+    /// that enables `D`'s features; `g` and `a` inside the matrices.
+    #[inline(always)]
+    unsafe fn group_256<D: Dot4>(w: &Q8_0Matrix, x: &Q8_1Rows, g: usize, a: usize) -> [f32; GROUP] {
+        // SAFETY (the whole body): the features are enabled where this is inlined (see above);
+        // every load stays inside the group's unit, as noted at each.
+        unsafe {
+            let nb = w.blocks_per_row();
+            let mut sumf = [_mm256_setzero_ps(); 2];
+            for b in 0..nb {
+                let unit = g * nb + b;
+                // The unit lies inside `qs`.
+                let qs = w.qs.as_ptr().add(unit * UNIT);
+                let y = x.block(a * nb + b);
+                let mut acc = [_mm256_setzero_si256(); 2];
+                for s in 0..8 {
+                    let ys = _mm256_set1_epi32(act4(y, s));
+                    for (h, acc) in acc.iter_mut().enumerate() {
+                        // 32 bytes at s·64 + h·32 < 512 of this unit.
+                        let wq = _mm256_loadu_si256(qs.add(s * 64 + h * 32) as *const __m256i);
+                        *acc = D::dot_i32(*acc, _mm256_sign_epi8(wq, wq), _mm256_sign_epi8(ys, wq));
+                    }
+                }
+                let dy = _mm256_set1_ps(x.scale(a * nb + b));
+                for (h, sumf) in sumf.iter_mut().enumerate() {
+                    // 8 of this unit's 16 scales.
+                    let d = widen8(w.d.as_ptr().add(unit * GROUP + 8 * h));
+                    *sumf = _mm256_add_ps(*sumf, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), d), dy));
                 }
             }
-            let dy = _mm256_set1_ps(x.scale(a * nb + b));
-            for (h, sumf) in sumf.iter_mut().enumerate() {
-                // SAFETY: 8 of this unit's 16 scales.
-                let d = unsafe { widen8(w.d.as_ptr().add(unit * GROUP + 8 * h)) };
-                *sumf = _mm256_add_ps(*sumf, _mm256_mul_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(acc[h]), d), dy));
-            }
+            store16(sumf[0], sumf[1])
         }
-        store16(sumf)
     }
 
     /// AVX-512 VNNI: 16 rows per vector. AVX-512 has no `vpsignb`: `y·sign(w)` is `y` with the
@@ -285,22 +257,12 @@ mod x86 {
         unsafe { _mm512_storeu_ps(out.as_mut_ptr(), sumf) };
         out
     }
-
-    #[inline(always)]
-    fn store16(v: [__m256; 2]) -> [f32; GROUP] {
-        let mut out = [0f32; GROUP];
-        // SAFETY: two 8-float stores into a 16-float array; AVX is implied by every caller.
-        unsafe {
-            _mm256_storeu_ps(out.as_mut_ptr(), v[0]);
-            _mm256_storeu_ps(out.as_mut_ptr().add(8), v[1]);
-        }
-        out
-    }
 }
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
     use super::*;
+    use crate::kernels::q4_1::{act4, wasm::store16};
     use core::arch::wasm32::*;
 
     /// SIMD128: `i16x8.extmul_{low,high}_i8x16_s` (|product| ≤ 128·127 = 16256), two steps
@@ -337,23 +299,15 @@ mod wasm {
                 *sumf = f32x4_add(*sumf, f32x4_mul(f32x4_mul(f32x4_convert_i32x4(sumi), d), dy));
             }
         }
-        let mut out = [0f32; GROUP];
-        for (q, v) in sumf.iter().enumerate() {
-            // SAFETY: 4 floats at offset 4q < 16.
-            unsafe { v128_store(out.as_mut_ptr().add(4 * q) as *mut v128, *v) };
-        }
-        out
+        store16(sumf)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
+    use crate::kernels::testing::{assert_every_path_exact, lcg};
+    use alloc::format;
 
     /// Every path this CPU runs gives the reference's exact bits, on partial groups and a
     /// sub-tile; the weights include −128 (possible in a file, never made by ggml's quantizer).
@@ -368,23 +322,12 @@ mod tests {
             let w = Q8_0Matrix::from_gguf_bytes(&bytes, rows, cols).unwrap();
             let xf: Vec<f32> = (0..m * cols).map(|i| lcg(&mut seed) * if i % 29 == 0 { 100.0 } else { 2.0 }).collect();
             let x = Q8_1Rows::quantize(&xf, cols);
-            let want: Vec<u32> = (0..m)
-                .flat_map(|a| (0..rows).map(move |r| (a, r)))
-                .map(|(a, r)| dot_reference(&w, r, &x, a).to_bits())
-                .collect();
-            for isa in Isa::ALL.into_iter().filter(|i| i.available()) {
-                let mut out = alloc::vec![0f32; m * rows];
-                matmul_tile(&w, &x, 0..m, 0..w.groups(), isa, &mut out);
-                assert_eq!(out.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), want, "{isa:?} on ({rows}, {cols})");
-                if w.groups() > 1 {
-                    let groups = 1..w.groups();
-                    let r = group_rows(&w, &groups);
-                    let mut part = alloc::vec![0f32; r.len()];
-                    matmul_tile(&w, &x, m - 1..m, groups, isa, &mut part);
-                    let tail: Vec<u32> = part.iter().map(|v| v.to_bits()).collect();
-                    assert_eq!(tail, want[(m - 1) * rows + r.start..(m - 1) * rows + r.end], "{isa:?} tile");
-                }
-            }
+            assert_every_path_exact(
+                &format!("({rows}, {cols}) × {m}"),
+                (m, rows, w.groups()),
+                |a, r| dot_reference(&w, r, &x, a),
+                |acts, groups, isa, out| matmul_tile(&w, &x, acts, groups, isa, out),
+            );
         }
     }
 

@@ -46,14 +46,7 @@ enum Weight {
 impl QLinear {
     /// Loads tensor `name`, which must be `(out, in)` (ggml order `[in, out]`).
     pub fn load(g: &Gguf, name: &str, out: usize, inp: usize) -> Result<Self> {
-        let t = g.tensor(name)?;
-        if t.dims != [inp as u64, out as u64] {
-            return Err(Error::TensorShape {
-                tensor: name.into(),
-                expected: format!("[{inp}, {out}]"),
-                found: format!("{:?}", t.dims),
-            });
-        }
+        let t = g.matrix(name, out, inp)?;
         let bad = || Error::Invalid(format!("tensor `{name}`: bad {:?} data", t.ttype));
         let weight = match t.ttype {
             TensorType::Q4_1 => Weight::Packed(Arc::new(Packed::Q4_1(
@@ -313,10 +306,7 @@ impl Packed {
 
     /// The output rows that `groups` produce.
     pub fn group_rows(&self, groups: &Range<usize>) -> Range<usize> {
-        match self {
-            Packed::Q4_1(w) => q4_1::group_rows(w, groups),
-            Packed::Q8_0(w) => q8_0::group_rows(w, groups),
-        }
+        crate::kernels::group_rows(self.shape().0, groups)
     }
 
     /// Activation rows `acts` × the rows of weight `groups`, into `out`

@@ -432,7 +432,8 @@ impl PositionMasks {
     }
 }
 
-fn norm_weight(g: &Gguf, name: &str, width: usize) -> Result<Tensor> {
+/// A GGUF vector (a norm weight), checked to have `width` entries.
+pub(crate) fn norm_weight(g: &Gguf, name: &str, width: usize) -> Result<Tensor> {
     let t = qtensor(g, name)?.dequantize(&Device::Cpu)?;
     if t.dims() != [width] {
         return Err(Error::TensorShape {

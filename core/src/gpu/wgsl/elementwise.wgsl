@@ -9,13 +9,9 @@ struct Params {
 @group(1) @binding(1) var<storage, read> B: array<f32>;
 @group(1) @binding(2) var<storage, read_write> Y: array<f32>;
 
-fn index(gid: vec3<u32>, nwg: vec3<u32>) -> u32 {
-    return gid.x + gid.y * nwg.x * 256u;
-}
-
 @compute @workgroup_size(256)
 fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = thread_index(gid, nwg, 256u);
     if (i < p.n) {
         Y[i] = A[i] + B[i];
     }
@@ -23,7 +19,7 @@ fn add(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
 
 @compute @workgroup_size(256)
 fn swiglu(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = index(gid, nwg);
+    let i = thread_index(gid, nwg, 256u);
     if (i < p.n) {
         let g = A[i];
         Y[i] = g / (1.0 + exp(-g)) * B[i];

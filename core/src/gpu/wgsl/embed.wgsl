@@ -14,7 +14,7 @@ struct Params {
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let idx = gid.x + gid.y * nwg.x * 64u;
+    let idx = thread_index(gid, nwg, 64u);
     let nb = p.cols / 32u;
     let t = idx / nb;
     let b = idx % nb;
