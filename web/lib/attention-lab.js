@@ -49,7 +49,6 @@ export class AttentionLabElement extends HTMLElement {
     this.fields = new Fields(LAB_PROPS);
     /** @type {AbortController | null} */
     this.running = null;
-    this.reflecting = false;
     this.runs = [];
     const root = this.attachShadow({ mode: 'open' });
     applyStyles(root);
@@ -77,7 +76,7 @@ export class AttentionLabElement extends HTMLElement {
   attributeChangedCallback(name, old, value) {
     // Before connectedCallback (an upgrade calls this first for every attribute present) the
     // attributes and the hash are read there, in that order: nothing to do yet.
-    if (this.reflecting || old === value || !this.isConnected || !this.started) return;
+    if (this.fields.reflecting || old === value || !this.isConnected || !this.started) return;
     if (name === 'heading') return this.#render();
     const p = LAB_PROPS.find((q) => q.attr === name);
     if (p && this.#setField(p.name, value ?? p.def, 'attribute')) this.#changed(['task', 'L', 'k', 'seed'].includes(p.name));
@@ -90,15 +89,7 @@ export class AttentionLabElement extends HTMLElement {
       this.#message(`ignored ${r.problem}`, 'note');
       return false;
     }
-    if (r.changed && from !== 'attribute') {
-      const p = this.fields.prop(name);
-      this.reflecting = true;
-      try {
-        this.setAttribute(p.attr, String(this.fields.get(p.name)));
-      } finally {
-        this.reflecting = false;
-      }
-    }
+    if (r.changed && from !== 'attribute') this.fields.reflect(this, name);
     return r.changed;
   }
 

@@ -101,6 +101,21 @@ export class Fields {
     this.props = props;
     /** @type {Values} */
     this.values = Object.fromEntries(props.map((p) => [p.name, p.def]));
+    /** True while {@link Fields#reflect} writes an attribute: the element's
+     *  attributeChangedCallback ignores its own write. */
+    this.reflecting = false;
+  }
+
+  /** Writes field `name`'s value to its attribute on `el` (the element's state shows in its
+   *  markup, as a host that reads the attribute expects). @param {Element} el @param {string} name */
+  reflect(el, name) {
+    const p = this.prop(name);
+    this.reflecting = true;
+    try {
+      el.setAttribute(p.attr, String(this.get(p.name)));
+    } finally {
+      this.reflecting = false;
+    }
   }
 
   /** @param {string} name */

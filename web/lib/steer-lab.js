@@ -166,7 +166,6 @@ export class SteerLab extends HTMLElement {
     this.modelSource = 'default';
     /** @type {string | null} a link's model URL waiting for the visitor's yes (`ok:<url>` once given) */
     this.pendingModel = null;
-    this.reflecting = false;
     this.renderQueued = false;
     /** @type {{ id: string, update: (d: any) => void }[]} */
     this.panels = [];
@@ -212,7 +211,7 @@ export class SteerLab extends HTMLElement {
   attributeChangedCallback(name, old, value) {
     // Before connectedCallback (an upgrade calls this first for every attribute present) the
     // attributes and the hash are read there, in that order: nothing to do yet.
-    if (this.reflecting || old === value || !this.isConnected || !this.started) return;
+    if (this.fields.reflecting || old === value || !this.isConnected || !this.started) return;
     if (name === 'height') return this.#applyHeight();
     if (name === 'controls') return this.#applyControls();
     if (name === 'heading') return this.#render();
@@ -276,20 +275,10 @@ export class SteerLab extends HTMLElement {
       this.modelSource = from === 'hash' ? 'hash' : from === 'attribute' ? 'attribute' : 'control';
       this.pendingModel = null;
     }
-    if (from !== 'attribute') this.#reflect(name);
+    if (from !== 'attribute') this.fields.reflect(this, name);
     return true;
   }
 
-  /** @param {string} name */
-  #reflect(name) {
-    const p = this.fields.prop(name);
-    this.reflecting = true;
-    try {
-      this.setAttribute(p.attr, String(this.fields.get(p.name)));
-    } finally {
-      this.reflecting = false;
-    }
-  }
 
   #prefix() {
     return this.hasAttribute('url-state') ? this.getAttribute('url-state') || '' : null;
@@ -1127,7 +1116,7 @@ export class SteerLab extends HTMLElement {
       boxes.push(h('div', { class: 'box-note', 'data-role': 'confirm-model' },
         `This link asks to download a model from ${url}, on another host (${new URL(url).host}). Load it?`, h('br'),
         h('button', { type: 'button', onclick: () => { this.pendingModel = `ok:${url}`; this.#changed(); } }, `Load from ${new URL(url).host}`),
-        h('button', { type: 'button', onclick: () => { this.pendingModel = null; this.modelSource = 'default'; this.fields.set('model', STEER_PROPS[0].def); this.#reflect('model'); this.#changed(); } }, 'Use the default model')));
+        h('button', { type: 'button', onclick: () => { this.pendingModel = null; this.modelSource = 'default'; this.fields.set('model', STEER_PROPS[0].def); this.fields.reflect(this, 'model'); this.#changed(); } }, 'Use the default model')));
     }
     const preEntry = this.pre.get(String(f.concept));
     if (preEntry?.note) boxes.push(h('div', { class: 'box-note', 'data-role': 'precomputed-note' }, preEntry.note));
