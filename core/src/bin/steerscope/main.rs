@@ -12,6 +12,7 @@ mod plot;
 mod results;
 mod sweep;
 mod train;
+mod updates;
 mod vector;
 
 use anyhow::{Context, Result};
@@ -53,6 +54,8 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Every shipped concept × every method on held-out pairs → docs/results.md.
     Results(results::ResultsArgs),
+    /// The trained update files and calibration grids the page loads for its first paint (core/data/updates/).
+    ShipUpdates(updates::ShipArgs),
     /// Sequential function composition: full vs linear attention.
     Compose(compose::ComposeArgs),
 }
@@ -68,6 +71,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Combine(a) => combine::run(a, cli.json),
         Command::Calibrate(a) => calibrate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Results(a) => results::run(a, &model_path(&cli.model)?, cli.json),
+        Command::ShipUpdates(a) => updates::run(a, &model_path(&cli.model)?, cli.json),
         Command::Compose(a) => compose::run(a, cli.json),
     }
 }
