@@ -22,8 +22,12 @@ fn main() {
     let llama = &model.llama;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> =
-        parse_jsonl(&text).unwrap().iter().map(|p| PairTokens::new(&model, p, &Default::default()).unwrap()).collect();
+    let pairs: Vec<PairTokens> = parse_jsonl(&text)
+        .unwrap()
+        .pairs
+        .iter()
+        .map(|p| PairTokens::new(&model, p, &Default::default()).unwrap())
+        .collect();
     let strengths: Vec<f32> = (-4..=4).map(|i| i as f32).collect();
     let v = Tensor::from_vec(
         (0..576).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect::<Vec<f32>>(),

@@ -38,7 +38,7 @@ fn main() {
     dense.llama.to_f32().unwrap();
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap()[..16]
+    let pairs: Vec<PairTokens> = parse_jsonl(&text).unwrap().pairs[..16]
         .iter()
         .map(|p| PairTokens::new(&quantized, p, &Default::default()).unwrap())
         .collect();

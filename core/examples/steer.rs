@@ -17,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).map_or_else(model_path::default_model_path, Into::into);
     let model = Model::load(&std::fs::read(&path)?)?;
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.train.jsonl");
-    let pairs = parse_jsonl(&std::fs::read_to_string(data)?)?;
+    let pairs = parse_jsonl(&std::fs::read_to_string(data)?)?.pairs;
     let format = Default::default(); // the chat template with its default system turn
     let tokens = pairs.iter().map(|p| PairTokens::new(&model, p, &format)).collect::<Result<Vec<_>, _>>()?;
     let (train, test) = (tokens[..8].to_vec(), tokens[8..12].to_vec());

@@ -3,52 +3,80 @@
 use alloc::string::String;
 use core::fmt;
 
+/// The crate's result type.
 pub type Result<T, E = Error> = core::result::Result<T, E>;
 
+/// Everything that can go wrong, each variant naming the problem.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// The file is not a well-formed GGUF: bad magic, truncated, a count or length that does not
     /// fit the file, a tensor whose data lies outside the file.
     Gguf {
+        /// Byte offset where the problem was found.
         offset: u64,
+        /// What is wrong there.
         problem: String,
     },
     /// Well-formed GGUF, but not a model this crate can run.
     UnsupportedModel(String),
+    /// A metadata key the model needs is absent.
     MissingMetadata(String),
+    /// A tensor the model needs is absent.
     MissingTensor(String),
+    /// A tensor has the wrong shape for the model's configuration.
     TensorShape {
+        /// The tensor's name.
         tensor: String,
+        /// The shape the configuration implies.
         expected: String,
+        /// The shape in the file.
         found: String,
     },
+    /// A layer index past the model's last layer.
     LayerOutOfRange {
+        /// The index asked for.
         layer: usize,
+        /// How many layers the model has.
         n_layers: usize,
     },
+    /// A site name that is not one of the four.
     UnknownSite(String),
+    /// A steering tensor's width does not match the site.
     VectorDim {
+        /// The width the site needs.
         expected: usize,
+        /// The width given.
         found: usize,
     },
+    /// A strength that is NaN or infinite.
     BadStrength(f32),
+    /// Nothing to run the model on.
     EmptyPrompt,
+    /// More tokens than the model's context.
     PromptTooLong {
+        /// Tokens asked for (cached ones included).
         tokens: usize,
+        /// The model's context length.
         context: usize,
     },
     /// A line of a polarity-pair JSONL file.
     Data {
+        /// 1-based line number.
         line: usize,
+        /// What is wrong on it.
         problem: String,
     },
+    /// A set of pairs with no pair in it.
     EmptyDataset,
+    /// The tokenizer could not be built or could not encode/decode.
     Tokenizer(String),
     /// The tensor backend (candle) failed; carries its message.
     Backend(String),
     /// Training produced a non-finite number; the parameters are those of the last good step.
     Diverged {
+        /// The step that failed (1-based).
         step: usize,
+        /// What became non-finite or too large.
         problem: String,
     },
     /// A sweep whose nonzero strengths changed no score: the update was not applied.
@@ -56,6 +84,7 @@ pub enum Error {
     /// The host asked a long call to stop (see [`crate::progress`]); nothing it was computing
     /// was kept, and everything it was called on is still usable.
     Cancelled,
+    /// Any other bad input, described in words.
     Invalid(String),
 }
 

@@ -32,7 +32,8 @@
 //! let pairs = parse_jsonl(concat!(
 //!     r#"{"prompt": "How was the trip?", "positive": "Wonderful, I loved it!", "negative": "Awful, I hated it."}"#, "\n",
 //!     r#"{"prompt": "How is the soup?", "positive": "Delicious and warm!", "negative": "Cold and bland."}"#,
-//! ))?;
+//! ))?
+//! .pairs;
 //! let format = Default::default(); // the chat template with its default system turn
 //! let tokens: Vec<PairTokens> = pairs.iter().map(|p| PairTokens::new(&model, p, &format)).collect::<Result<_, _>>()?;
 //!

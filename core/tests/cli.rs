@@ -47,7 +47,8 @@ fn vector_then_steered_generation_differs_from_base() {
     std::fs::create_dir_all(&dir).unwrap();
     let vec_file = dir.join("v.safetensors");
     let pairs = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/sentiment.test.jsonl");
-    let (ok, _, err) = run(&["vector", "--pairs", pairs, "--layer", "15", "--out", vec_file.to_str().unwrap()]);
+    let (ok, _, err) =
+        run(&["vector", "--pairs", pairs, "--max-pairs", "16", "--layer", "15", "--out", vec_file.to_str().unwrap()]);
     assert!(ok, "{err}");
     let base = gen(None);
     let steered = gen(Some(format!("residual:15:{}:6", vec_file.display())));
@@ -66,7 +67,8 @@ fn vector_then_steered_generation_differs_from_base() {
     }
     // The same vector as a llama.cpp control vector: same text as --steer at strength 1.
     let cvec = dir.join("v.gguf");
-    let (ok, _, err) = run(&["vector", "--pairs", pairs, "--layer", "15", "--out", cvec.to_str().unwrap()]);
+    let (ok, _, err) =
+        run(&["vector", "--pairs", pairs, "--max-pairs", "16", "--layer", "15", "--out", cvec.to_str().unwrap()]);
     assert!(ok, "{err}");
     let one = gen(Some(format!("residual:15:{}:6", vec_file.display())));
     let (ok, out, err) = run(&[
@@ -123,18 +125,41 @@ fn trained_update_steers_generation_and_sweeps() {
         "--max-pairs",
         "2",
         "--strengths=-5,0,5",
+        "--per-pair",
+        dir.join("pairs.jsonl").to_str().unwrap(),
         "--out",
         out_dir.to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // --per-pair: one line per (run, split, strength, pair): 2 runs × 2 splits × 3 × 2 pairs, and
+    // each held-out point's mean preference is the mean of its pairs' lines.
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(dir.join("pairs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 24);
+    for p in v["results"][0]["heldout"]["points"].as_array().unwrap() {
+        let mine: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["method"] == "lora-split" && r["split"] == "heldout" && r["strength"] == p["strength"])
+            .map(|r| r["pref_odds"].as_f64().unwrap())
+            .collect();
+        assert_eq!(mine.len(), 2);
+        let mean = mine.iter().sum::<f64>() / 2.0;
+        assert!((mean - p["pref_odds"].as_f64().unwrap()).abs() < 1e-5, "{mean} vs {}", p["pref_odds"]);
+    }
     assert_eq!(v["results"][0]["method"], "lora-split");
     assert_eq!(v["results"][0]["site"], "mlp_out");
     assert_eq!(v["results"][0]["heldout"]["points"].as_array().unwrap().len(), 3);
-    // Every sweep carries its baselines and the fluency of text at each strength.
-    assert_eq!(v["baselines"][0]["random"]["method"], "random");
-    assert!(v["baselines"][0]["prompting"]["point"]["pref_odds"].is_number());
-    assert!(v["baselines"][0]["prompting"]["instruction"].as_str().unwrap().contains("pirate"));
+    // Every sweep carries its baselines (a random direction rescaled like the update, at its site;
+    // prompting) and the fluency of text at each strength.
+    assert_eq!(v["results"][1]["method"], "random");
+    assert_eq!(v["results"][1]["site"], "mlp_out");
+    assert!(v["baselines"]["prompting"]["point"]["pref_odds"].is_number());
+    assert!(v["baselines"]["prompting"]["instruction"].as_str().unwrap().contains("pirate"));
+    assert_eq!(v["format"], "chat");
     assert!(v["results"][0]["texts"][0]["compression_ratio"].is_number());
     // Bad input: unsupported site, unknown method, divergence (keeps the last good checkpoint).
     let (ok, _, err) = train(&["--method", "lora", "--site", "residual"]);
@@ -142,8 +167,17 @@ fn trained_update_steers_generation_and_sweeps() {
     let (ok, _, err) = train(&["--method", "dora"]);
     assert!(!ok && err.contains("unknown method `dora`"), "{err}");
     std::fs::remove_file(&lora).unwrap();
+    // A factor out of range is refused before any work; an update that outgrows the residual
+    // stream stops training at once and keeps the last good checkpoint.
     let (ok, _, err) = train(&["--method", "vector", "--factors", "1e38"]);
-    assert!(!ok && err.contains("diverged at step 1") && err.contains("last good checkpoint"), "{err}");
+    assert!(!ok && err.contains("|f| ≤ 1000") && !lora.exists(), "{err}");
+    let (ok, _, err) = train(&["--method", "vector", "--objective", "sft", "--lr", "10", "--factors", "100"]);
+    assert!(
+        !ok && err.contains("diverged at step 1")
+            && err.contains("residual norm")
+            && err.contains("last good checkpoint"),
+        "{err}"
+    );
     assert!(lora.exists(), "the last good checkpoint must be saved");
     std::fs::remove_dir_all(dir).ok();
 }
@@ -159,6 +193,8 @@ fn operations_combine_and_calibrate() {
             "vector",
             "--pairs",
             &format!("{data}/{concept}.test.jsonl"),
+            "--max-pairs",
+            "16",
             "--layer",
             "15",
             "--method",
@@ -182,6 +218,8 @@ fn operations_combine_and_calibrate() {
         "vector",
         "--pairs",
         &format!("{data}/sentiment.test.jsonl"),
+        "--max-pairs",
+        "16",
         "--layer",
         "15",
         "--read",
@@ -210,6 +248,8 @@ fn operations_combine_and_calibrate() {
         "vector",
         "--pairs",
         &format!("{data}/sentiment.test.jsonl"),
+        "--max-pairs",
+        "16",
         "--layer",
         "15",
         "--steer-positions",

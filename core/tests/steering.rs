@@ -197,7 +197,7 @@ fn position_masks_and_read_positions_match_direct_computation() {
     use steerscope::steer::methods::Method;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts/formality.test.jsonl")).unwrap();
-    let pairs: Vec<PairTokens> = steerscope::data::parse_jsonl(&text).unwrap()[..3]
+    let pairs: Vec<PairTokens> = steerscope::data::parse_jsonl(&text).unwrap().pairs[..3]
         .iter()
         .map(|p| PairTokens::new(m, p, &Default::default()).unwrap())
         .collect();

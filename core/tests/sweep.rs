@@ -21,7 +21,10 @@ use steerscope::Error;
 
 fn pairs_of(file: &str, n: usize) -> Vec<PairTokens> {
     let text = std::fs::read_to_string(format!("{}/data/concepts/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    parse_jsonl(&text).unwrap()[..n].iter().map(|p| PairTokens::new(model(), p, &Default::default()).unwrap()).collect()
+    parse_jsonl(&text).unwrap().pairs[..n]
+        .iter()
+        .map(|p| PairTokens::new(model(), p, &Default::default()).unwrap())
+        .collect()
 }
 
 fn pairs(n: usize) -> Vec<PairTokens> {

@@ -23,7 +23,10 @@ use steerscope::Error;
 
 fn pairs(file: &str, n: usize) -> Vec<PairTokens> {
     let text = std::fs::read_to_string(format!("{}/data/concepts/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    parse_jsonl(&text).unwrap()[..n].iter().map(|p| PairTokens::new(model(), p, &Default::default()).unwrap()).collect()
+    parse_jsonl(&text).unwrap().pairs[..n]
+        .iter()
+        .map(|p| PairTokens::new(model(), p, &Default::default()).unwrap())
+        .collect()
 }
 
 fn random(shape: &[usize], scale: f32, seed: u64) -> Tensor {
@@ -81,7 +84,10 @@ fn gradients_match_finite_differences() {
             .zip(&dirs)
             .map(|(v, d)| (grads.get(v).unwrap() * d).unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap())
             .sum();
-        let eps = 0.01
+        // The step: 5% of the point's norm. Smaller steps drown the O(1e-5) loss difference in
+        // f32 rounding noise of a 30-layer forward (at 1% the estimate moved by 3% between two
+        // equivalent orderings of the same computation); the curvature error at 5% is ~0.1%.
+        let eps = 0.05
             * point.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum::<f32>().sqrt()
             / dirs.iter().map(|t| t.sqr().unwrap().sum_all().unwrap().to_scalar::<f32>().unwrap()).sum::<f32>().sqrt();
         let at = |s: f32| {
@@ -215,8 +221,10 @@ fn training_moves_preference_and_divergence_keeps_last_good() {
     println!("trained vector: preference at m = -2, 0, +2: {neg:.3} {zero:.3} {pos:.3}");
     assert!(pos > zero + 0.2 && neg < zero - 0.2, "training did not move preference: {neg} {zero} {pos}");
 
-    // A factor so large the gradient overflows: stop at once, parameters untouched (zero).
-    config.factors = vec![1e38];
+    // A learning rate and factor so large the update outgrows the residual stream in one step:
+    // stop at once, parameters untouched (zero).
+    config.factors = vec![1000.0];
+    config.learning_rate = 10.0;
     let mut t = Trainer::new(llama, &prepared, config.clone()).unwrap();
     let err = t.step().unwrap_err();
     assert!(matches!(err, Error::Diverged { step: 1, .. }), "{err}");
@@ -232,6 +240,7 @@ fn training_moves_preference_and_divergence_keeps_last_good() {
     };
     assert!(bad(&|c| c.learning_rate = f64::NAN).contains("learning rate"));
     assert!(bad(&|c| c.factors = vec![f32::NAN]).contains("factors"));
+    assert!(bad(&|c| c.factors = vec![1e38]).contains("|f| ≤ 1000"));
     assert!(bad(&|c| c.layer = 99).contains("out of range"));
     assert!(bad(&|c| {
         c.form = UpdateForm::LocalWeight;

@@ -128,19 +128,20 @@ impl Session {
         let format = PromptFormat::parse(format, system.as_deref()).map_err(js_err)?;
         let parse =
             |text: &str, which: &str| parse_jsonl(text).map_err(|e| JsError::new(&format!("{which} pairs: {e}")));
+        let (train, test) = (parse(train_jsonl, "train")?, parse(test_jsonl, "test")?);
+        let mut ignored = train.ignored_fields.clone();
+        ignored.extend(test.ignored_fields.iter().filter(|f| !train.ignored_fields.contains(f)).cloned());
         let tokenize = |pairs: &[Pair]| -> Result<Vec<PairTokens>, JsError> {
             pairs.iter().map(|p| PairTokens::new(&self.model, p, &format)).collect::<Result<_, _>>().map_err(js_err)
         };
-        let test_pairs = parse(test_jsonl, "test")?;
-        self.train = tokenize(&parse(train_jsonl, "train")?)?;
-        self.test = tokenize(&test_pairs)?;
-        self.test_pairs = test_pairs;
+        self.train = tokenize(&train.pairs)?;
+        self.test = tokenize(&test.pairs)?;
+        self.test_pairs = test.pairs;
         self.format = format;
         self.activations = None;
         self.sweep = None;
-        to_js(
-            &serde_json::json!({"n_train": self.train.len(), "n_test": self.test.len(), "format": self.format.describe()}),
-        )
+        to_js(&serde_json::json!({"n_train": self.train.len(), "n_test": self.test.len(),
+            "format": self.format.describe(), "ignored_fields": ignored}))
     }
 
     /// Reads the training pairs' activations at every layer and site in one pass (the cost of

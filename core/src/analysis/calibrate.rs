@@ -8,6 +8,7 @@ use alloc::{format, string::String, vec::Vec};
 /// One grid cell, with its strength in every unit a user may think in.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Cell {
+    /// The layer steered.
     pub layer: usize,
     /// The shared unit: 10 = `Δh` of half the layer's mean residual norm.
     pub strength: f32,
@@ -15,15 +16,21 @@ pub struct Cell {
     pub raw_multiple: f32,
     /// `‖Δh‖` as a fraction of the layer's mean residual norm.
     pub norm_fraction: f32,
+    /// Held-out preference log-odds.
     pub pref_odds: f32,
+    /// Held-out utility log-odds (mean over the pairs where it is defined).
     pub util_odds: Option<f32>,
 }
 
+/// The cell to use under a utility budget.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Recommendation {
+    /// The recommended (layer, strength).
     #[serde(flatten)]
     pub cell: Cell,
+    /// Its preference over its layer's unsteered cell.
     pub pref_gain: f32,
+    /// Its utility below its layer's unsteered cell.
     pub util_drop: f32,
 }
 

@@ -52,9 +52,13 @@ pub fn compression_ratio(text: &str) -> f32 {
 /// The fluency proxies of one generated text.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct Fluency {
+    /// Distinct unigrams over unigrams ([`distinct_n`]); `None` for an empty text.
     pub distinct_1: Option<f32>,
+    /// Distinct bigrams over bigrams.
     pub distinct_2: Option<f32>,
+    /// Distinct trigrams over trigrams.
     pub distinct_3: Option<f32>,
+    /// DEFLATE-compressed over raw size ([`compression_ratio`]): low for repetitive text.
     pub compression_ratio: f32,
 }
 

@@ -78,6 +78,7 @@ impl Subspace {
         Subspace::fit(&rows, k)
     }
 
+    /// The activations' width.
     pub fn dim(&self) -> usize {
         self.mean.len()
     }

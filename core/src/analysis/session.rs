@@ -346,7 +346,7 @@ impl SweepSession {
             // The reference already ran the unsteered pairs: the point is their summary.
             let base = prepared.unsteered(llama, site, |_, _| {})?;
             let off_manifold = reference.as_ref().map(|r| r.score(&base.activations)).transpose()?;
-            let p = SweepPoint { point: summarize(m, &base.scores), off_manifold };
+            let p = SweepPoint { point: summarize(m, &base.scores), off_manifold, pairs: base.scores.clone() };
             partial(&p);
             progress.report(prepared.len(), prepared.len())?;
             p
@@ -358,7 +358,7 @@ impl SweepSession {
                 scores.push(score);
                 rows.extend(acts);
                 let off_manifold = reference.as_ref().map(|r| r.score(&rows)).transpose()?;
-                let p = SweepPoint { point: summarize(m, &scores), off_manifold };
+                let p = SweepPoint { point: summarize(m, &scores), off_manifold, pairs: scores.clone() };
                 partial(&p);
                 last = Some(p);
                 progress.report(i + 1, prepared.len())?;
@@ -438,8 +438,7 @@ impl SweepSession {
     }
 
     fn points_by_key(&self, split: Split, keys: &[String]) -> Vec<SweepPoint> {
-        let mut pts: Vec<&Cached> =
-            self.points.iter().filter(|c| c.split == split && keys.contains(&c.key)).collect();
+        let mut pts: Vec<&Cached> = self.points.iter().filter(|c| c.split == split && keys.contains(&c.key)).collect();
         pts.sort_by(|a, b| a.strength.total_cmp(&b.strength));
         pts.into_iter().map(|c| c.point.clone()).collect()
     }

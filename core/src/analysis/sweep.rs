@@ -27,6 +27,10 @@ pub struct SweepPoint {
     /// and a relative residual would shrink just because the norm grows. `None` when the
     /// unsteered activations are too few to define a subspace ([`OffManifold::fit`]).
     pub off_manifold: Option<f32>,
+    /// Each pair's score (for per-pair reports: [`crate::analysis::point::pair_rows`]); not
+    /// serialized with the point, which already summarises them.
+    #[serde(skip)]
+    pub pairs: Vec<crate::math::logodds::PairScore>,
 }
 
 /// The reference the off-manifold score measures against: the affine subspace of the unsteered
@@ -111,13 +115,17 @@ impl Sweep {
 /// (the held-out pairs').
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Curves {
+    /// The preference model, or why it could not be fitted.
     pub preference: core::result::Result<CurveFit, String>,
+    /// The utility model, or why it could not be fitted.
     pub utility: core::result::Result<CurveFit, String>,
-    /// `[train, held-out]`
+    /// R² of the preference model `[train, held-out]`.
     pub preference_r2: [Option<f32>; 2],
+    /// R² of the utility model `[train, held-out]`.
     pub utility_r2: [Option<f32>; 2],
 }
 
+/// Fits both curves on `train`'s points and scores them there and on `heldout`'s.
 pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
     let r2 = |fit: &core::result::Result<CurveFit, String>, series: [(Vec<f32>, Vec<f32>); 2]| {
         series.map(|(m, y)| fit.as_ref().ok().and_then(|f| f.r2(&m, &y).ok()))
@@ -189,7 +197,11 @@ mod tests {
 
     fn point(m: f32, lp: f32, ln: f32) -> SweepPoint {
         let score = PairScore::new(Nll { sum: lp, tokens: 1 }, Nll { sum: ln, tokens: 1 });
-        SweepPoint { point: summarize(m, &[score]), off_manifold: Some(1.0 + m.abs()) }
+        SweepPoint {
+            point: summarize(m, &[score.clone()]),
+            off_manifold: Some(1.0 + m.abs()),
+            pairs: alloc::vec![score],
+        }
     }
 
     #[test]

@@ -99,6 +99,7 @@ pub enum TaskKind {
 }
 
 impl TaskKind {
+    /// The kind of `task`.
     pub fn of(task: &TaskSpec) -> Self {
         match task {
             TaskSpec::Lookup { .. } => TaskKind::Lookup,
@@ -106,6 +107,7 @@ impl TaskKind {
         }
     }
 
+    /// Heading used in reports.
     pub fn title(self) -> &'static str {
         match self {
             TaskKind::Lookup => "Iterated lookup",

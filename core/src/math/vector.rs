@@ -16,6 +16,7 @@ pub fn mean_rows<'a>(rows: impl IntoIterator<Item = &'a [f32]>) -> Vec<f32> {
     sum
 }
 
+/// The L2 norm.
 pub fn norm(v: &[f32]) -> f32 {
     libm::sqrtf(v.iter().map(|x| x * x).sum())
 }

@@ -6,21 +6,29 @@ use crate::rng::Rng;
 use alloc::{string::String, vec::Vec};
 use candle_core::IndexOp;
 
+/// How the next token is picked.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sampling {
     /// 0 = greedy (argmax).
     pub temperature: f32,
+    /// Nucleus: sample from the smallest set of tokens holding this much probability.
     pub top_p: f32,
+    /// Seeds the sampler (unused when greedy).
     pub seed: u64,
 }
 
 impl Sampling {
+    /// Always the most likely token.
     pub const GREEDY: Sampling = Sampling { temperature: 0.0, top_p: 1.0, seed: 0 };
 }
 
+/// What [`generate`] produced.
 pub struct Generation {
+    /// The new token ids (without the prompt).
     pub ids: Vec<u32>,
+    /// Their decoded text.
     pub text: String,
+    /// Tokens in the prompt.
     pub prompt_tokens: usize,
 }
 
@@ -52,6 +60,12 @@ pub fn generate(
         let fwd = llama.forward(&input, &mut cache, steering)?;
         let n = fwd.hidden.dim(0)?;
         let logits: Vec<f32> = llama.logits(&fwd.hidden.i(n - 1..n)?)?.squeeze(0)?.to_vec1()?;
+        if let Some(bad) = logits.iter().find(|l| !l.is_finite()) {
+            return Err(Error::Invalid(alloc::format!(
+                "the model's output is not finite ({bad} among the logits) at generated token {}: the steering is far too strong or the update is broken",
+                ids.len() + 1
+            )));
+        }
         let next = pick(&logits, sampling, &mut rng);
         if next == model.tokenizer.eos {
             break;

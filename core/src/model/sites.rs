@@ -20,18 +20,25 @@ use alloc::vec::Vec;
 use candle_core::Tensor;
 use core::{fmt, str::FromStr};
 
+/// The four intervention sites of every layer (see the module docs' table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Site {
+    /// The block output (the residual stream).
     Residual,
+    /// The attention sublayer's output `W_o·ctx`.
     AttnOut,
+    /// The MLP intermediate `silu(W_gate x)·(W_up x)`.
     MlpMid,
+    /// The MLP output `W_down·mid`.
     MlpOut,
 }
 
 impl Site {
+    /// Every site, in the order the CLI and the page list them.
     pub const ALL: [Site; 4] = [Site::Residual, Site::AttnOut, Site::MlpMid, Site::MlpOut];
 
+    /// `residual`, `attn_out`, `mlp_mid` or `mlp_out`.
     pub fn name(self) -> &'static str {
         match self {
             Site::Residual => "residual",
@@ -78,10 +85,20 @@ pub enum Edit {
     ProjectOut(Tensor),
     /// `h ← h + (m·‖v‖ − h·v̂)v̂`: the component along `v` is set to `m·‖v‖`.
     Clamp(Tensor),
-    /// `Δh = B·A·u`: `a` is `(rank, source_width)`, `b` is `(width, rank)`.
-    LowRank { a: Tensor, b: Tensor },
-    /// `Δh = ΔW·u + Δb`: `w` is `(width, source_width)`, `bias` `(width,)`.
-    Dense { w: Tensor, bias: Option<Tensor> },
+    /// `Δh = B·A·u`.
+    LowRank {
+        /// `A`, `(rank, source_width)`.
+        a: Tensor,
+        /// `B`, `(width, rank)`.
+        b: Tensor,
+    },
+    /// `Δh = ΔW·u + Δb`.
+    Dense {
+        /// `ΔW`, `(width, source_width)`.
+        w: Tensor,
+        /// `Δb`, `(width,)`.
+        bias: Option<Tensor>,
+    },
 }
 
 /// What an edit built from one direction `v` does at its site.
@@ -203,7 +220,9 @@ pub enum Positions {
     /// Every position (EasyEdit's choice is `AfterPrefix`; llama.cpp control vectors steer all).
     #[default]
     All,
+    /// The prompt's positions only.
     Prompt,
+    /// The completion's positions only (everything after the prompt).
     Completion,
     /// Positions at or after this absolute index: "after the chat prefix" with the index of the
     /// first token after the system turn.
@@ -211,6 +230,7 @@ pub enum Positions {
 }
 
 impl Positions {
+    /// `all`, `prompt`, `completion` or `from:N`.
     pub fn name(self) -> alloc::string::String {
         match self {
             Positions::All => "all".into(),
@@ -267,12 +287,18 @@ impl Positions {
     }
 }
 
+/// One edit at one site of one layer, at a strength, on some positions.
 #[derive(Debug, Clone)]
 pub struct Intervention {
+    /// The layer it acts at.
     pub layer: usize,
+    /// The site it acts at.
     pub site: Site,
+    /// What it adds (at strength 1).
     pub edit: Edit,
+    /// The control signal `m`.
     pub strength: f32,
+    /// Which token positions it steers.
     pub positions: Positions,
 }
 
@@ -359,19 +385,23 @@ impl Intervention {
 /// The interventions and recordings for one forward pass. Empty = the plain model.
 #[derive(Debug, Clone, Default)]
 pub struct Steering {
+    /// Applied in order where several act at one site.
     pub interventions: Vec<Intervention>,
     /// Sites whose activations the forward pass returns.
     pub record: Vec<(usize, Site)>,
 }
 
 impl Steering {
+    /// No intervention, no recording: the plain model.
     pub fn none() -> Self {
         Self::default()
     }
+    /// The same steering plus `i`.
     pub fn with(mut self, i: Intervention) -> Self {
         self.interventions.push(i);
         self
     }
+    /// The same steering, also returning the activations at `(layer, site)`.
     pub fn recording(mut self, layer: usize, site: Site) -> Self {
         self.record.push((layer, site));
         self

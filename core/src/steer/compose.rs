@@ -46,7 +46,9 @@ fn check_widths(a: usize, b: usize) -> Result<()> {
 /// Pairwise cosines of named steering vectors, `cosine[i][j]` between vector i and vector j.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CosineTable {
+    /// The vectors' names, in row order.
     pub names: Vec<String>,
+    /// `cosine[i][j]`, symmetric with a unit diagonal.
     pub cosine: Vec<Vec<f32>>,
 }
 

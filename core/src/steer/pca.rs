@@ -16,6 +16,7 @@ use crate::math::stats::{dot, flatten_rows, top_eigen};
 use alloc::vec::Vec;
 use serde::Serialize;
 
+/// The principal direction of the pair differences and how well it explains them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PcaVector {
     /// Unit-norm direction; positive strength moves toward the positive completions.
@@ -26,6 +27,7 @@ pub struct PcaVector {
     /// Mean difference projected on `direction`: > 0 by the sign rule, or ~0 (rounding level,
     /// either sign) when the tie-break decided, see [`pca_direction`].
     pub mean_projection: f32,
+    /// Pairs the differences came from.
     pub n_pairs: usize,
     /// The eigensolver met its tolerance; false only for a near-tie between the top two
     /// components, where the direction is ill-defined anyway.

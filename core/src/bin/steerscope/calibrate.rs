@@ -106,13 +106,10 @@ pub fn plot(cells: &[Cell], layers: &[usize], strengths: &[f32]) -> Result<Strin
     let util = heatmap("utility log-odds", &rows, &cols, &grid(&|c| c.util_odds))?;
     let frontier: Vec<Line> = layers
         .iter()
-        .map(|&l| Line {
-            name: format!("layer {l}"),
-            points: cells
-                .iter()
-                .filter(|c| c.layer == l)
-                .filter_map(|c| c.util_odds.map(|u| (c.pref_odds, u)))
-                .collect(),
+        .map(|&l| {
+            let points =
+                cells.iter().filter(|c| c.layer == l).filter_map(|c| c.util_odds.map(|u| (c.pref_odds, u))).collect();
+            Line::plain(format!("layer {l}"), points)
         })
         .collect();
     let front = panels(&[("frontier", "preference log-odds", "utility log-odds", frontier)])?;

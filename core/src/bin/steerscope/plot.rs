@@ -3,10 +3,19 @@ use anyhow::Result;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// One named line of `(x, y)` points.
+/// One named line of `(x, y)` points, with an optional `(low, high)` interval per point
+/// (drawn as a vertical bar; e.g. a 95% bootstrap interval over pairs).
 pub struct Line {
     pub name: String,
     pub points: Vec<(f32, f32)>,
+    pub intervals: Vec<Option<(f32, f32)>>,
+}
+
+impl Line {
+    /// A line without intervals.
+    pub fn plain(name: String, points: Vec<(f32, f32)>) -> Self {
+        Line { name, points, intervals: Vec::new() }
+    }
 }
 
 /// Panels side by side, each `(title, x label, y label, lines)`; returns the SVG text.
@@ -16,9 +25,17 @@ pub fn panels(panels: &[(&str, &str, &str, Vec<Line>)]) -> Result<String> {
         let root = SVGBackend::with_string(&mut svg, (420 * panels.len() as u32, 360)).into_drawing_area();
         root.fill(&WHITE)?;
         for ((title, xl, yl, lines), area) in panels.iter().zip(root.split_evenly((1, panels.len()))) {
-            let all = lines.iter().flat_map(|l| l.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
+            let bars = lines.iter().flat_map(|l| {
+                l.points.iter().zip(&l.intervals).filter_map(|(p, i)| i.map(|(lo, hi)| [(p.0, lo), (p.0, hi)]))
+            });
+            let all: Vec<(f32, f32)> = lines
+                .iter()
+                .flat_map(|l| l.points.iter().copied())
+                .chain(bars.flatten())
+                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                .collect();
             let (mut x0, mut x1, mut y0, mut y1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
-            for &(x, y) in all {
+            for &(x, y) in &all {
                 (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
             }
             if x0 > x1 {
@@ -41,6 +58,11 @@ pub fn panels(panels: &[(&str, &str, &str, Vec<Line>)]) -> Result<String> {
                     .label(line.name.as_str())
                     .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
                 chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+                let bars = line.points.iter().zip(&line.intervals).filter_map(|(&(x, _), i)| {
+                    i.filter(|(lo, hi)| x.is_finite() && lo.is_finite() && hi.is_finite())
+                        .map(|(lo, hi)| PathElement::new([(x, lo), (x, hi)], color.stroke_width(1)))
+                });
+                chart.draw_series(bars)?;
             }
             chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
         }

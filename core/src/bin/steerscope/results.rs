@@ -9,9 +9,11 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use steerscope::analysis::baseline::Prompting;
 use steerscope::analysis::calibrate::Calibration;
+use steerscope::analysis::curve::CurveFit;
 use steerscope::analysis::point::Point;
 use steerscope::analysis::session::{Direction, SweepSession};
 use steerscope::data::concepts::{parse_index, Concept};
+use steerscope::math::bootstrap::Interval;
 use steerscope::math::stats::spearman;
 use steerscope::model::Model;
 use steerscope::steer::methods::Method;
@@ -27,12 +29,19 @@ pub struct ResultsArgs {
     /// Train pairs swept for the curve model's train R².
     #[arg(long, default_value_t = 6)]
     pub sweep_train_pairs: usize,
-    /// Held-out pairs swept.
-    #[arg(long, default_value_t = 12)]
+    /// Held-out pairs swept (the shipped concepts have 104).
+    #[arg(long, default_value_t = 104)]
     pub test_pairs: usize,
     #[arg(long, default_value_t = 1)]
     pub epochs: usize,
-    #[arg(long, value_delimiter = ',', allow_hyphen_values = true, default_value = "-10,-6,-3,-1,0,1,3,6,10")]
+    /// Strengths: the curve model has 9 parameters, so 13 leave it 4 degrees of freedom (with
+    /// 3 or more on each side of 0).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        allow_hyphen_values = true,
+        default_value = "-10,-8,-6,-4,-2,-1,0,1,2,4,6,8,10"
+    )]
     pub strengths: Vec<f32>,
     /// Concepts (names in core/data/concepts/index.json); default: all.
     #[arg(long, value_delimiter = ',')]
@@ -65,7 +74,27 @@ struct Summary {
     util_drop: [Option<f32>; 2],
     /// Largest preference gain over `m = 0` at `m > 0` whose utility stays within the budget.
     gain_in_budget: Option<f32>,
+    /// Preference at that strength, with its 95% bootstrap interval over the held-out pairs:
+    /// what comparisons between methods use.
+    best: Option<(f32, Option<Interval>)>,
     train_seconds: Option<f32>,
+}
+
+/// `a` vs `b` at their best strengths within the budget, called a difference only when their
+/// 95% intervals separate.
+fn verdict(a: &Summary, b: &Summary) -> Option<String> {
+    let ((pa, ca), (pb, cb)) = (a.best?, b.best?);
+    let show = |p: f32, c: Option<Interval>| match c {
+        Some(c) => format!("{p:.2} [{:.2}, {:.2}]", c.lo, c.hi),
+        None => format!("{p:.2}"),
+    };
+    let word = match (ca, cb) {
+        (Some(x), Some(y)) if x.lo > y.hi => "beats",
+        (Some(x), Some(y)) if y.lo > x.hi => "is beaten by",
+        (Some(_), Some(_)) => "is within noise of",
+        _ => "cannot be compared (no interval) with",
+    };
+    Some(format!("{} {word} {} ({} vs {})", a.name, b.name, show(pa, ca), show(pb, cb)))
 }
 
 impl Summary {
@@ -84,27 +113,34 @@ fn ends(run: &Run) -> [Option<&Point>; 3] {
     ]
 }
 
-/// The gain within budget of the method called `name`.
-fn gain(s: &[Summary], name: &str) -> Option<f32> {
-    s.iter().find(|x| x.name == name).and_then(|x| x.gain_in_budget)
-}
+/// The method pairs the paper's claims compare: SPLIT against SFT for each form, and the SPLIT
+/// vector against DiffMean.
+const COMPARISONS: [(&str, &str); 4] = [
+    ("vector-split", "vector-sft"),
+    ("lora-split", "lora-sft"),
+    ("local-weight-split", "local-weight-sft"),
+    ("vector-split", "diffmean"),
+];
 
 fn summarize(run: &Run, budget: f32, train_seconds: Option<f32>) -> Summary {
     let pts: Vec<_> = run.test.points.iter().map(|p| &p.point).collect();
     let (m, pref): (Vec<f32>, Vec<f32>) = pts.iter().map(|p| (p.strength, p.pref_odds)).unzip();
     let [lo, zero, hi] = ends(run);
     let u0 = zero.and_then(|z| z.util_odds);
-    let gain_in_budget = zero.map(|z| {
+    // The best point within budget: m = 0 itself when no m > 0 gains anything.
+    let best_point = zero.map(|z| {
         pts.iter()
             .filter(|p| p.strength > 0.0 && matches!((p.util_odds, u0), (Some(u), Some(u0)) if u >= u0 - budget))
-            .map(|p| p.pref_odds - z.pref_odds)
-            .fold(0.0, f32::max)
+            .copied()
+            .fold(z, |a, p| if p.pref_odds > a.pref_odds { p } else { a })
     });
+    let gain_in_budget = zero.zip(best_point).map(|(z, b)| b.pref_odds - z.pref_odds);
     Summary {
         name: run.name().to_string(),
         pref_rank: spearman(&m, &pref).ok(),
         util_drop: [lo, hi].map(|p| u0.zip(p.and_then(|p| p.util_odds)).map(|(a, b)| a - b)),
         gain_in_budget,
+        best: best_point.map(|p| (p.pref_odds, p.pref_odds_ci)),
         train_seconds,
     }
 }
@@ -260,7 +296,12 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
         for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.random, &c.floor)]) {
             let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
-            let r2 = |r: [Option<f32>; 2]| format!("{} / {}", num(r[0]), num(r[1]));
+            // † marks a fit the solver flags as degenerate (a parameter on a bound or not
+            // determined by the points): its R² describes a curve that means nothing.
+            let r2 = |r: [Option<f32>; 2], fit: &Result<CurveFit, String>| {
+                let dagger = if fit.as_ref().is_ok_and(|f| f.degenerate.is_some()) { "†" } else { "" };
+                format!("{}{dagger} / {}{dagger}", num(r[0]), num(r[1]))
+            };
             let text_at = |f: &dyn Fn(&crate::sweep::TextPoint) -> Option<f32>| {
                 let [_, zero, top] =
                     ends(run).map(|p| p.and_then(|p| run.texts.iter().find(|t| t.strength == p.strength)).and_then(f));
@@ -277,13 +318,29 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
                 num(s.util_drop[1]),
                 if s.tradeoff_holds() { "yes" } else { "no" },
                 num(s.gain_in_budget),
-                r2(run.curves.preference_r2),
-                r2(run.curves.utility_r2),
+                r2(run.curves.preference_r2, &run.curves.preference),
+                r2(run.curves.utility_r2, &run.curves.utility),
                 num(run.test.manifold_vs_utility_drop),
                 text_at(&|t| t.fluency.distinct_2),
                 text_at(&|t| Some(t.fluency.compression_ratio)),
                 s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
             );
+        }
+        let flagged: Vec<String> = c
+            .runs
+            .iter()
+            .chain([&c.random])
+            .flat_map(|r| {
+                [("preference", &r.curves.preference), ("utility", &r.curves.utility)].into_iter().filter_map(
+                    move |(which, fit)| {
+                        let why = fit.as_ref().ok()?.degenerate.as_ref()?;
+                        Some(format!("{} {which} ({why})", r.name()))
+                    },
+                )
+            })
+            .collect();
+        if !flagged.is_empty() {
+            let _ = writeln!(md, "\n† degenerate fits: {}.", flagged.join("; "));
         }
         let prompting = match &c.prompting {
             Ok(p) => format!(
@@ -322,22 +379,17 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
 
 /// Sentences for one concept, from its summaries.
 fn findings(s: &[Summary], floor: &Summary) -> String {
-    let get = |n: &str| gain(s, n);
     let mut best: Vec<&Summary> = s.iter().filter(|x| x.gain_in_budget.is_some()).collect();
     best.sort_by(|a, b| b.gain_in_budget.partial_cmp(&a.gain_in_budget).unwrap_or(std::cmp::Ordering::Equal));
     let mut out = String::new();
     if let Some(b) = best.first() {
         let _ = write!(out, "Best gain within the utility budget: **{}** ({}).", b.name, num(b.gain_in_budget));
     }
-    for form in ["vector", "lora", "local-weight"] {
-        if let (Some(split), Some(sft)) = (get(&format!("{form}-split")), get(&format!("{form}-sft"))) {
-            let verdict = if split > sft { "beats" } else { "does not beat" };
-            let _ = write!(out, " {form}: SPLIT {verdict} SFT ({split:.2} vs {sft:.2}).");
+    let named = |n: &str| s.iter().find(|x| x.name == n);
+    for (a, b) in COMPARISONS {
+        if let Some(v) = named(a).zip(named(b)).and_then(|(a, b)| verdict(a, b)) {
+            let _ = write!(out, " {v}.");
         }
-    }
-    if let (Some(split), Some(dm)) = (get("vector-split"), get("diffmean")) {
-        let verdict = if split > dm { "beats" } else { "does not beat" };
-        let _ = write!(out, " SPLIT vector {verdict} DiffMean ({split:.2} vs {dm:.2}).");
     }
     let above: Vec<&str> =
         s.iter().filter(|x| x.gain_in_budget > floor.gain_in_budget).map(|x| x.name.as_str()).collect();
@@ -363,21 +415,18 @@ fn findings(s: &[Summary], floor: &Summary) -> String {
 fn overall(results: &[ConceptResult]) -> String {
     let all: Vec<&Summary> = results.iter().flat_map(|c| &c.summaries).collect();
     let holds = all.iter().filter(|s| s.tradeoff_holds()).count();
-    let (mut wins, mut cases, mut losses) = (0, 0, Vec::new());
+    let (mut wins, mut losses, mut ties, mut cases) = (0, 0, Vec::new(), 0);
     for c in results {
-        let get = |n: &str| gain(&c.summaries, n);
-        for (split, other) in [
-            ("vector-split", "vector-sft"),
-            ("lora-split", "lora-sft"),
-            ("local-weight-split", "local-weight-sft"),
-            ("vector-split", "diffmean"),
-        ] {
-            if let (Some(a), Some(b)) = (get(split), get(other)) {
+        let named = |n: &str| c.summaries.iter().find(|x| x.name == n);
+        for (a, b) in COMPARISONS {
+            if let Some(v) = named(a).zip(named(b)).and_then(|(a, b)| verdict(a, b)) {
                 cases += 1;
-                if a > b {
-                    wins += 1
+                if v.contains(" beats ") {
+                    wins += 1;
+                } else if v.contains(" is beaten by ") {
+                    losses += 1;
                 } else {
-                    losses.push(format!("{} ({split} {a:.2} vs {other} {b:.2})", c.name))
+                    ties.push(format!("{} ({v})", c.name));
                 }
             }
         }
@@ -399,14 +448,15 @@ fn overall(results: &[ConceptResult]) -> String {
     let mut out = format!(
         "- The prompting baseline gains more preference than the best steering method (within the budget) for {} of {} concepts{}.\n\
          - The trade-off (preference rising with strength, utility falling at both ends) holds in {holds} of {} (concept, method) sweeps.\n\
-         - Within a utility-drop budget, SPLIT gains more held-out preference than its SFT counterpart (or, for the vector, than DiffMean) in {wins} of {cases} comparisons.\n",
+         - Within a utility-drop budget, comparing held-out preference at each method's best strength with 95% bootstrap intervals over pairs: SPLIT beats its SFT counterpart (or, for the vector, DiffMean) in {wins} of {cases} comparisons, loses in {losses}, and the intervals overlap in the other {}.\n",
         prompt_wins.len(),
         results.len(),
         if prompt_wins.is_empty() { String::new() } else { format!(" ({})", prompt_wins.join(", ")) },
-        all.len()
+        all.len(),
+        ties.len()
     );
-    if !losses.is_empty() {
-        let _ = writeln!(out, "- Where SPLIT does not win: {}.", losses.join("; "));
+    if !ties.is_empty() {
+        let _ = writeln!(out, "- Within noise: {}.", ties.join("; "));
     }
     out
 }

@@ -63,6 +63,10 @@ pub struct SweepArgs {
     pub max_pairs: Option<usize>,
     #[command(flatten)]
     pub format: FormatArgs,
+    /// Also write every pair's numbers at every strength (JSON lines: method, layer, site, split,
+    /// strength, pair index, L_p and L_n sums and token counts, preference, utility).
+    #[arg(long)]
+    pub per_pair: Option<PathBuf>,
     /// Output directory (sweep.json, sweep.svg).
     #[arg(long, default_value = "sweep-out")]
     pub out: PathBuf,
@@ -71,7 +75,11 @@ pub struct SweepArgs {
 /// Reads a JSONL pairs file, keeping at most `max` pairs.
 pub fn read_pairs(path: &Path, max: Option<usize>) -> Result<Vec<Pair>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut pairs = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
+    let parsed = parse_jsonl(&text).with_context(|| format!("in {}", path.display()))?;
+    if let Some(note) = parsed.note() {
+        eprintln!("note: {}: {note}", path.display());
+    }
+    let mut pairs = parsed.pairs;
     pairs.truncate(max.unwrap_or(pairs.len()));
     Ok(pairs)
 }
@@ -207,14 +215,21 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
         args.method.iter().filter(|m| !m.is_empty()).map(|m| m.parse()).collect::<steerscope::Result<Vec<Method>>>()?;
     let format = args.format.prompt_format()?;
     crate::check_strengths(&args.strengths)?;
-    let mut paths = args.update.clone();
-    paths.dedup(); // the same file twice is swept once
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for p in &args.update {
+        if !paths.contains(p) {
+            paths.push(p.clone()); // the same file twice is swept once
+        }
+    }
     let updates = paths.iter().map(|p| crate::load_update(p)).collect::<Result<Vec<_>>>()?;
     let model = crate::load_model(model_path)?;
     let llama = &model.llama;
     let mut layers = args.layer.clone();
-    layers.extend(updates.iter().map(|u| u.layer).filter(|l| !args.layer.contains(l)));
-    layers.dedup();
+    for u in &updates {
+        if !layers.contains(&u.layer) {
+            layers.push(u.layer);
+        }
+    }
     for &l in &layers {
         llama.config.check_layer(l)?;
     }
@@ -255,6 +270,9 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
         "baselines": {"prompting": prompting_json(&prompting)}});
     std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(args.out.join("sweep.svg"), plot(&runs.iter().collect::<Vec<_>>(), prompting.as_ref().ok())?)?;
+    if let Some(path) = &args.per_pair {
+        std::fs::write(path, per_pair_lines(&runs)).with_context(|| format!("writing {}", path.display()))?;
+    }
     if json {
         println!("{report}");
     } else {
@@ -271,6 +289,26 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
         println!("wrote {}/sweep.json and sweep.svg", args.out.display());
     }
     Ok(())
+}
+
+/// Every pair's numbers of every run, split and strength, one JSON object per line.
+fn per_pair_lines(runs: &[Run]) -> String {
+    let mut out = String::new();
+    for r in runs {
+        for (split, sweep) in [("train", &r.train), ("heldout", &r.test)] {
+            for p in &sweep.points {
+                for row in steerscope::analysis::point::pair_rows(p.point.strength, &p.pairs) {
+                    let mut j = serde_json::json!({"method": r.name(), "layer": sweep.layer, "site": sweep.site, "split": split});
+                    if let (Some(o), serde_json::Value::Object(extra)) = (j.as_object_mut(), serde_json::json!(row)) {
+                        o.extend(extra);
+                    }
+                    out += &j.to_string();
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    out
 }
 
 /// What strength means, for every report.
@@ -315,23 +353,30 @@ fn print_run(r: &Run) {
     }
 }
 
-/// Held-out sweeps, one line per (method, layer), the random direction among them; the
-/// prompting baseline as a flat line (it has no strength).
+/// Held-out sweeps, one line per (method, layer), the random direction among them, with the 95%
+/// bootstrap interval over pairs as a bar at each point; the prompting baseline as a flat line
+/// (it has no strength).
 pub fn plot(runs: &[&Run], prompting: Option<&Prompting>) -> Result<String> {
-    let lines = |f: &dyn Fn(&SweepPoint) -> Option<(f32, f32)>| -> Vec<Line> {
+    type Interval = Option<steerscope::math::bootstrap::Interval>;
+    let lines = |f: &dyn Fn(&SweepPoint) -> Option<(f32, f32)>, ci: &dyn Fn(&SweepPoint) -> Interval| -> Vec<Line> {
         runs.iter()
-            .map(|r| Line {
-                name: format!("{} @{}", r.name(), r.test.layer),
-                points: r.test.points.iter().filter_map(f).collect(),
+            .map(|r| {
+                let shown: Vec<&SweepPoint> = r.test.points.iter().filter(|p| f(p).is_some()).collect();
+                Line {
+                    name: format!("{} @{}", r.name(), r.test.layer),
+                    points: shown.iter().filter_map(|p| f(p)).collect(),
+                    intervals: shown.iter().map(|p| ci(p).map(|i| (i.lo, i.hi))).collect(),
+                }
             })
             .collect()
     };
+    let none = |_: &SweepPoint| None;
     let span = runs
         .iter()
         .flat_map(|r| r.test.points.iter().map(|p| p.point.strength))
         .fold((f32::MAX, f32::MIN), |(a, b), m| (a.min(m), b.max(m)));
     let flat = |y: Option<f32>| -> Vec<Line> {
-        y.into_iter().map(|y| Line { name: "prompting".into(), points: vec![(span.0, y), (span.1, y)] }).collect()
+        y.into_iter().map(|y| Line::plain("prompting".into(), vec![(span.0, y), (span.1, y)])).collect()
     };
     let with = |mut l: Vec<Line>, extra: Vec<Line>| {
         l.extend(extra);
@@ -342,15 +387,18 @@ pub fn plot(runs: &[&Run], prompting: Option<&Prompting>) -> Result<String> {
         (
             "preference",
             "strength",
-            "log-odds",
-            with(lines(&|p| Some((p.point.strength, p.point.pref_odds))), flat(prompting.map(|p| p.pref_odds))),
+            "log-odds (95% CI over pairs)",
+            with(
+                lines(&|p| Some((p.point.strength, p.point.pref_odds)), &|p| p.point.pref_odds_ci),
+                flat(prompting.map(|p| p.pref_odds)),
+            ),
         ),
         (
             "utility",
             "strength",
-            "log-odds",
+            "log-odds (95% CI over pairs)",
             with(
-                lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u))),
+                lines(&|p| p.point.util_odds.map(|u| (p.point.strength, u)), &|p| p.point.util_odds_ci),
                 flat(prompting.and_then(|p| p.util_odds)),
             ),
         ),
@@ -358,13 +406,13 @@ pub fn plot(runs: &[&Run], prompting: Option<&Prompting>) -> Result<String> {
             "off-manifold score",
             "strength",
             "distance (× unsteered)",
-            lines(&|p| Some((p.point.strength, p.off_manifold?))),
+            lines(&|p| Some((p.point.strength, p.off_manifold?)), &none),
         ),
         (
             "frontier",
             "preference log-odds",
             "utility log-odds",
-            lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u))),
+            lines(&|p| p.point.util_odds.map(|u| (p.point.pref_odds, u)), &none),
         ),
     ])
 }

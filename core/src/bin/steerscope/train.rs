@@ -42,9 +42,36 @@ pub struct TrainArgs {
     pub factors: Option<Vec<f32>>,
     #[arg(long)]
     pub batch: Option<usize>,
-    /// Train "add" examples only (no negated factor with swapped completions).
+    /// Train "add" examples only (no negated factor with swapped completions; by default each
+    /// example is swapped with probability ½, drawn from the seeded RNG).
     #[arg(long)]
     pub add_only: bool,
+    /// SPLIT: weight of the winner's loss L_w [default: 1].
+    #[arg(long)]
+    pub w_pos: Option<f32>,
+    /// SPLIT: weight of the loser's loss L_l, which keeps it likely (utility) [default: 0.6 for a
+    /// vector, 0.5 for weight updates, EasyEdit's].
+    #[arg(long)]
+    pub w_neg: Option<f32>,
+    /// SPLIT: weight γ of the margin term γ·ReLU(τ − (L_l − L_w)) [default: 5].
+    #[arg(long)]
+    pub margin_weight: Option<f32>,
+    /// SPLIT: the margin τ [default: 0.5 for a vector, 0.4 for weight updates].
+    #[arg(long, allow_hyphen_values = true)]
+    pub margin: Option<f32>,
+    /// SPLIT: weight of the reference term w_ref·(ReLU(L_w − L_w⁰) + ReLU(L_l − L_l⁰)) [default: 0].
+    #[arg(long)]
+    pub w_ref: Option<f32>,
+    /// Learning-rate schedule: linear (to 0, no warm-up; EasyEdit's) or constant.
+    #[arg(long, default_value = "linear")]
+    pub schedule: steerscope::steer::train::Schedule,
+    /// Global gradient-norm clip.
+    #[arg(long, default_value_t = 1.0)]
+    pub clip: f32,
+    /// Stop (keeping the last good step) when the update's |Δh| at the largest factor passes this
+    /// multiple of the layer's mean residual norm.
+    #[arg(long, default_value_t = 10.0)]
+    pub max_update: f32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// Use at most this many pairs.
@@ -65,8 +92,24 @@ impl TrainArgs {
             other => bail!("unknown method `{other}` (expected vector, lora or local-weight)"),
         };
         let objective = match self.objective.as_str() {
-            "sft" => Objective::Sft,
-            "split" => Objective::split_for(form),
+            "sft" => {
+                let split_only = [self.w_pos, self.w_neg, self.margin_weight, self.margin, self.w_ref];
+                anyhow::ensure!(
+                    split_only.iter().all(Option::is_none),
+                    "--w-pos, --w-neg, --margin-weight, --margin and --w-ref are SPLIT's terms; the objective is sft"
+                );
+                Objective::Sft
+            }
+            "split" => match Objective::split_for(form) {
+                Objective::Split { w_pos, w_neg, gamma, tau, w_ref } => Objective::Split {
+                    w_pos: self.w_pos.unwrap_or(w_pos),
+                    w_neg: self.w_neg.unwrap_or(w_neg),
+                    gamma: self.margin_weight.unwrap_or(gamma),
+                    tau: self.margin.unwrap_or(tau),
+                    w_ref: self.w_ref.unwrap_or(w_ref),
+                },
+                sft => sft,
+            },
             other => bail!("unknown objective `{other}` (expected sft or split)"),
         };
         let site = self.site.unwrap_or(if form == UpdateForm::Vector { Site::Residual } else { Site::MlpOut });
@@ -76,6 +119,9 @@ impl TrainArgs {
         c.epochs = self.epochs.unwrap_or(c.epochs);
         c.batch = self.batch.unwrap_or(c.batch);
         c.subtract = !self.add_only;
+        c.schedule = self.schedule;
+        c.clip = self.clip;
+        c.max_update = self.max_update;
         c.seed = self.seed;
         Ok(c)
     }
@@ -83,6 +129,7 @@ impl TrainArgs {
 
 pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
     let config = args.config()?;
+    config.check_values()?; // before the model is loaded or any pair is run
     let format = args.format.prompt_format()?;
     let model = crate::load_model(model_path)?;
     let pairs = crate::sweep::tokens(&model, &crate::sweep::read_pairs(&args.pairs, args.max_pairs)?, &format)?;
@@ -96,7 +143,7 @@ pub fn run(args: TrainArgs, model_path: &Path, json: bool) -> Result<()> {
         ("prompt_format".into(), format.describe()),
     ]);
     let (artifact, log) = train(&model.llama, &prepared, config, meta, Some(&args.out))?;
-    let last = log.last().copied();
+    let last = log.last().cloned();
     if json {
         println!("{}", serde_json::json!({"out": args.out, "steps": log, "meta": artifact.meta}));
     } else if let Some(s) = last {
