@@ -101,7 +101,8 @@ fn child(which: &str) {
     let bytes = std::fs::read(model_path::default_model_path()).unwrap();
     let model = Model::load(&bytes).unwrap();
     let ids = prompt_ids(&model);
-    let mut step: Box<dyn FnMut(&[u32], usize) -> Vec<f32>> = match which {
+    type Step = Box<dyn FnMut(&[u32], usize) -> Vec<f32>>;
+    let mut step: Step = match which {
         "steerscope" => {
             let mut cache = Cache::new();
             Box::new(move |toks: &[u32], pos: usize| {

@@ -282,6 +282,61 @@ impl<'a> Gguf<'a> {
     pub fn data(&self, t: &TensorInfo) -> &'a [u8] {
         &self.bytes[t.start..t.start + t.len]
     }
+
+    /// Checks that every number stored as a float in a tensor's data is finite: each element of
+    /// an F32, F16 or BF16 tensor, and each block's scale (and minimum) in the quantized types,
+    /// whose other fields are small integers. A weight built from finite parts is finite, so a
+    /// corrupt file is refused here, naming the tensor and the element, instead of turning into
+    /// NaN logits later. Reads the data once without allocating.
+    pub fn check_finite(&self, t: &TensorInfo) -> Result<()> {
+        let (per_block, block_bytes) = t.ttype.block();
+        let what = if per_block == 1 { "element" } else { "a scale of block" };
+        for (i, block) in self.data(t).chunks_exact(block_bytes as usize).enumerate() {
+            for &(at, kind) in t.ttype.float_fields() {
+                let v = match kind {
+                    Float::F32 => f32::from_le_bytes([block[at], block[at + 1], block[at + 2], block[at + 3]]),
+                    Float::F16 => half::f16::from_le_bytes([block[at], block[at + 1]]).to_f32(),
+                    Float::BF16 => half::bf16::from_le_bytes([block[at], block[at + 1]]).to_f32(),
+                };
+                if !v.is_finite() {
+                    return Err(Error::Gguf {
+                        offset: (t.start + i * block_bytes as usize + at) as u64,
+                        problem: format!("tensor `{}`: {what} {i} is {v}, not a finite number", t.name),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a float field of a tensor block is stored.
+#[derive(Debug, Clone, Copy)]
+enum Float {
+    F32,
+    F16,
+    BF16,
+}
+
+impl TensorType {
+    /// The float fields (byte offset, storage) of one block: the element itself for F32, F16
+    /// and BF16; for the quantized types, as ggml lays their blocks out (`ggml-common.h`), the
+    /// scale `d` and the minimum `m` / `dmin` (or `s` = `d`·Σq in Q8_1) — everything else in a
+    /// block is small integers.
+    fn float_fields(self) -> &'static [(usize, Float)] {
+        use TensorType::*;
+        match self {
+            F32 => &[(0, Float::F32)],
+            F16 => &[(0, Float::F16)],
+            BF16 => &[(0, Float::BF16)],
+            Q4_0 | Q5_0 | Q8_0 => &[(0, Float::F16)],
+            Q4_1 | Q5_1 | Q8_1 | Q4K | Q5K => &[(0, Float::F16), (2, Float::F16)],
+            Q2K => &[(80, Float::F16), (82, Float::F16)],
+            Q3K => &[(108, Float::F16)],
+            Q6K => &[(208, Float::F16)],
+            Q8K => &[(0, Float::F32)],
+        }
+    }
 }
 
 fn tensor_range(
@@ -289,7 +344,7 @@ fn tensor_range(
 ) -> Result<TensorInfo> {
     let bad =
         |problem: String| Error::Gguf { offset: data_start as u64, problem: format!("tensor `{name}`: {problem}") };
-    if offset % alignment != 0 {
+    if !offset.is_multiple_of(alignment) {
         return Err(bad(format!("data offset {offset} is not aligned to {alignment}")));
     }
     let (block, block_bytes) = ttype.block();
@@ -297,7 +352,7 @@ fn tensor_range(
         .iter()
         .try_fold(1u64, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| bad("element count overflows".into()))?;
-    if dims.first().is_some_and(|d0| d0 % block != 0) {
+    if dims.first().is_some_and(|d0| !d0.is_multiple_of(block)) {
         return Err(bad(format!("row length {} is not a multiple of the {ttype:?} block size {block}", dims[0])));
     }
     let len = (n / block).checked_mul(block_bytes).ok_or_else(|| bad("byte size overflows".into()))?;
@@ -427,7 +482,7 @@ fn min_value_size(vtype: u32) -> u64 {
     match vtype {
         0 | 1 | 7 => 1,
         2 | 3 => 2,
-        4 | 5 | 6 => 4,
+        4..=6 => 4,
         8 => 8,
         9 => 12,
         _ => 8,

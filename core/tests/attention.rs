@@ -1,16 +1,14 @@
 //! Integration tests of the attention lab (fast: the whole file runs in seconds in release).
 
+mod common;
+use common::max_diff;
 use steerscope::attention::construct::{composition_at_least, construct, precision_warning, Precision};
 use steerscope::attention::mixer::{AnyMixer, Mixer};
 use steerscope::attention::spec::{format_spec, parse_spec, MixerKind};
 use steerscope::attention::stack::{Form, Stack, StackShape};
-use steerscope::attention::task::{brute_force, Rng, TaskSpec};
+use steerscope::attention::task::{brute_force, TaskSpec};
 use steerscope::attention::{softmax, AttnError};
-
-fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
+use steerscope::rng::Rng;
 
 // ---------------------------------------------------------------- task
 
@@ -77,7 +75,7 @@ fn chunked_equals_recurrent_for_every_mixer() {
         let scale = rec.iter().map(|z| z.abs()).fold(1.0, f32::max);
         for chunk in [1, 4, 16, 64] {
             let ch = m.forward_chunked(&x, n, chunk).unwrap();
-            let diff = max_abs_diff(&rec, &ch) / scale;
+            let diff = max_diff(&rec, &ch) / scale;
             assert!(diff <= 1e-4, "{kind}: chunk {chunk}: relative diff {diff}");
         }
     }
@@ -94,7 +92,7 @@ fn chunked_is_stable_on_long_sequences() {
         let rec = m.forward_recurrent(&x, n).unwrap();
         let ch = m.forward_chunked(&x, n, 64).unwrap();
         let scale = rec.iter().map(|z| z.abs()).fold(1.0, f32::max);
-        assert!(max_abs_diff(&rec, &ch) / scale <= 1e-4, "{kind}");
+        assert!(max_diff(&rec, &ch) / scale <= 1e-4, "{kind}");
     }
 }
 
@@ -107,17 +105,17 @@ fn softmax_equals_naive_reference() {
         let v = rng.normals(n * 5, 1.0);
         let naive = softmax::naive(&q, &k, &v, n, dk, 5, 0.7);
         let rec = softmax::recurrent(&q, &k, &v, n, dk, 5, 0.7);
-        assert!(max_abs_diff(&naive, &rec) <= 1e-5);
+        assert!(max_diff(&naive, &rec) <= 1e-5);
         for chunk in [1, 7, 32, 200] {
             let ch = softmax::chunked(&q, &k, &v, n, dk, 5, 0.7, chunk);
-            assert!(max_abs_diff(&naive, &ch) <= 1e-5, "chunk {chunk}");
+            assert!(max_diff(&naive, &ch) <= 1e-5, "chunk {chunk}");
         }
     }
     let m = softmax::SoftmaxAttention::random(12, 3, 4, &mut rng);
     let x = rng.normals(30 * 12, 1.0);
     let a = m.forward_naive(&x, 30).unwrap();
-    assert!(max_abs_diff(&a, &m.forward_recurrent(&x, 30).unwrap()) <= 1e-5);
-    assert!(max_abs_diff(&a, &m.forward_chunked(&x, 30, 8).unwrap()) <= 1e-5);
+    assert!(max_diff(&a, &m.forward_recurrent(&x, 30).unwrap()) <= 1e-5);
+    assert!(max_diff(&a, &m.forward_chunked(&x, 30, 8).unwrap()) <= 1e-5);
 }
 
 #[test]
@@ -133,7 +131,7 @@ fn mixers_are_causal() {
         }
         let a = m.forward_chunked(&x, n, 8).unwrap();
         let b = m.forward_chunked(&y, n, 8).unwrap();
-        assert!(max_abs_diff(&a[..15 * d], &b[..15 * d]) == 0.0, "{kind}");
+        assert!(max_diff(&a[..15 * d], &b[..15 * d]) == 0.0, "{kind}");
     }
 }
 
@@ -188,10 +186,19 @@ fn hybrid_stack_recurrent_equals_chunked() {
     let a = stack.forward(&x, n, Form::Recurrent).unwrap();
     let b = stack.forward(&x, n, Form::Chunked(4)).unwrap();
     let scale = a.iter().map(|z| z.abs()).fold(1.0, f32::max);
-    assert!(max_abs_diff(&a, &b) / scale <= 1e-4);
-    assert!(stack.num_params() > 0);
+    assert!(max_diff(&a, &b) / scale <= 1e-4);
     // Serializes and comes back identical.
     let json = serde_json::to_string(&stack).unwrap();
+    // An independent count: every parameter is a float in a JSON array (weights, gains, decay
+    // logs); sizes are integers and fixed hyperparameters (a softmax's scale) lone floats.
+    fn weights(v: &serde_json::Value) -> usize {
+        match v {
+            serde_json::Value::Array(a) => a.iter().map(|x| if x.is_f64() { 1 } else { weights(x) }).sum(),
+            serde_json::Value::Object(o) => o.values().map(weights).sum(),
+            _ => 0,
+        }
+    }
+    assert_eq!(stack.num_params(), weights(&serde_json::from_str(&json).unwrap()));
     let back: Stack = serde_json::from_str(&json).unwrap();
     assert_eq!(back, stack);
 }
@@ -249,6 +256,9 @@ fn precision_limits_warn() {
     let r = construct(&task, None).unwrap().evaluate(10, 1, Precision::Bf16, |_| {}).unwrap();
     assert_eq!(r.warnings.len(), 1);
     assert!(construct(&task, Some(f32::NAN)).is_err());
+    assert_eq!(Precision::parse("BF16").unwrap(), Precision::Bf16);
+    let e = Precision::parse("f8").unwrap_err().to_string();
+    assert!(e.contains("unknown precision `f8`"), "{e}");
 }
 
 // ---------------------------------------------------------------- experiment plan
@@ -366,7 +376,7 @@ mod training {
                 for i in 0..3 {
                     let h = stack.forward(&x[i * n * f..(i + 1) * n * f], n, Form::Recurrent).unwrap();
                     let (_, l) = stack.read(&h[(n - 1) * 32..]).unwrap();
-                    let diff = max_abs_diff(&l, &logits[i * c..(i + 1) * c]);
+                    let diff = max_diff(&l, &logits[i * c..(i + 1) * c]);
                     assert!(diff < 1e-5, "{spec}, n = {n}: candle vs plain stack differ by {diff}");
                 }
                 // Export round-trips.

@@ -2,14 +2,13 @@
 //! by tests/reference/llama_cpp_cvec.py with llama-cpp-python's `llama_set_adapter_cvec`).
 //! Independent reference: llama.cpp's forward pass with the control vector applied by llama.cpp.
 mod common;
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::{Device, Tensor};
 use common::*;
-use steerscope::model::{Cache, Config, Edit, Intervention, Llama, Model, Site, Steering};
+use steerscope::model::{Config, Edit, Intervention, Model, Site, Steering};
 use steerscope::steer::control_vector::{ControlVector, Meta, LAYER_NUMBERING};
 
-fn fixture() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures/llama_cpp_cvec.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("fixture")).expect("fixture json")
+fn cvec_fixture() -> serde_json::Value {
+    fixture("llama_cpp_cvec.json")
 }
 
 fn direction(f: &serde_json::Value) -> Vec<f32> {
@@ -36,7 +35,7 @@ fn as_reference_wrote(layer: usize, d: Vec<f32>) -> ControlVector {
 
 #[test]
 fn gguf_round_trip_and_matches_reference_bytes() {
-    let f = fixture();
+    let f = cvec_fixture();
     let layer = f["our_layer"].as_u64().unwrap() as usize;
     assert_eq!(layer as u64, f["llama_cpp_layer"].as_u64().unwrap(), "direction.N is our layer N");
     let cv = as_reference_wrote(layer, direction(&f));
@@ -50,21 +49,17 @@ fn gguf_round_trip_and_matches_reference_bytes() {
     assert_eq!(bytes, theirs);
 }
 
-fn last_logits(llama: &Llama, ids: &[u32], steering: &Steering) -> Vec<f32> {
-    let fwd = llama.forward(ids, &mut Cache::new(), steering).unwrap();
-    let n = fwd.hidden.dim(0).unwrap();
-    llama.logits(&fwd.hidden.i(n - 1..n).unwrap()).unwrap().squeeze(0).unwrap().to_vec1().unwrap()
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
-}
-
-/// (top-1 equal, max |Δ| over the sample)
+/// (our top-1, max |Δ| over the sampled logits)
 fn compare(got: &[f32], want: &serde_json::Value) -> (usize, f64) {
     let sample = ids(&want["sample_ids"]);
     let vals: Vec<f64> = want["sample_values"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-    let diff = sample.iter().zip(&vals).map(|(&i, w)| (got[i as usize] as f64 - w).abs()).fold(0.0, f64::max);
+    let diff = sample.iter().zip(&vals).map(|(&i, w)| (got[i as usize] as f64 - w).abs()).fold(0f64, |m, d| {
+        if m.is_nan() || d.is_nan() {
+            f64::NAN
+        } else {
+            m.max(d)
+        }
+    });
     (argmax(got), diff)
 }
 
@@ -106,6 +101,12 @@ fn steering_from(cv: &ControlVector, config: &Config) -> Steering {
 /// logits — top-1 identical, max |Δ| ≤ 1e-2 over the sampled logits — on the quantized model's
 /// weights. Independent reference: llama.cpp's own forward pass (fixture `f32`).
 ///
+/// The bound: in f32 throughout, the engines differ only in summation order (SIMD widths, ggml's
+/// blocking) and in ggml's own exp/SiLU, each a relative error of a few ulps that 30 layers carry
+/// to the logits; we measure 3e-5 (logits of magnitude ~20, fixture rounded to 1e-5). 1e-2
+/// leaves room for another CPU's summation order and is still 100× below what a wrong site,
+/// sign or layer does (≥ 1 logit; one layer off moves them by 6–12).
+///
 /// Why the F32-dequantized weights and not the Q4_1 kernels: with Q4_1 weights both engines
 /// re-quantize every matmul's *activations* to 8 bits, so any last-bit difference (summation
 /// order, an F16 KV cache, ggml's exp approximation) flips roundings that compound over 30
@@ -113,7 +114,7 @@ fn steering_from(cv: &ControlVector, config: &Config) -> Steering {
 /// the F32 file. `layer_numbering_matches_llama_cpp` compares on the Q4_1 kernels (gap ≈ 1).
 #[test]
 fn steering_matches_llama_cpp_control_vector() {
-    let f = fixture();
+    let f = cvec_fixture();
     let cv = ControlVector::from_gguf_bytes(&unhex(f["gguf_hex"].as_str().unwrap())).unwrap();
     let model = dequantized_f32_model();
     let steering = steering_from(&cv, &model.llama.config);
@@ -131,17 +132,17 @@ fn steering_matches_llama_cpp_control_vector() {
         );
         assert_eq!(base_top as u64, case["unsteered"]["top1"].as_u64().unwrap(), "unsteered top-1");
         assert_eq!(top as u64, case["steered"]["top1"].as_u64().unwrap(), "steered top-1");
+        assert!(base_diff <= 1e-2, "unsteered logits differ from llama.cpp by {base_diff}");
+        assert!(diff <= 1e-2, "steered logits differ from llama.cpp by {diff}");
         worst_base = worst_base.max(base_diff);
         worst = worst.max(diff);
     }
-    println!("max abs diff over sampled logits: unsteered {worst_base:.5}, steered {worst:.5}");
-    assert!(worst_base <= 1e-2, "unsteered logits differ from llama.cpp by {worst_base}");
-    assert!(worst <= 1e-2, "steered logits differ from llama.cpp by {worst}");
+    println!("max abs diff over sampled logits: unsteered {worst_base:.5}, steered {worst:.5} (bound 1e-2)");
 }
 
 #[test]
 fn misfit_file_names_both_sides() {
-    let f = fixture();
+    let f = cvec_fixture();
     let config = &model().llama.config;
     let wide = as_reference_wrote(15, vec![0.5; config.hidden + 8]);
     let cv = ControlVector::from_gguf_bytes(&wide.to_gguf_bytes().unwrap()).unwrap();
@@ -164,7 +165,7 @@ fn misfit_file_names_both_sides() {
 /// closest to llama.cpp's `direction.N`; N-1 / N+1 (the classic off-by-one) are 6x-15x further.
 #[test]
 fn layer_numbering_matches_llama_cpp() {
-    let f = fixture();
+    let f = cvec_fixture();
     let config = &model().llama.config;
     let d = Tensor::new(direction(&f).as_slice(), &Device::Cpu).unwrap();
     let our = f["our_layer"].as_u64().unwrap() as usize;
@@ -185,6 +186,7 @@ fn layer_numbering_matches_llama_cpp() {
     let others = worst.iter().enumerate().filter(|(k, _)| *k != 2).map(|(_, w)| *w).fold(f64::MAX, f64::min);
     println!("max |Δ| at layer {our}: {:.4}; best other layer: {others:.4}; top-1 agreement {agree}/3", worst[2]);
     assert!(worst[2] * 4.0 < others, "layer {our} is not clearly the matching one: {worst:?}");
-    assert!(worst[2] <= 1.5, "steered gap {} exceeds the unsteered engine gap", worst[2]);
+    // The engines' gap on the Q4_1 kernels, as in parity.rs (measured 1.35 unsteered).
+    assert!(worst[2] <= 2.0, "steered gap {} exceeds the unsteered engine gap", worst[2]);
     assert!(agree >= 2);
 }

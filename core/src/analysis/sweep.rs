@@ -198,7 +198,7 @@ mod tests {
     fn point(m: f32, lp: f32, ln: f32) -> SweepPoint {
         let score = PairScore::new(Nll { sum: lp, tokens: 1 }, Nll { sum: ln, tokens: 1 });
         SweepPoint {
-            point: summarize(m, &[score.clone()]),
+            point: summarize(m, core::slice::from_ref(&score)),
             off_manifold: Some(1.0 + m.abs()),
             pairs: alloc::vec![score],
         }

@@ -28,10 +28,21 @@ pub struct Concept {
 /// stay beside the index (no path separators, no `..`). Unknown fields are ignored.
 pub fn parse_index(text: &str) -> Result<Vec<Concept>> {
     let bad = |problem: String| Error::Invalid(format!("concept index: {problem}"));
-    let concepts: Vec<Concept> = serde_json::from_str(text).map_err(|e| bad(format!("{e}")))?;
-    if concepts.is_empty() {
+    let entries: Vec<serde_json::Value> = serde_json::from_str(text).map_err(|e| bad(format!("{e}")))?;
+    if entries.is_empty() {
         return Err(bad("it lists no concept".into()));
     }
+    // serde would also read a concept from a list, by position; the index names its fields.
+    let concepts = entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| match entry {
+            serde_json::Value::Object(_) => {
+                serde_json::from_value::<Concept>(entry).map_err(|e| bad(format!("entry {}: {e}", i + 1)))
+            }
+            other => Err(bad(format!("entry {} is {}, not an object", i + 1, json_kind(&other)))),
+        })
+        .collect::<Result<Vec<_>>>()?;
     for (i, c) in concepts.iter().enumerate() {
         if c.name.trim().is_empty() {
             return Err(bad(format!("entry {} has an empty name", i + 1)));
@@ -51,6 +62,17 @@ pub fn parse_index(text: &str) -> Result<Vec<Concept>> {
     Ok(concepts)
 }
 
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "a list",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,5 +88,11 @@ mod tests {
         assert!(err(r#"[{"name":"a","train":"../x","test":"t"}]"#).contains("beside the index"));
         assert!(err(r#"[{"name":"a","train":"x","test":"t"},{"name":"a","train":"y","test":"u"}]"#).contains("twice"));
         assert!(err(r#"[{"name":" ","train":"x","test":"t"}]"#).contains("empty name"));
+        // Regressions found by the mutation test: a list was read as a concept by position, and
+        // a bad field did not say which entry it was in.
+        let e = err(r#"[{"name":"a","train":"x","test":"t"},["b","","y","u"]]"#);
+        assert!(e.contains("entry 2 is a list, not an object"), "{e}");
+        let e = err(r#"[{"name":"a","train":"x","test":"t"},{"name":"b","train":7,"test":"u"}]"#);
+        assert!(e.contains("entry 2: invalid type: integer `7`"), "{e}");
     }
 }

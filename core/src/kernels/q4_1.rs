@@ -43,7 +43,7 @@ pub struct Q8_1Rows {
 impl Q4_1Matrix {
     /// From GGUF bytes of a `[cols, rows]` (ggml order) Q4_1 tensor.
     pub fn from_gguf_bytes(bytes: &[u8], rows: usize, cols: usize) -> Option<Self> {
-        if cols % QK != 0 || bytes.len() != rows * cols / QK * BLOCK_BYTES {
+        if !cols.is_multiple_of(QK) || bytes.len() != rows * cols / QK * BLOCK_BYTES {
             return None;
         }
         let n = bytes.len() / BLOCK_BYTES;

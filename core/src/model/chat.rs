@@ -14,13 +14,25 @@ pub enum ChatTemplate {
 }
 
 impl ChatTemplate {
-    pub fn from_gguf(g: &Gguf) -> Self {
-        match g.get("tokenizer.chat_template").and_then(|v| v.as_str()) {
-            Some(t) if t.contains("<|im_start|>") => ChatTemplate::ChatMl {
+    /// The template named by `tokenizer.chat_template`: ChatML if it uses `<|im_start|>`, plain
+    /// text if there is none. A template that is not a string is an error (not plain text: the
+    /// prompts would silently lose their format).
+    pub fn from_gguf(g: &Gguf) -> crate::error::Result<Self> {
+        let template = match g.get("tokenizer.chat_template") {
+            None => return Ok(ChatTemplate::Plain),
+            Some(v) => v.as_str().ok_or_else(|| {
+                crate::error::Error::Invalid(format!(
+                    "GGUF metadata `tokenizer.chat_template` is not a string: {}",
+                    v.summary()
+                ))
+            })?,
+        };
+        Ok(match template {
+            t if t.contains("<|im_start|>") => ChatTemplate::ChatMl {
                 default_system: t.contains(SMOLLM_DEFAULT_SYSTEM).then(|| SMOLLM_DEFAULT_SYSTEM.into()),
             },
             _ => ChatTemplate::Plain,
-        }
+        })
     }
 
     /// The text up to where the assistant's reply begins, for one user turn, with `system` as

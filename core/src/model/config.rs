@@ -54,11 +54,24 @@ impl Config {
             Some(_) => int("rope.dimension_count")?,
             None => hidden / n_heads,
         };
-        let f = |k: &str, default: f32| g.get(k).and_then(|v| v.as_f32()).unwrap_or(default);
-        let rms_eps = f("llama.attention.layer_norm_rms_epsilon", 1e-5) as f64;
-        let rope_base = f("llama.rope.freq_base", 10_000.0);
-        if !(rms_eps > 0.0 && rope_base > 0.0 && rope_base.is_finite()) {
-            return Err(Error::Invalid(format!("bad rms epsilon {rms_eps} or rope base {rope_base}")));
+        // Optional, but a value of the wrong type is an error, not the default.
+        let f = |k: &str, default: f32| match g.get(k) {
+            None => Ok(default),
+            Some(v) => v
+                .as_f32()
+                .ok_or_else(|| Error::Invalid(format!("GGUF metadata `{k}` is not a number: {}", v.summary()))),
+        };
+        let rms_eps = f("llama.attention.layer_norm_rms_epsilon", 1e-5)? as f64;
+        let rope_base = f("llama.rope.freq_base", 10_000.0)?;
+        if !(rms_eps > 0.0 && rms_eps.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "GGUF metadata `llama.attention.layer_norm_rms_epsilon` = {rms_eps} is not a positive number"
+            )));
+        }
+        if !(rope_base > 0.0 && rope_base.is_finite()) {
+            return Err(Error::Invalid(format!(
+                "GGUF metadata `llama.rope.freq_base` = {rope_base} is not a positive number"
+            )));
         }
         Ok(Config {
             name: g.get("general.name").and_then(|v| v.as_str()).unwrap_or("unnamed").into(),

@@ -77,6 +77,15 @@ impl Llama {
                 c.rope_dim, c.head_dim
             )));
         }
+        // Every weight the model uses must be finite (the file's, not the forward pass's concern).
+        let layer_of = |name: &str| name.strip_prefix("blk.")?.split('.').next()?.parse::<usize>().ok();
+        let used = |name: &str| {
+            matches!(name, "token_embd.weight" | "output.weight" | "output_norm.weight")
+                || layer_of(name).is_some_and(|l| l < c.n_layers)
+        };
+        for t in g.tensors.iter().filter(|t| used(&t.name)) {
+            g.check_finite(t)?;
+        }
         let embed = qtensor(g, "token_embd.weight")?;
         if embed.shape().dims() != [c.vocab, c.hidden] {
             return Err(Error::TensorShape {
@@ -198,8 +207,19 @@ impl Llama {
     }
 
     /// Logits for rows of [`Forward::hidden`]: `(rows, hidden)` → `(rows, vocab)`.
+    ///
+    /// Never NaN or infinite: finite weights (checked at load) can still overflow f32 — a huge
+    /// norm gain in a corrupt file, or a steering update far too strong — and every caller
+    /// (generation, scoring, sweeps) reads logits here, so the overflow is an error naming the
+    /// row and token instead of a silent NaN score or an argmax of garbage. Inside an autograd
+    /// graph (training) the check is left to the trainer, which stops on a non-finite loss and
+    /// keeps its last good step.
     pub fn logits(&self, hidden_rows: &Tensor) -> Result<Tensor> {
-        self.output.forward(hidden_rows)
+        let logits = self.output.forward(hidden_rows)?;
+        if !logits.track_op() {
+            check_finite_logits(&logits)?;
+        }
+        Ok(logits)
     }
 
     /// Returns (attention output, attention context) for normed input `h` `(1, seq, hidden)`.
@@ -325,6 +345,27 @@ impl Writer {
     }
 }
 
+/// Errs on the first non-finite logit. One sum decides (NaN and ±∞ propagate through it); only
+/// when it is not finite are the values read out to find the culprit (a sum of huge finite
+/// logits can overflow on its own).
+fn check_finite_logits(logits: &Tensor) -> Result<()> {
+    if logits.sum_all()?.to_scalar::<f32>()?.is_finite() {
+        return Ok(());
+    }
+    let vocab = logits.dims().last().copied().unwrap_or(1).max(1);
+    let values: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+    match values.iter().position(|x| !x.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::Invalid(format!(
+            "the model produced a non-finite logit ({}) for token {} at row {}: its weights or the steering applied \
+             overflow f32 here",
+            values[i],
+            i % vocab,
+            i / vocab
+        ))),
+    }
+}
+
 // Fused kernels where no gradient is needed; inside an autograd graph (training an
 // intervention) their composite forms, which candle can differentiate. Same math, so the trained
 // parameters fit the model that scores and generates.
@@ -339,7 +380,7 @@ fn rms_norm(x: &Tensor, w: &Tensor, eps: f32) -> candle_core::Result<Tensor> {
 
 fn softmax_last_dim(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.track_op() {
-        candle_nn::ops::softmax(&x, D::Minus1)
+        candle_nn::ops::softmax(x, D::Minus1)
     } else {
         candle_nn::ops::softmax_last_dim(x)
     }

@@ -43,7 +43,7 @@ impl Model {
         let gguf = Gguf::parse(bytes)?;
         let llama = Llama::load(&gguf)?;
         let tokenizer = Tokenizer::from_gguf(&gguf)?;
-        let chat = ChatTemplate::from_gguf(&gguf);
+        let chat = ChatTemplate::from_gguf(&gguf)?;
         Ok(Model { llama, tokenizer, chat })
     }
 }

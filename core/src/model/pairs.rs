@@ -36,6 +36,10 @@ struct PreparedPair {
     completions: [(Tensor, Vec<u32>); 2],
 }
 
+/// What a partial run returns: the predicting rows `[positive, negative]` (if it reached the
+/// top) and the recorded activations, one `[positive, negative]` per recorded site.
+type RunRows = (Option<[Tensor; 2]>, Vec<[Tensor; 2]>);
+
 /// Every pair's score under one steering, with the activations at the prepared layer's site over
 /// the completions' tokens (pair after pair, the positive completion's rows first).
 #[derive(Debug, Clone)]
@@ -187,7 +191,7 @@ impl Prepared {
     /// Runs pair `i` from ℓ through `end` (exclusive); the predicting rows only if `end` is the top.
     fn run_to(
         &self, llama: &Llama, i: usize, steering: &Steering, record: &[(usize, Site)], end: usize,
-    ) -> Result<(Option<[Tensor; 2]>, Vec<[Tensor; 2]>)> {
+    ) -> Result<RunRows> {
         for &(layer, site) in record {
             if layer < self.layer || layer >= end {
                 return Err(Error::Invalid(alloc::format!(

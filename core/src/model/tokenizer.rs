@@ -3,7 +3,7 @@
 //! pre-tokenizer named by `tokenizer.ggml.pre`, a byte-level decoder, and the control tokens
 //! (`token_type == 3`) as special tokens. Checked token-for-token against llama.cpp.
 use crate::error::{Error, Result};
-use crate::gguf::Gguf;
+use crate::gguf::{Gguf, Value};
 use alloc::{format, string::String, vec::Vec};
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::{
@@ -51,31 +51,61 @@ impl Tokenizer {
         let bpe =
             BPE::builder().vocab_and_merges(vocab, merges).build().map_err(|e| Error::Tokenizer(format!("{e}")))?;
         let mut inner = tokenizers::Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(pre_tokenizer(
-            g.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default"),
-        )?));
+        // The optional keys may be absent, but one of the wrong type is an error, not a default:
+        // a silently different pre-tokenizer or set of control tokens tokenizes differently.
+        let wrong =
+            |k: &str, v: &Value, expected: &str| Error::Tokenizer(format!("`{k}` is not {expected}: {}", v.summary()));
+        let pre = match g.get("tokenizer.ggml.pre") {
+            None => "default",
+            Some(v) => v.as_str().ok_or_else(|| wrong("tokenizer.ggml.pre", v, "a string"))?,
+        };
+        inner.with_pre_tokenizer(Some(pre_tokenizer(pre)?));
         inner.with_decoder(Some(ByteLevel::default()));
-        let types = g.get("tokenizer.ggml.token_type").and_then(|v| v.as_array());
-        let control: Vec<AddedToken> = types
-            .map(|types| {
+        let control: Vec<AddedToken> = match g.get("tokenizer.ggml.token_type") {
+            None => Vec::new(),
+            Some(v) => {
+                let types = v.as_array().ok_or_else(|| wrong("tokenizer.ggml.token_type", v, "an array"))?;
+                if types.len() != tokens.len() {
+                    return Err(Error::Tokenizer(format!(
+                        "`tokenizer.ggml.token_type` has {} entries for {} tokens",
+                        types.len(),
+                        tokens.len()
+                    )));
+                }
                 types
                     .iter()
                     .zip(&tokens)
                     .filter(|(t, _)| t.as_u64() == Some(3))
                     .map(|(_, s)| AddedToken::from(s.clone(), true))
                     .collect()
-            })
-            .unwrap_or_default();
+            }
+        };
         inner.add_special_tokens(&control);
-        let id = |k: &str| g.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
-        let eos = id("tokenizer.ggml.eos_token_id")
+        let id = |k: &str| -> Result<Option<u32>> {
+            let Some(v) = g.get(k) else { return Ok(None) };
+            match v.as_u64() {
+                Some(id) if (id as usize) < tokens.len() => Ok(Some(id as u32)),
+                _ => Err(Error::Tokenizer(format!(
+                    "`{k}` = {} is not a token id of the vocabulary (0..{})",
+                    v.summary(),
+                    tokens.len()
+                ))),
+            }
+        };
+        let eos = id("tokenizer.ggml.eos_token_id")?
             .ok_or_else(|| Error::MissingMetadata("tokenizer.ggml.eos_token_id".into()))?;
-        if eos as usize >= tokens.len() {
-            return Err(Error::Tokenizer(format!("eos token id {eos} is outside the vocabulary")));
+        let bos = id("tokenizer.ggml.bos_token_id")?;
+        let add_bos = match g.get("tokenizer.ggml.add_bos_token") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => return Err(wrong("tokenizer.ggml.add_bos_token", v, "a bool")),
+        };
+        if add_bos && bos.is_none() {
+            return Err(Error::Tokenizer(
+                "`tokenizer.ggml.add_bos_token` is true but the file has no `tokenizer.ggml.bos_token_id`".into(),
+            ));
         }
-        let add_bos =
-            g.get("tokenizer.ggml.add_bos_token").map(|v| *v == crate::gguf::Value::Bool(true)).unwrap_or(false);
-        Ok(Tokenizer { inner, eos, bos: id("tokenizer.ggml.bos_token_id"), add_bos })
+        Ok(Tokenizer { inner, eos, bos, add_bos })
     }
 
     /// Token ids of `text`; control tokens written in the text (`<|im_start|>`) are recognised.

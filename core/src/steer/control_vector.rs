@@ -146,6 +146,12 @@ impl ControlVector {
             if self.directions[..i].iter().any(|(l, _)| l == layer) {
                 return Err(Error::Invalid(format!("control vector has two directions for layer {layer}")));
             }
+            if let Some(j) = v.iter().position(|x| !x.is_finite()) {
+                return Err(Error::Invalid(format!(
+                    "control vector direction for layer {layer}: element {j} is {}, not a finite number",
+                    v[j]
+                )));
+            }
         }
         Ok(())
     }
@@ -185,10 +191,9 @@ impl ControlVector {
         let mut meta = Meta::default();
         for (key, value) in &g.metadata {
             let as_str = || {
-                value
-                    .as_str()
-                    .map(String::from)
-                    .ok_or_else(|| Error::Invalid(format!("control vector metadata `{key}` is not a string")))
+                value.as_str().map(String::from).ok_or_else(|| {
+                    Error::Invalid(format!("control vector metadata `{key}` is not a string: {}", value.summary()))
+                })
             };
             match key.as_str() {
                 "general.architecture" => {
@@ -202,13 +207,20 @@ impl ControlVector {
                 "controlvector.model_hint" => meta.model_hint = Some(as_str()?),
                 // Derived from the tensors on write; llama.cpp ignores it too.
                 "controlvector.layer_count" => {
-                    value
-                        .as_u64()
-                        .ok_or_else(|| Error::Invalid("controlvector.layer_count is not an integer".into()))?;
+                    value.as_u64().ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "control vector metadata `controlvector.layer_count` is not an integer: {}",
+                            value.summary()
+                        ))
+                    })?;
                 }
                 "steerscope.norm" => {
-                    meta.norm =
-                        Some(value.as_f32().ok_or_else(|| Error::Invalid("steerscope.norm is not a number".into()))?)
+                    meta.norm = Some(value.as_f32().ok_or_else(|| {
+                        Error::Invalid(format!(
+                            "control vector metadata `steerscope.norm` is not a number: {}",
+                            value.summary()
+                        ))
+                    })?)
                 }
                 k => match STR_KEYS.iter().position(|s| *s == k) {
                     Some(i) => *meta.str_fields_mut()[i] = Some(as_str()?),
@@ -218,13 +230,16 @@ impl ControlVector {
         }
         let mut directions = Vec::with_capacity(g.tensors.len());
         for t in &g.tensors {
-            let layer = t
+            let number = t
                 .name
                 .strip_prefix("direction.")
-                .and_then(|n| if n.bytes().all(|b| b.is_ascii_digit()) { n.parse::<usize>().ok() } else { None })
+                .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
                 .ok_or_else(|| {
                     Error::Invalid(format!("control vector tensor `{}` is not named `direction.N`", t.name))
                 })?;
+            let layer = number.parse::<u32>().map_err(|_| {
+                Error::Invalid(format!("control vector tensor `{}`: layer {number} is out of range", t.name))
+            })? as usize;
             if t.ttype != TensorType::F32 {
                 return Err(Error::Invalid(format!(
                     "control vector tensor `{}` is {:?}, must be F32",
@@ -318,6 +333,33 @@ mod tests {
         w.meta("general.architecture", Value::String("llama".into()));
         w.tensor("direction.1", &[4], TensorType::F32, vec![0; 16]);
         assert!(ControlVector::from_gguf_bytes(&w.to_bytes()).is_err());
+    }
+
+    /// Regressions found by the mutation test: a NaN direction loaded (and steered every logit
+    /// to NaN), and `direction.N` with N past `usize` was "not named `direction.N`".
+    #[test]
+    fn non_finite_and_huge_layers_are_named() {
+        let mut nan = sample();
+        nan.directions[1].1[5] = f32::NAN;
+        let e = format!("{}", nan.to_gguf_bytes().unwrap_err());
+        assert!(e.contains("layer 3: element 5 is NaN"), "{e}");
+        let mut w = Writer::new();
+        w.tensor(
+            "direction.2",
+            &[2],
+            TensorType::F32,
+            [1f32, f32::INFINITY].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+        let e = format!("{}", ControlVector::from_gguf_bytes(&w.to_bytes()).unwrap_err());
+        assert!(e.contains("layer 2: element 1 is inf"), "{e}");
+        let mut w = Writer::new();
+        w.tensor("direction.99999999999999999999", &[4], TensorType::F32, vec![0; 16]);
+        let e = format!("{}", ControlVector::from_gguf_bytes(&w.to_bytes()).unwrap_err());
+        assert!(e.contains("layer 99999999999999999999 is out of range"), "{e}");
+        let mut w = Writer::new();
+        w.tensor("direction.", &[4], TensorType::F32, vec![0; 16]);
+        let e = format!("{}", ControlVector::from_gguf_bytes(&w.to_bytes()).unwrap_err());
+        assert!(e.contains("not named `direction.N`"), "{e}");
     }
 
     #[test]

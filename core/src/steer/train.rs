@@ -411,7 +411,8 @@ impl<'a> Trainer<'a> {
             return Err(self.diverged("a parameter became non-finite".into()));
         }
         let size = self.update_size()?;
-        if !(size <= self.config.max_update * self.residual_norm) {
+        // NaN fails `<=`, so a NaN size is refused too.
+        if size.is_nan() || size > self.config.max_update * self.residual_norm {
             let problem = format!(
                 "the update's |Δh| at the largest factor reached {size:.3e}, past {}× the layer's mean residual norm ({:.1})",
                 self.config.max_update, self.residual_norm
@@ -453,7 +454,7 @@ impl<'a> Trainer<'a> {
     /// Pair indices of the next batch; the order is reshuffled every epoch.
     fn next_batch(&mut self) -> Vec<usize> {
         let per_epoch = self.steps_per_epoch();
-        if self.step % per_epoch == 0 {
+        if self.step.is_multiple_of(per_epoch) {
             self.order = (0..self.data.len()).collect();
             for i in (1..self.order.len()).rev() {
                 let j = self.rng.below(i + 1);

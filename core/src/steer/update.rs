@@ -36,6 +36,11 @@ fn bad(problem: impl core::fmt::Display) -> Error {
     Error::Invalid(format!("update file: {problem}"))
 }
 
+/// A parse error of a metadata value, with the key it came from.
+fn in_key(key: &'static str) -> impl Fn(Error) -> Error {
+    move |e| bad(format!("metadata `{key}`: {e}"))
+}
+
 impl Update {
     /// The update at `strength` as an intervention, checked against the model.
     pub fn intervention(&self, config: &Config, strength: f32) -> Result<Intervention> {
@@ -90,26 +95,47 @@ impl Update {
         let st = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a safetensors file ({e})")))?;
         let meta = header.metadata().clone().unwrap_or_default();
         let field = |k: &str| meta.get(k).ok_or_else(|| bad(format!("metadata has no `{k}`")));
-        let site: Site = field("site")?.parse()?;
-        let layer: usize = field("layer")?.parse().map_err(|_| bad(format!("bad `layer` {:?}", meta["layer"])))?;
+        let site: Site = field("site")?.parse().map_err(in_key("site"))?;
+        let layer: usize = field("layer")?
+            .parse()
+            .map_err(|_| bad(format!("metadata `layer` is {:?}, not a layer number", meta["layer"])))?;
+        let mut names = st.names();
+        names.sort_unstable();
+        let form = match names.as_slice() {
+            ["vector"] => "vector",
+            ["lora_a", "lora_b"] => "lora",
+            ["delta_w"] | ["delta_b", "delta_w"] => "dense",
+            _ => {
+                return Err(bad(format!(
+                    "has tensors {names:?}; expected `vector`, or `lora_a` + `lora_b`, or `delta_w` (+ `delta_b`)"
+                )))
+            }
+        };
         let tensor = |name: &str| -> Result<Option<Tensor>> {
             let Ok(t) = st.tensor(name) else { return Ok(None) };
             if t.dtype() != Dtype::F32 {
                 return Err(bad(format!("tensor `{name}` must be f32, is {:?}", t.dtype())));
             }
             let v: Vec<f32> = t.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!("tensor `{name}`: element {i} is {}, not a finite number", v[i])));
+            }
             Ok(Some(Tensor::from_vec(v, t.shape(), &Device::Cpu)?))
         };
-        let edit = match (tensor("vector")?, tensor("lora_a")?, tensor("lora_b")?, tensor("delta_w")?) {
-            (Some(v), None, None, None) => {
-                let op: Operation = meta.get("operation").map_or(Ok(Operation::Add), |s| s.parse())?;
-                Edit::with_operation(v, op)
-            }
-            (None, Some(a), Some(b), None) => Edit::LowRank { a, b },
-            (None, None, None, Some(w)) => Edit::Dense { w, bias: tensor("delta_b")? },
-            _ => return Err(bad("expected tensors `vector`, or `lora_a` + `lora_b`, or `delta_w` (+ `delta_b`)")),
+        let required = |name: &str| tensor(name)?.ok_or_else(|| bad(format!("tensor `{name}` is missing")));
+        let operation =
+            meta.get("operation").map(|s| s.parse::<Operation>().map_err(in_key("operation"))).transpose()?;
+        let edit = match form {
+            "vector" => Edit::with_operation(required("vector")?, operation.unwrap_or(Operation::Add)),
+            "lora" => Edit::LowRank { a: required("lora_a")?, b: required("lora_b")? },
+            _ => Edit::Dense { w: required("delta_w")?, bias: tensor("delta_b")? },
         };
-        let positions = Positions::parse(meta.get("steered_positions").map_or("all", |s| s.as_str()))?;
+        // Only a direction can be projected out or clamped; a weight update only adds.
+        if let Some(op) = operation.filter(|&op| op != edit.operation()) {
+            return Err(bad(format!("metadata `operation` is `{op}`, but a {form} update can only `add`")));
+        }
+        let positions = Positions::parse(meta.get("steered_positions").map_or("all", |s| s.as_str()))
+            .map_err(in_key("steered_positions"))?;
         Ok(Update { layer, site, edit, positions, meta })
     }
 
@@ -127,5 +153,78 @@ impl Update {
             meta.insert("objective".into(), o.into());
         }
         meta
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vector(values: &[f32]) -> Tensor {
+        Tensor::new(values, &Device::Cpu).unwrap()
+    }
+
+    /// A safetensors file of f32 tensors with this metadata.
+    fn file(tensors: &[(&str, &[f32], &[usize])], meta: &[(&str, &str)]) -> Vec<u8> {
+        let bytes: Vec<Vec<u8>> =
+            tensors.iter().map(|(_, v, _)| v.iter().flat_map(|x| x.to_le_bytes()).collect()).collect();
+        let views: Vec<(&str, TensorView)> = tensors
+            .iter()
+            .zip(&bytes)
+            .map(|((n, _, shape), b)| (*n, TensorView::new(Dtype::F32, shape.to_vec(), b).unwrap()))
+            .collect();
+        let meta: HashMap<String, String> = meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        safetensors::serialize(views, Some(meta)).unwrap()
+    }
+
+    fn err(bytes: &[u8]) -> String {
+        Update::from_safetensors(bytes).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn round_trip() {
+        let u = Update {
+            layer: 3,
+            site: Site::MlpOut,
+            edit: Edit::Clamp(vector(&[1.0, -2.0])),
+            positions: Positions::From(4),
+            meta: Update::meta_for("pca", None),
+        };
+        let back = Update::from_safetensors(&u.to_safetensors().unwrap()).unwrap();
+        assert_eq!(
+            (back.layer, back.site, back.positions, back.name()),
+            (3, Site::MlpOut, Positions::From(4), Some("pca".into()))
+        );
+        let Edit::Clamp(v) = back.edit else { panic!("{:?}", back.edit) };
+        assert_eq!(v.to_vec1::<f32>().unwrap(), [1.0, -2.0]);
+    }
+
+    /// Regressions found by the mutation test: extra tensors and an `operation` a weight update
+    /// cannot have were ignored without a word, non-finite values loaded, and a bad site or
+    /// position mask did not say it came from the update file's metadata.
+    #[test]
+    fn bad_update_files_are_named() {
+        let at = [("site", "residual"), ("layer", "2")];
+        let one: &[f32] = &[1.0, 2.0];
+        assert!(Update::from_safetensors(&file(&[("vector", one, &[2])], &at)).is_ok());
+        let e = err(&file(&[("vector", one, &[2]), ("delta_b", one, &[2])], &at));
+        assert!(e.contains(r#"has tensors ["delta_b", "vector"]"#), "{e}");
+        let e = err(&file(
+            &[("lora_a", one, &[1, 2]), ("lora_b", one, &[2, 1])],
+            &[("site", "mlp_out"), ("layer", "2"), ("operation", "clamp")],
+        ));
+        assert!(e.contains("metadata `operation` is `clamp`, but a lora update can only `add`"), "{e}");
+        let e = err(&file(&[("vector", &[1.0, f32::NAN], &[2])], &at));
+        assert!(e.contains("tensor `vector`: element 1 is NaN"), "{e}");
+        let e = err(&file(&[("vector", one, &[2])], &[("site", "mlp"), ("layer", "2")]));
+        assert!(e.contains("update file: metadata `site`: unknown intervention site `mlp`"), "{e}");
+        let e = err(&file(
+            &[("vector", one, &[2])],
+            &[("site", "residual"), ("layer", "2"), ("steered_positions", "middle")],
+        ));
+        assert!(e.contains("metadata `steered_positions`: unknown position mask `middle`"), "{e}");
+        let e = err(&file(&[("vector", one, &[2])], &[("site", "residual"), ("layer", "-1")]));
+        assert!(e.contains(r#"metadata `layer` is "-1", not a layer number"#), "{e}");
+        assert!(err(b"\x08\0\0\0\0\0\0\0{}      ").contains("update file: "));
     }
 }

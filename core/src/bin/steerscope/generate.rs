@@ -93,7 +93,7 @@ fn parse_steer(spec: &str, config: &steerscope::model::Config) -> Result<Interve
         artifact.layer =
             parts[1].parse().with_context(|| format!("--steer `{spec}`: layer `{}` is not a number", parts[1]))?;
     }
-    Ok(artifact.intervention(config, strength).with_context(|| format!("--steer `{spec}`"))?)
+    artifact.intervention(config, strength).with_context(|| format!("--steer `{spec}`"))
 }
 
 /// `FILE[:STRENGTH]` → one residual-site intervention per direction in the file.
