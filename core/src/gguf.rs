@@ -25,24 +25,40 @@ const MAX_ARRAY_DEPTH: u32 = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[allow(non_camel_case_types)]
 pub enum TensorType {
+    /// 32-bit float (code 0).
     F32,
+    /// 16-bit float (code 1).
     F16,
+    /// 4-bit blocks of 32 with one scale (code 2).
     Q4_0,
+    /// 4-bit blocks of 32 with a scale and a minimum (code 3): the shipped model's weights.
     Q4_1,
+    /// 5-bit blocks with one scale (code 6).
     Q5_0,
+    /// 5-bit blocks with a scale and a minimum (code 7).
     Q5_1,
+    /// 8-bit blocks of 32 with one scale (code 8): the shipped model's embedding and output head.
     Q8_0,
+    /// 8-bit blocks with a scale and a sum (code 9).
     Q8_1,
+    /// 2-bit k-quant super-blocks (code 10).
     Q2K,
+    /// 3-bit k-quant super-blocks (code 11).
     Q3K,
+    /// 4-bit k-quant super-blocks (code 12).
     Q4K,
+    /// 5-bit k-quant super-blocks (code 13).
     Q5K,
+    /// 6-bit k-quant super-blocks (code 14).
     Q6K,
+    /// 8-bit k-quant super-blocks (code 15).
     Q8K,
+    /// bfloat16 (code 30).
     BF16,
 }
 
 impl TensorType {
+    /// The type of a ggml type code; `None` for codes we do not know the size of.
     pub fn from_code(code: u32) -> Option<Self> {
         use TensorType::*;
         Some(match code {
@@ -64,6 +80,7 @@ impl TensorType {
             _ => return None,
         })
     }
+    /// The ggml type code written in a file.
     pub fn code(self) -> u32 {
         use TensorType::*;
         match self {
@@ -106,24 +123,39 @@ impl TensorType {
     }
 }
 
+/// A metadata value, as typed in the file.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
+    /// GGUF type 0.
     U8(u8),
+    /// GGUF type 1.
     I8(i8),
+    /// GGUF type 2.
     U16(u16),
+    /// GGUF type 3.
     I16(i16),
+    /// GGUF type 4.
     U32(u32),
+    /// GGUF type 5.
     I32(i32),
+    /// GGUF type 10.
     U64(u64),
+    /// GGUF type 11.
     I64(i64),
+    /// GGUF type 6.
     F32(f32),
+    /// GGUF type 12.
     F64(f64),
+    /// GGUF type 7.
     Bool(bool),
+    /// GGUF type 8 (UTF-8).
     String(String),
+    /// GGUF type 9: values of one type.
     Array(Vec<Value>),
 }
 
 impl Value {
+    /// Any unsigned or non-negative integer, widened; `None` for other types.
     pub fn as_u64(&self) -> Option<u64> {
         match *self {
             Value::U8(v) => Some(v as u64),
@@ -137,6 +169,7 @@ impl Value {
             _ => None,
         }
     }
+    /// A float (f32, or f64 narrowed); `None` for other types.
     pub fn as_f32(&self) -> Option<f32> {
         match *self {
             Value::F32(v) => Some(v),
@@ -144,12 +177,14 @@ impl Value {
             _ => self.as_u64().map(|v| v as f32),
         }
     }
+    /// The string, if this is one.
     pub fn as_str(&self) -> Option<&str> {
         match self {
             Value::String(s) => Some(s),
             _ => None,
         }
     }
+    /// The elements, if this is an array.
     pub fn as_array(&self) -> Option<&[Value]> {
         match self {
             Value::Array(a) => Some(a),
@@ -194,18 +229,23 @@ impl FloorCharBoundary for str {
     }
 }
 
+/// Where one tensor sits in the file and how it is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TensorInfo {
+    /// The tensor's name, e.g. `blk.0.attn_q.weight`.
     pub name: String,
     /// ggml order: `dims[0]` is the contiguous (row-length) dimension.
     pub dims: Vec<u64>,
+    /// Storage type of the data.
     pub ttype: TensorType,
     /// Absolute byte range of the tensor's data inside the file.
     pub start: usize,
+    /// Length of the data in bytes.
     pub len: usize,
 }
 
 impl TensorInfo {
+    /// Number of elements (product of the dimensions).
     pub fn n_elements(&self) -> u64 {
         self.dims.iter().product()
     }
@@ -214,13 +254,17 @@ impl TensorInfo {
 /// A parsed GGUF file borrowing its bytes.
 #[derive(Debug)]
 pub struct Gguf<'a> {
+    /// GGUF format version (2 or 3).
     pub version: u32,
+    /// Metadata key/value pairs in file order.
     pub metadata: Vec<(String, Value)>,
+    /// Tensor directory in file order.
     pub tensors: Vec<TensorInfo>,
     bytes: &'a [u8],
 }
 
 impl<'a> Gguf<'a> {
+    /// Parses and validates the header, metadata and tensor directory of `bytes` (tensor data is read lazily).
     pub fn parse(bytes: &'a [u8]) -> Result<Self> {
         let mut r = Reader { bytes, pos: 0 };
         let magic = r.take(4, "the magic number")?;
@@ -263,18 +307,23 @@ impl<'a> Gguf<'a> {
         Ok(Gguf { version, metadata, tensors, bytes })
     }
 
+    /// The metadata value under `key`, if present.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.metadata.iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
+    /// The metadata value under `key`, or an error naming the missing key.
     pub fn require(&self, key: &str) -> Result<&Value> {
         self.get(key).ok_or_else(|| Error::MissingMetadata(key.into()))
     }
+    /// The integer under `key`, or an error naming the key and what was found.
     pub fn require_u64(&self, key: &str) -> Result<u64> {
         self.require(key)?.as_u64().ok_or_else(|| Error::Invalid(format!("GGUF metadata `{key}` is not an integer")))
     }
+    /// The string under `key`, or an error naming the key and what was found.
     pub fn require_str(&self, key: &str) -> Result<&str> {
         self.require(key)?.as_str().ok_or_else(|| Error::Invalid(format!("GGUF metadata `{key}` is not a string")))
     }
+    /// The directory entry of tensor `name`, or an error naming it.
     pub fn tensor(&self, name: &str) -> Result<&TensorInfo> {
         self.tensors.iter().find(|t| t.name == name).ok_or_else(|| Error::MissingTensor(name.into()))
     }
@@ -497,9 +546,11 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// An empty file: no metadata, no tensors.
     pub fn new() -> Self {
         Self::default()
     }
+    /// Adds a metadata key.
     pub fn meta(&mut self, key: &str, value: Value) -> &mut Self {
         self.metadata.push((key.into(), value));
         self
@@ -509,6 +560,7 @@ impl Writer {
         self.tensors.push((name.into(), dims.to_vec(), ttype, data));
         self
     }
+    /// The file's bytes (GGUF v3, 32-byte alignment).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);

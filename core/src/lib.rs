@@ -64,6 +64,7 @@
 //! - layer 2: `steer` — methods, training, strength units, update files
 //! - layer 3: `analysis` — the sweep session, baselines, curve fits, calibration
 //! - apart: `attention` — the attention lab, on layer 0 only (it never imports the model)
+#![deny(missing_docs)]
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;

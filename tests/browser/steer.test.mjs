@@ -173,7 +173,7 @@ test('a trained method (LoRA, SPLIT) trains in the page, is scored, and a bad si
   // A LoRA update is not a vector: exporting it as a control vector says why not.
   await page.click('#export-cvec');
   await page.waitForSelector('#error:not([hidden])', { timeout: STEP });
-  assert.match(await page.textContent('#error'), /lora-split at mlp_out is not one/);
+  assert.match(await page.textContent('#error'), /lora-split at mlp_out \(all positions\) is not one/);
   await page.click('#error-dismiss');
   // LoRA is a weight update: the residual stream has no affine writer to update.
   await page.selectOption('#site', 'residual');

@@ -12,6 +12,7 @@
 use alloc::vec::Vec;
 use half::f16;
 
+/// Elements per quantization block (ggml's QK4_1 and QK8_1).
 pub const QK: usize = 32;
 /// Bytes of one Q4_1 block in a GGUF file: f16 d, f16 m, 16 bytes of nibbles.
 pub const BLOCK_BYTES: usize = 20;
@@ -21,7 +22,9 @@ pub const BLOCK_BYTES: usize = 20;
 /// and the high nibble of `qs[b][j-16]` otherwise.
 #[derive(Clone, Debug)]
 pub struct Q4_1Matrix {
+    /// Output features.
     pub rows: usize,
+    /// Input features (a multiple of [`QK`]).
     pub cols: usize,
     qs: Vec<[u8; 16]>,
     d: Vec<f32>,
@@ -31,7 +34,9 @@ pub struct Q4_1Matrix {
 /// Activations quantized to Q8_1, one block row per activation row.
 #[derive(Clone, Debug, Default)]
 pub struct Q8_1Rows {
+    /// Activation rows.
     pub rows: usize,
+    /// Blocks in each row (`cols / QK`).
     pub blocks_per_row: usize,
     qs: Vec<[i8; QK]>,
     /// The block scale, rounded to f16 as ggml stores it, then widened.
@@ -76,6 +81,7 @@ impl Q4_1Matrix {
         out
     }
 
+    /// Blocks in each weight row (`cols / QK`).
     pub fn blocks_per_row(&self) -> usize {
         self.cols / QK
     }
@@ -92,6 +98,7 @@ impl Q4_1Matrix {
         }
     }
 
+    /// The whole matrix as f32, row-major `(rows, cols)`.
     pub fn dequantize(&self) -> Vec<f32> {
         let mut out = alloc::vec![0f32; self.rows * self.cols];
         for (r, row) in out.chunks_exact_mut(self.cols).enumerate() {

@@ -3,12 +3,17 @@
 use crate::gguf::Gguf;
 use alloc::{format, string::String};
 
+/// The system turn SmolLM2's template inserts when a conversation has none.
 pub const SMOLLM_DEFAULT_SYSTEM: &str = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
 
+/// How a prompt is wrapped for an instruct model, read from the GGUF's `tokenizer.chat_template`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChatTemplate {
     /// `<|im_start|>role\ncontent<|im_end|>\n`, with this default system prompt (if any).
-    ChatMl { default_system: Option<String> },
+    ChatMl {
+        /// The system turn used when a conversation has none.
+        default_system: Option<String>,
+    },
     /// No template in the file: prompts are used as plain text.
     Plain,
 }

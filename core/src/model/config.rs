@@ -3,23 +3,37 @@ use crate::error::{Error, Result};
 use crate::gguf::Gguf;
 use alloc::{format, string::String};
 
+/// The shape of a llama-architecture network, read from GGUF metadata.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Config {
+    /// `general.name`, for display.
     pub name: String,
+    /// Transformer blocks.
     pub n_layers: usize,
+    /// Residual stream width.
     pub hidden: usize,
+    /// Query heads.
     pub n_heads: usize,
+    /// Key/value heads (grouped-query attention when fewer than `n_heads`).
     pub n_kv_heads: usize,
+    /// Width of one head.
     pub head_dim: usize,
+    /// MLP hidden width.
     pub ffn: usize,
+    /// Vocabulary size.
     pub vocab: usize,
+    /// Trained context length in tokens.
     pub context: usize,
+    /// RoPE frequency base.
     pub rope_base: f32,
+    /// Dimensions rotated by RoPE (the head width unless the file says otherwise).
     pub rope_dim: usize,
+    /// RMSNorm epsilon.
     pub rms_eps: f64,
 }
 
 impl Config {
+    /// Reads and checks the `llama.*` keys; a missing or ill-typed key is an error naming it.
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
         let arch = g.require_str("general.architecture")?;
         if arch != "llama" {
@@ -89,6 +103,7 @@ impl Config {
         })
     }
 
+    /// `Ok` if `layer` names a block of this model, else an error naming the layer and the range.
     pub fn check_layer(&self, layer: usize) -> Result<()> {
         if layer >= self.n_layers {
             return Err(Error::LayerOutOfRange { layer, n_layers: self.n_layers });

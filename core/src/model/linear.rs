@@ -18,9 +18,11 @@ use candle_core::{CpuStorage, CustomOp1, Device, Layout, Module, Shape, Tensor};
 use std::borrow::Cow;
 use std::sync::OnceLock;
 
+/// A linear layer with quantized (or f32) weights and an optional bias: `y = x·Wᵀ + b`.
 #[derive(Clone, Debug)]
 pub struct QLinear {
     weight: Weight,
+    /// The bias, if the layer has one (steering can fold a vector into it).
     pub bias: Option<Tensor>,
     /// (out, in)
     pub shape: (usize, usize),
@@ -57,6 +59,7 @@ impl QLinear {
         Ok(QLinear { weight, bias: None, shape: (out, inp), dense: Arc::default() })
     }
 
+    /// `x·Wᵀ + b` for `x` of shape `(rows, in)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = if x.track_op() && !matches!(self.weight, Weight::F32(_)) {
             x.apply_op1(FrozenLinear(self.clone()))?

@@ -14,7 +14,9 @@ use alloc::{format, sync::Arc, vec::Vec};
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Tensor, D};
 
+/// The llama-architecture network: embeddings, blocks and output head.
 pub struct Llama {
+    /// The network's shape.
     pub config: Config,
     /// `(vocab, hidden)`, kept quantized; rows are dequantized on lookup.
     embed: Arc<QTensor>,
@@ -54,6 +56,7 @@ pub struct Cache {
 }
 
 impl Cache {
+    /// An empty cache for a new sequence.
     pub fn new() -> Self {
         Self::default()
     }
@@ -69,6 +72,7 @@ pub struct Forward {
 }
 
 impl Llama {
+    /// Builds the network from a parsed GGUF (weights checked finite, shapes checked against the config).
     pub fn load(g: &Gguf) -> Result<Self> {
         let c = Config::from_gguf(g)?;
         if c.rope_dim != c.head_dim {

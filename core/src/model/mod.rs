@@ -32,8 +32,11 @@ pub const DEFAULT_MODEL_SHA256: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8
 
 /// A runnable model: network, tokenizer and chat template from one GGUF file.
 pub struct Model {
+    /// The network.
     pub llama: Llama,
+    /// The tokenizer from the same file.
     pub tokenizer: Tokenizer,
+    /// The chat template from the same file.
     pub chat: ChatTemplate,
 }
 

@@ -17,14 +17,19 @@ use tokenizers::{AddedToken, PreTokenizerWrapper, SplitDelimiterBehavior};
 /// Llama-3's pre-tokenizer regex (`tokenizer.ggml.pre = llama-bpe`), as in llama.cpp.
 const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// The GGUF's byte-level BPE tokenizer (the `tokenizers` crate built from `tokenizer.ggml.*`).
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
+    /// End-of-sequence token id.
     pub eos: u32,
+    /// Beginning-of-sequence token id, if the vocabulary has one.
     pub bos: Option<u32>,
+    /// Whether encoding prepends `bos`.
     pub add_bos: bool,
 }
 
 impl Tokenizer {
+    /// Builds the tokenizer from `tokenizer.ggml.*` metadata; only `gpt2` (byte-level BPE) is supported, anything else is an error naming it.
     pub fn from_gguf(g: &Gguf) -> Result<Self> {
         let model = g.require_str("tokenizer.ggml.model")?;
         if model != "gpt2" {
@@ -125,6 +130,7 @@ impl Tokenizer {
         Ok(enc.get_ids().to_vec())
     }
 
+    /// The text of `ids`.
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
         self.inner.decode(ids, true).map_err(|e| Error::Tokenizer(format!("{e}")))
     }

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::gguf::{Gguf, TensorType, Value, Writer};
 use alloc::{format, string::String, vec::Vec};
 
+/// `general.architecture` of a control-vector GGUF (llama.cpp's convention).
 pub const ARCHITECTURE: &str = "controlvector";
 /// Value of `steerscope.layer_numbering`: layer `N` is the output of block `N`, 0-based, which
 /// is also what `direction.N` means to llama.cpp.
@@ -37,12 +38,17 @@ pub struct Meta {
     pub operation: Option<String>,
     /// "residual".
     pub site: Option<String>,
+    /// How layers are numbered (see [`LAYER_NUMBERING`]).
     pub layer_numbering: Option<String>,
     /// Norm of each direction as scaled in the file (strength folded in), if meaningful.
     pub norm: Option<f32>,
+    /// How the direction's sign was chosen (e.g. positive minus negative).
     pub sign_rule: Option<String>,
+    /// The method that made the vector (e.g. `diffmean`).
     pub method: Option<String>,
+    /// sha256 of the model the vector was fitted on.
     pub model_sha256: Option<String>,
+    /// sha256 of the pairs it was fitted on.
     pub dataset_sha256: Option<String>,
     /// Any other metadata found in a file (kept so a round trip loses nothing).
     pub extra: Vec<(String, Value)>,
@@ -83,18 +89,23 @@ impl Meta {
     }
 }
 
+/// A llama.cpp-compatible control vector: one residual-stream direction per layer.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ControlVector {
     /// `(our 0-based layer = llama.cpp's N in direction.N, vector)`, in file order.
     pub directions: Vec<(usize, Vec<f32>)>,
+    /// Self-describing metadata.
     pub meta: Meta,
 }
 
 /// What a steering vector file says about where the vector came from (for [`ControlVector::residual_add`]).
 #[derive(Debug, Clone, Default)]
 pub struct Provenance {
+    /// The method that made the vector.
     pub method: Option<String>,
+    /// sha256 of the model it was fitted on.
     pub model_sha256: Option<String>,
+    /// sha256 of the pairs it was fitted on.
     pub dataset_sha256: Option<String>,
 }
 
@@ -156,6 +167,7 @@ impl ControlVector {
         Ok(())
     }
 
+    /// The vector as a control-vector GGUF, readable by llama.cpp's `--control-vector`.
     pub fn to_gguf_bytes(&self) -> Result<Vec<u8>> {
         self.validate()?;
         let mut w = Writer::new();
@@ -183,6 +195,7 @@ impl ControlVector {
         Ok(w.to_bytes())
     }
 
+    /// Reads a control-vector GGUF; a non-finite value, a bad layer or a wrong architecture is an error naming it.
     pub fn from_gguf_bytes(bytes: &[u8]) -> Result<Self> {
         if bytes.is_empty() {
             return Err(Error::Invalid("control vector file is empty".into()));
