@@ -3,7 +3,8 @@
 # made by web/build.sh), then `npm pack`s it: web/dist/steerscope-<version>.tgz installs
 # offline (it has no dependencies). Layout = web/'s, so every relative URL works the same:
 #   steerscope.js (entry: client + elements), lib/ (client, worker, elements), wasm.js, pkg/
-#   (wasm + wasm-bindgen .d.ts; pkg/relaxed/ the relaxed-SIMD build), sw.js, index.html, embed.html, data/concepts/, precomputed/,
+#   (wasm + wasm-bindgen .d.ts; pkg/relaxed/ the relaxed-SIMD build), sw.js, index.html, embed.html, views/ (the views page),
+#   data/concepts/, data/updates/ (its shipped updates), precomputed/,
 #   types/ (declarations generated from the JSDoc types by tsc), README.md.
 # The model is not in the package (98 MB): serve it at models/model.gguf beside it, or give
 # the elements a `model` URL.
@@ -13,12 +14,14 @@ cd "$(dirname "$0")"
 [ -f node_modules/typescript/bin/tsc ] || { echo "pack.sh: typescript missing: run npm ci in web/" >&2; exit 1; }
 VERSION=$(awk -F'"' '/^version = /{print $2; exit}' ../Cargo.toml)
 rm -rf dist
-mkdir -p dist/lib dist/pkg/relaxed dist/data/concepts dist/precomputed
+mkdir -p dist/lib dist/views dist/pkg/relaxed dist/data/concepts dist/data/updates dist/precomputed
 cp steerscope.js wasm.js sw.js index.html embed.html style.css dist/
 cp lib/*.js dist/lib/
+cp views/* dist/views/
 cp pkg/steerscope_wasm.js pkg/steerscope_wasm_bg.wasm pkg/steerscope_wasm.d.ts pkg/steerscope_wasm_bg.wasm.d.ts dist/pkg/
 cp pkg/relaxed/steerscope_wasm.js pkg/relaxed/steerscope_wasm_bg.wasm dist/pkg/relaxed/
 cp ../core/data/concepts/*.jsonl ../core/data/concepts/index.json dist/data/concepts/
+cp -r ../core/data/updates/. dist/data/updates/
 cp precomputed/* dist/precomputed/ 2>/dev/null || true
 cp README.md dist/README.md
 node_modules/typescript/bin/tsc -p jsconfig.json --noEmit false --declaration --emitDeclarationOnly --outDir dist/types
@@ -39,7 +42,7 @@ cat > dist/package.json <<JSON
     "./package.json": "./package.json"
   },
   "sideEffects": ["./steerscope.js", "./lib/steer-lab.js", "./lib/attention-lab.js", "./lib/embed.js"],
-  "files": ["*.js", "*.html", "*.css", "lib/", "pkg/", "data/", "precomputed/", "types/", "README.md"]
+  "files": ["*.js", "*.html", "*.css", "lib/", "views/", "pkg/", "data/", "precomputed/", "types/", "README.md"]
 }
 JSON
 (cd dist && npm pack --silent >/dev/null && ls -l ./*.tgz)

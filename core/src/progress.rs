@@ -76,6 +76,27 @@ impl<P: Progress + ?Sized> Progress for Part<'_, P> {
     }
 }
 
+/// A sub-task that takes `units` of a larger whole however many steps it reports in: `done` of
+/// its own `part_total` becomes `before + done · units / part_total` of `total`. For a part whose
+/// own count is not known in advance (a sweep point also prepares its pairs the first time).
+pub struct Share<'a, P: Progress + ?Sized> {
+    /// The whole task's progress.
+    pub whole: &'a mut P,
+    /// Units of the whole finished before this part started.
+    pub before: usize,
+    /// Units of the whole this part stands for.
+    pub units: usize,
+    /// Units in the whole task.
+    pub total: usize,
+}
+
+impl<P: Progress + ?Sized> Progress for Share<'_, P> {
+    fn report(&mut self, done: usize, part_total: usize) -> Result<()> {
+        let done = (done.min(part_total) * self.units).checked_div(part_total).unwrap_or(self.units);
+        self.whole.report(self.before + done, self.total)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +130,18 @@ mod tests {
         let mut part = Part { whole: &mut whole, before: 5, total: 9 };
         part.report(2, 4).unwrap();
         assert_eq!(seen, [(7, 9)]);
+    }
+
+    /// A part that reports in its own steps (6 here) never runs past the units it stands for.
+    #[test]
+    fn a_share_scales_into_its_units() {
+        let mut seen = alloc::vec::Vec::new();
+        let mut whole = |d, _| seen.push(d);
+        let mut share = Share { whole: &mut whole, before: 4, units: 2, total: 8 };
+        for done in 1..=6 {
+            share.report(done, 6).unwrap();
+        }
+        share.report(0, 0).unwrap();
+        assert_eq!(seen, [4, 4, 5, 5, 5, 6, 6]);
     }
 }

@@ -30,6 +30,7 @@ use wasm_bindgen::prelude::*;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod lab;
+mod views;
 
 /// How many layers' sweep sessions a [`Session`] keeps (each holds its held-out pairs run up to
 /// its layer, their unsteered pass and its points): moving the layer slider back and forth
@@ -339,8 +340,9 @@ impl Session {
         cv.to_gguf_bytes().map_err(js_err)
     }
 
-    /// Reads a llama.cpp control-vector GGUF and makes it the session's update: its single
-    /// direction at the residual site of its layer (strength units as for any vector).
+    /// Reads a llama.cpp control-vector GGUF and makes it the session's update, called `name`
+    /// ("" = the method the file names): its single direction at the residual site of its layer
+    /// (strength units as for any vector).
     pub fn load_control_vector(&mut self, bytes: &[u8], name: &str) -> Result<JsValue, JsError> {
         let cv = ControlVector::from_gguf_bytes(bytes).map_err(js_err)?;
         let c = &self.model.llama.config;
@@ -352,7 +354,13 @@ impl Session {
             )));
         };
         let edit = Edit::AddVector(Tensor::from_slice(v, v.len(), &Device::Cpu).map_err(js_err)?);
-        let mut meta = Update::meta_for(cv.meta.method.as_deref().unwrap_or(name), None);
+        // The name given wins (a file dropped on the page must not replace the update it was
+        // exported from); the file's own method is kept beside it.
+        let label = if name.is_empty() { cv.meta.method.as_deref().unwrap_or("control-vector") } else { name };
+        let mut meta = Update::meta_for(label, None);
+        if let Some(m) = &cv.meta.method {
+            meta.insert("source_method".into(), m.clone());
+        }
         meta.insert("read_positions".into(), "unknown".into());
         let update = Update { layer: *layer, site: Site::Residual, edit, positions: Positions::All, meta };
         self.set_update(&update, name)

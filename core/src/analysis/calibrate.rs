@@ -34,6 +34,35 @@ pub struct Recommendation {
     pub util_drop: f32,
 }
 
+/// A cell as a change from its layer's unsteered (`m = 0`) cell: what the heatmaps colour.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Change {
+    /// The cell's layer.
+    pub layer: usize,
+    /// The cell's strength.
+    pub strength: f32,
+    /// Preference here minus at `m = 0` of the same layer.
+    pub pref_gain: f32,
+    /// Utility at `m = 0` of the same layer minus here (positive = utility lost); `None` where
+    /// either is undefined.
+    pub util_drop: Option<f32>,
+}
+
+/// Every cell that has an `m = 0` cell at its layer, as a [`Change`] from it (in cell order).
+pub fn changes(cells: &[Cell]) -> Vec<Change> {
+    cells.iter().filter_map(|c| change(cells, c)).collect()
+}
+
+fn change(cells: &[Cell], c: &Cell) -> Option<Change> {
+    let z = cells.iter().find(|z| z.layer == c.layer && z.strength == 0.0)?;
+    Some(Change {
+        layer: c.layer,
+        strength: c.strength,
+        pref_gain: c.pref_odds - z.pref_odds,
+        util_drop: z.util_odds.zip(c.util_odds).map(|(z, u)| z - u),
+    })
+}
+
 /// The cell with the highest preference gain over its layer's `m = 0` cell among cells with
 /// `m > 0` and a utility drop ≤ `budget`. A budget ≤ 0, or one above every measured drop (it
 /// would constrain nothing), is refused with the measured range.
@@ -41,13 +70,12 @@ pub fn recommend(cells: &[Cell], budget: f32) -> Result<Recommendation> {
     if !(budget.is_finite() && budget > 0.0) {
         return Err(Error::Invalid(format!("utility budget must be a positive number of log-odds, got {budget}")));
     }
-    let zero = |layer: usize| cells.iter().find(|c| c.layer == layer && c.strength == 0.0);
     let scored: Vec<(Cell, f32, f32)> = cells
         .iter()
         .filter(|c| c.strength > 0.0)
         .filter_map(|c| {
-            let z = zero(c.layer)?;
-            Some((*c, c.pref_odds - z.pref_odds, z.util_odds? - c.util_odds?))
+            let d = change(cells, c)?;
+            Some((*c, d.pref_gain, d.util_drop?))
         })
         .collect();
     if scored.is_empty() {
@@ -80,6 +108,8 @@ pub struct Calibration {
     pub budget: f32,
     /// Every (layer, strength) measured on the held-out pairs.
     pub cells: Vec<Cell>,
+    /// Every cell as a change from its layer's `m = 0` cell (what the heatmaps colour).
+    pub changes: Vec<Change>,
     /// The recommended cell, or why there is none.
     pub recommendation: core::result::Result<Recommendation, String>,
 }
@@ -88,31 +118,16 @@ pub struct Calibration {
 impl Calibration {
     /// Fits `method` (DiffMean or PCA, at the residual site) at every layer from one pass over
     /// the training pairs, sweeps `strengths` (which must include 0) on the held-out pairs at
-    /// each layer, and recommends a cell under `budget`. Progress: one unit per (layer, strength)
+    /// each layer, and recommends a cell under `budget`. Progress: as [`Calibration::run_with`],
     /// after the training pass.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         llama: &crate::model::Llama, train: &[crate::model::score::PairTokens],
         test: &[crate::model::score::PairTokens], method: crate::steer::methods::Method, layers: &[usize],
-        strengths: &[f32], budget: f32, mut progress: impl crate::progress::Progress,
+        strengths: &[f32], budget: f32, progress: impl crate::progress::Progress,
     ) -> Result<Self> {
-        use crate::analysis::session::{Direction, Split, SweepSession};
-        use crate::model::{pairs::Prepared, pairs::Read, sites::Positions, Site};
-        use crate::progress::Part;
-        if method.is_trained() {
-            return Err(Error::Invalid(format!("calibrate fits diffmean or pca, not `{method}`")));
-        }
-        if !strengths.contains(&0.0) {
-            return Err(Error::Invalid("the strengths must include 0 (the unsteered reference)".into()));
-        }
-        if !(budget.is_finite() && budget > 0.0) {
-            return Err(Error::Invalid(format!("utility budget must be a positive number of log-odds, got {budget}")));
-        }
-        if layers.is_empty() {
-            return Err(Error::Invalid("no layer to calibrate".into()));
-        }
-        for &l in layers {
-            llama.config.check_layer(l)?;
-        }
+        use crate::model::{pairs::Prepared, pairs::Read, Site};
+        check(llama, method, layers, strengths, budget)?;
         let sites: Vec<(usize, Site)> = layers.iter().map(|&l| (l, Site::Residual)).collect();
         let acts = Prepared::new(llama, train, 0, |_, _| {})?.read_activations(
             llama,
@@ -120,26 +135,87 @@ impl Calibration {
             Read::CompletionMean,
             |_, _| {},
         )?;
-        let total = layers.len() * strengths.len();
-        let mut cells = Vec::with_capacity(total);
+        Self::run_with(llama, &acts, train, test, method, layers, strengths, budget, progress)
+    }
+
+    /// [`Calibration::run`] with the training pairs' activations already read (they must
+    /// include the residual site of every layer in `layers`; the page reads every layer and
+    /// site once). Progress: one unit per held-out pair of each (layer, strength); stopping
+    /// through it ends the grid with [`Error::Cancelled`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn run_with(
+        llama: &crate::model::Llama, activations: &crate::model::pairs::Activations,
+        train: &[crate::model::score::PairTokens], test: &[crate::model::score::PairTokens],
+        method: crate::steer::methods::Method, layers: &[usize], strengths: &[f32], budget: f32,
+        mut progress: impl crate::progress::Progress,
+    ) -> Result<Self> {
+        use crate::analysis::session::{Direction, Split, SweepSession};
+        use crate::model::{sites::Positions, Site};
+        use crate::progress::Share;
+        check(llama, method, layers, strengths, budget)?;
+        for &l in layers {
+            activations.at(l, Site::Residual)?;
+        }
+        let per_cell = test.len();
+        let total = layers.len() * strengths.len() * per_cell;
+        let mut cells = Vec::with_capacity(layers.len() * strengths.len());
         for (i, &layer) in layers.iter().enumerate() {
             let mut session = SweepSession::new(llama, train.to_vec(), test.to_vec(), layer)?;
-            let steered = session.fit(llama, method, Site::Residual, Positions::All, Some(&acts), 1, |_, _| {})?;
+            let steered =
+                session.fit(llama, method, Site::Residual, Positions::All, Some(activations), 1, |_, _| {})?;
             let unit = steered.scale.to_strength_units();
-            let part = Part { whole: &mut progress, before: i * strengths.len(), total };
-            let sweep = session.sweep(llama, Split::Test, Direction::Update, strengths, part)?;
-            cells.extend(sweep.points.iter().map(|p| Cell {
-                layer,
-                strength: p.point.strength,
-                raw_multiple: p.point.strength * unit,
-                norm_fraction: p.point.strength * crate::steer::strength::STRENGTH_UNIT,
-                pref_odds: p.point.pref_odds,
-                util_odds: p.point.util_odds,
-            }));
+            for (j, &m) in strengths.iter().enumerate() {
+                let before = (i * strengths.len() + j) * per_cell;
+                let p = session.point(
+                    llama,
+                    Split::Test,
+                    Direction::Update,
+                    m,
+                    Share { whole: &mut progress, before, units: per_cell, total },
+                )?;
+                cells.push(Cell {
+                    layer,
+                    strength: m,
+                    raw_multiple: m * unit,
+                    norm_fraction: m * crate::steer::strength::STRENGTH_UNIT,
+                    pref_odds: p.point.pref_odds,
+                    util_odds: p.point.util_odds,
+                });
+            }
+            if session.applied(Split::Test) == Some(false) {
+                return Err(Error::NotApplied);
+            }
         }
         let recommendation = recommend(&cells, budget).map_err(|e| format!("{e}"));
-        Ok(Calibration { method: method.name(), budget, cells, recommendation })
+        Ok(Calibration { method: method.name(), budget, changes: changes(&cells), cells, recommendation })
     }
+}
+
+/// Refuses a calibration that could not produce a grid, before any work.
+#[cfg(feature = "model")]
+fn check(
+    llama: &crate::model::Llama, method: crate::steer::methods::Method, layers: &[usize], strengths: &[f32],
+    budget: f32,
+) -> Result<()> {
+    if method.is_trained() {
+        return Err(Error::Invalid(format!("calibrate fits diffmean or pca, not `{method}`")));
+    }
+    if !strengths.contains(&0.0) {
+        return Err(Error::Invalid("the strengths must include 0 (the unsteered reference)".into()));
+    }
+    if let Some(m) = strengths.iter().find(|m| !m.is_finite()) {
+        return Err(Error::BadStrength(*m));
+    }
+    if !(budget.is_finite() && budget > 0.0) {
+        return Err(Error::Invalid(format!("utility budget must be a positive number of log-odds, got {budget}")));
+    }
+    if layers.is_empty() {
+        return Err(Error::Invalid("no layer to calibrate".into()));
+    }
+    for &l in layers {
+        llama.config.check_layer(l)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

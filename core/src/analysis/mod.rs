@@ -6,12 +6,18 @@
 //! - [`point`]: one strength's summary over the pairs, with intervals;
 //! - [`curve`]: the paper's curve model; [`manifold`]: the subspace the off-manifold score uses;
 //! - [`baseline`]: the random-direction and prompting baselines;
-//! - [`calibrate`]: the layer × strength grid and its recommendation; [`fluency`]: text proxies.
+//! - [`calibrate`]: the layer × strength grid and its recommendation; [`fluency`]: text proxies;
+//! - [`frontier`]: several methods' sweeps side by side; [`combine`]: weighted sums of a
+//!   session's vectors.
 #[cfg(feature = "model")]
 pub mod baseline;
 pub mod calibrate;
+#[cfg(feature = "model")]
+pub mod combine;
 pub mod curve;
 pub mod fluency;
+#[cfg(feature = "model")]
+pub mod frontier;
 pub mod manifold;
 pub mod point;
 #[cfg(feature = "model")]

@@ -304,7 +304,7 @@ impl SweepSession {
     }
 
     /// Rescales `edit` and a random direction at `site` to strength units and keeps both.
-    fn steer_with(
+    pub(crate) fn steer_with(
         &mut self, llama: &Llama, name: String, site: Site, positions: Positions, reads: String, edit: Edit,
     ) -> Result<&Steered> {
         Intervention::new(&llama.config, self.layer, site, edit.clone(), 1.0)?; // shape check first
@@ -544,9 +544,29 @@ impl SweepSession {
     /// The current update's points measured so far on `split` (with the shared unsteered one), by
     /// strength; `Direction::Random` gives the random direction's.
     pub fn points(&self, split: Split, direction: Direction) -> Vec<SweepPoint> {
-        let keys = [self.key(direction, 1.0), self.key(direction, 0.0)];
-        let mut pts: Vec<&Cached> =
-            self.points.iter().filter(|c| c.split == split && keys.iter().flatten().any(|k| *k == c.key)).collect();
+        let keys: Vec<String> = [self.key(direction, 1.0), self.key(direction, 0.0)].into_iter().flatten().collect();
+        self.points_by_key(split, &keys)
+    }
+
+    /// The points of the update called `name` measured so far on `split` (with the shared
+    /// unsteered one at its site), by strength — any update, not only the current one.
+    pub fn points_of(&self, split: Split, name: &str) -> Result<Vec<SweepPoint>> {
+        let s = self
+            .updates
+            .iter()
+            .find(|u| u.name == name)
+            .ok_or_else(|| Error::Invalid(format!("no update called `{name}` in this session")))?;
+        let keys = [s.name.clone(), format!("unsteered@{}", s.site)];
+        Ok(self.points_by_key(split, &keys))
+    }
+
+    /// The random direction's points at `site` measured so far on `split`, with the unsteered one.
+    pub fn random_points(&self, split: Split, site: Site) -> Vec<SweepPoint> {
+        self.points_by_key(split, &[format!("random@{site}"), format!("unsteered@{site}")])
+    }
+
+    fn points_by_key(&self, split: Split, keys: &[String]) -> Vec<SweepPoint> {
+        let mut pts: Vec<&Cached> = self.points.iter().filter(|c| c.split == split && keys.contains(&c.key)).collect();
         pts.sort_by(|a, b| a.strength.total_cmp(&b.strength));
         pts.into_iter().map(|c| c.point.clone()).collect()
     }

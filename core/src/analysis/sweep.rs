@@ -151,12 +151,41 @@ pub fn applied(points: &[SweepPoint]) -> Option<bool> {
     Some(steered.any(|p| (p.point.lp, p.point.ln) != (base.point.lp, base.point.ln)))
 }
 
+/// One sweep point as the manifold account sees it: how far the steered activations left the
+/// unsteered ones' subspace, and how much utility fell from the unsteered point.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct ManifoldPoint {
+    /// The point's strength.
+    pub strength: f32,
+    /// Its off-manifold score ([`SweepPoint::off_manifold`]).
+    pub off_manifold: f32,
+    /// Utility at `m = 0` minus utility here (positive = utility lost).
+    pub util_drop: f32,
+}
+
+/// The points where both the off-manifold score and the utility drop are defined (none without
+/// an unsteered point with a defined utility), by strength as given.
+pub fn manifold_points(points: &[SweepPoint]) -> Vec<ManifoldPoint> {
+    let Some(u0) = points.iter().find(|p| p.point.strength == 0.0).and_then(|p| p.point.util_odds) else {
+        return Vec::new();
+    };
+    points
+        .iter()
+        .filter_map(|p| {
+            Some(ManifoldPoint {
+                strength: p.point.strength,
+                off_manifold: p.off_manifold?,
+                util_drop: u0 - p.point.util_odds?,
+            })
+        })
+        .collect()
+}
+
 /// Spearman correlation between the off-manifold score and the utility drop from the unsteered
-/// point, over the points where both are defined.
+/// point, over the points where both are defined ([`manifold_points`]).
 pub fn manifold_vs_utility_drop(points: &[SweepPoint]) -> Option<f32> {
-    let u0 = points.iter().find(|p| p.point.strength == 0.0).and_then(|p| p.point.util_odds)?;
     let (off, drop): (Vec<f32>, Vec<f32>) =
-        points.iter().filter_map(|p| Some((p.off_manifold?, u0 - p.point.util_odds?))).unzip();
+        manifold_points(points).iter().map(|p| (p.off_manifold, p.util_drop)).unzip();
     spearman(&off, &drop).ok()
 }
 

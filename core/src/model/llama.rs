@@ -307,27 +307,68 @@ impl Llama {
     }
 
     /// Applies `iv` *as weights*: its update, times its strength, merged into the sublayer that
-    /// writes its site — `W_o` for `attn_out`, `W_down` for `mlp_out`, and for `residual` a
-    /// bias of `W_down` (a vector only: the block as a whole is not affine). That sublayer's
-    /// weights become f32. `mlp_mid` is written by `silu(W_gate·)·(W_up·)`, not an affine map.
+    /// writes its site ([`Llama::writer`]). That sublayer's weights become f32.
     pub fn merge(&mut self, iv: &Intervention) -> Result<()> {
         self.config.check_layer(iv.layer)?;
         let (dw, db) = iv.edit.as_weights()?;
         let m = iv.strength as f64;
         let scale = |t: Option<Tensor>| t.map(|t| t * m).transpose();
         let (dw, db) = (scale(dw)?, scale(db)?);
+        let kind = Writer::of(iv.site, dw.is_some())?;
         let layer = &mut self.layers[iv.layer];
-        let writer = match (iv.site, &dw) {
-            (Site::AttnOut, _) => &mut layer.o,
-            (Site::MlpOut, _) | (Site::Residual, None) => &mut layer.down,
-            (site, _) => {
-                return Err(Error::Invalid(format!(
-                    "an update at site `{site}` cannot be merged into weights: its writer is not an affine sublayer \
-                     (weight updates act at attn_out or mlp_out; vectors also at residual)"
-                )))
-            }
+        let writer = match kind {
+            WriterKind::O => &mut layer.o,
+            WriterKind::Down => &mut layer.down,
         };
         writer.merge(dw.as_ref(), db.as_ref())
+    }
+
+    /// The sublayer an update at `(layer, site)` changes when it is applied as weights, and that
+    /// sublayer's weights as f32 `(out, in)` (dequantized, or as merged): `W_o` for `attn_out`,
+    /// `W_down` for `mlp_out`, and for `residual` a bias of `W_down` (a vector only — `weight`
+    /// says whether the update has a `ΔW` part). `mlp_mid` has no such sublayer.
+    pub fn writer(&self, layer: usize, site: Site, weight: bool) -> Result<(Writer, Tensor)> {
+        self.config.check_layer(layer)?;
+        let kind = Writer::of(site, weight)?;
+        let l = &self.layers[layer];
+        let (lin, short, tensor) = match kind {
+            WriterKind::O => (&l.o, "W_o", "attn_output"),
+            WriterKind::Down => (&l.down, "W_down", "ffn_down"),
+        };
+        let writer = Writer { tensor: format!("blk.{layer}.{tensor}.weight"), name: short, shape: lin.shape };
+        Ok((writer, lin.dense()?))
+    }
+}
+
+/// The affine sublayer that writes a site: where an update, applied as weights, goes.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Writer {
+    /// The GGUF tensor, e.g. `blk.15.ffn_down.weight`.
+    pub tensor: alloc::string::String,
+    /// Its name in the unified formula: `W_o` or `W_down`.
+    pub name: &'static str,
+    /// `(out, in)`.
+    pub shape: (usize, usize),
+}
+
+enum WriterKind {
+    O,
+    Down,
+}
+
+impl Writer {
+    /// Which sublayer writes `site` for an update with (`weight`) or without a `ΔW` part: the
+    /// residual site's delta joins the MLP branch, so a vector there is a bias of `W_down`, but
+    /// the block as a whole is not affine, so a `ΔW` there has no weight to go into.
+    fn of(site: Site, weight: bool) -> Result<WriterKind> {
+        match (site, weight) {
+            (Site::AttnOut, _) => Ok(WriterKind::O),
+            (Site::MlpOut, _) | (Site::Residual, false) => Ok(WriterKind::Down),
+            (site, _) => Err(Error::Invalid(format!(
+                "an update at site `{site}` cannot be merged into weights: its writer is not an affine sublayer \
+                 (weight updates act at attn_out or mlp_out; vectors also at residual)"
+            ))),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub mod pairs;
 pub mod score;
 pub mod sites;
 pub mod tokenizer;
+pub mod tokens;
 
 pub use chat::ChatTemplate;
 pub use config::Config;

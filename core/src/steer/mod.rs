@@ -7,11 +7,14 @@
 //! - [`strength`]: the shared strength unit and rescaling an update into it;
 //! - [`update`]: update files (safetensors), what every method's result is saved as;
 //! - [`control_vector`]: llama.cpp's control-vector GGUF; [`compose`]: weighted sums of vectors;
-//!   [`pca`]: the principal direction of pair differences.
+//!   [`pca`]: the principal direction of pair differences;
+//! - [`induced`]: an update as the weight change it induces (matrix, rank, singular values).
 pub mod compose;
 pub mod control_vector;
 #[cfg(feature = "model")]
 pub mod fitted;
+#[cfg(feature = "model")]
+pub mod induced;
 #[cfg(feature = "model")]
 pub mod methods;
 pub mod pca;

@@ -14,6 +14,7 @@ mod precompute;
 mod results;
 mod sweep;
 mod train;
+mod updates;
 mod vector;
 
 use anyhow::{Context, Result};
@@ -55,6 +56,8 @@ pub enum Command {
     Calibrate(calibrate::CalibrateArgs),
     /// Every shipped concept × every method on held-out pairs → docs/results.md.
     Results(results::ResultsArgs),
+    /// The trained update files and calibration grids the page loads for its first paint (core/data/updates/).
+    ShipUpdates(updates::ShipArgs),
     /// Sequential function composition: full vs linear attention.
     Compose(compose::ComposeArgs),
     /// The page's first paint: each shipped concept's default sweep at every layer, both
@@ -73,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Combine(a) => combine::run(a, cli.json),
         Command::Calibrate(a) => calibrate::run(a, &model_path(&cli.model)?, cli.json),
         Command::Results(a) => results::run(a, &model_path(&cli.model)?, cli.json),
+        Command::ShipUpdates(a) => updates::run(a, &model_path(&cli.model)?, cli.json),
         Command::Compose(a) => compose::run(a, cli.json),
         Command::Precompute(a) => precompute::run(a, &model_path(&cli.model)?, cli.json),
     }

@@ -1,0 +1,99 @@
+// The standalone views demo's worker: one wasm Session, driven by requests from demo.js. A thin
+// RPC — the page asks for a Session method by name and gets its result — plus the fetches that
+// feed it (model, pairs, update files). Calls run one at a time, in order.
+//
+// In:  {id, op: 'init', cancel?: SharedArrayBuffer}      the stop flag (needs cross-origin isolation)
+//      {id, op: 'load', url}                             model bytes → Session; answers info()
+//      {id, op: 'pairs', concept, n_train, n_test}       concept JSONL → set_pairs
+//      {id, op: 'update-file', url, name}                update file → load_update
+//      {id, op: 'call', method, args, progress}          session[method](...args[, onProgress])
+// Out: {id, ok: true, result} | {id, ok: false, error} | {id, progress: [done, total]}
+//
+// Stopping: the page sets the flag; the next progress callback returns true and the core stops
+// with "cancelled" (its state stays usable). The flag is cleared when a call starts.
+import { errText, loadWasm, plain } from '../wasm.js';
+
+let wasm = null;
+let session = null;
+let stop = null; // Int32Array over the page's SharedArrayBuffer, or null
+let queue = Promise.resolve();
+
+self.onmessage = (ev) => {
+  const msg = ev.data;
+  queue = queue.then(() => handle(msg));
+};
+
+async function handle(msg) {
+  try {
+    const result = await run(msg);
+    const transfer = result instanceof Uint8Array ? [result.buffer] : [];
+    self.postMessage({ id: msg.id, ok: true, result }, transfer);
+  } catch (e) {
+    self.postMessage({ id: msg.id, ok: false, error: errText(e) });
+  }
+}
+
+async function fetchBytes(url, what) {
+  const res = await fetch(url, { cache: 'no-cache' });
+  if (!res.ok) throw new Error(`could not fetch ${what} from ${url}: HTTP ${res.status}`);
+  return new Uint8Array(await res.arrayBuffer());
+}
+
+async function fetchLines(url, n) {
+  const res = await fetch(url, { cache: 'no-cache' });
+  if (!res.ok) throw new Error(`no pairs at ${url}: HTTP ${res.status}`);
+  const lines = (await res.text()).split('\n').filter((l) => l.trim());
+  return lines.slice(0, n).join('\n');
+}
+
+function progressFor(id) {
+  return (done, total) => {
+    self.postMessage({ id, progress: [done, total] });
+    if (stop && Atomics.load(stop, 0) === 1) {
+      Atomics.store(stop, 0, 0);
+      return true;
+    }
+    return false;
+  };
+}
+
+async function run(msg) {
+  if (stop) Atomics.store(stop, 0, 0);
+  switch (msg.op) {
+    case 'init':
+      stop = msg.cancel ? new Int32Array(msg.cancel) : null;
+      wasm = await loadWasm();
+      return { cancellable: !!stop, methods: wasm.Session.methods() };
+    case 'load': {
+      wasm = wasm || (await loadWasm());
+      const bytes = await fetchBytes(msg.url, 'the model');
+      if (session) session.free();
+      session = new wasm.Session(bytes);
+      return plain(session.info());
+    }
+    case 'pairs': {
+      const base = new URL(`../data/concepts/${encodeURIComponent(msg.concept)}`, self.location.href).href;
+      const [train, test] = await Promise.all([
+        fetchLines(`${base}.train.jsonl`, msg.n_train),
+        fetchLines(`${base}.test.jsonl`, msg.n_test),
+      ]);
+      return plain(needSession().set_pairs(train, test, 'chat', undefined));
+    }
+    case 'update-file':
+      return plain(needSession().load_update(await fetchBytes(msg.url, 'an update file'), msg.name));
+    case 'call': {
+      const s = needSession();
+      if (typeof s[msg.method] !== 'function') throw new Error(`the Session has no method ${msg.method}`);
+      const args = (msg.args || []).slice();
+      if (msg.progress) args.push(progressFor(msg.id));
+      return plain(s[msg.method](...args));
+    }
+    default:
+      throw new Error(`unknown request ${msg.op}`);
+  }
+}
+
+function needSession() {
+  if (!session) throw new Error('no model loaded yet');
+  return session;
+}

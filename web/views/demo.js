@@ -1,0 +1,303 @@
+// Wiring of the standalone views demo (demo.html): asks the worker for numbers, hands them to
+// the render modules, turns their events into requests. Nothing here computes science; the
+// little state it keeps (layer, strength, method, mask) lives in `state` and the controls.
+//
+// For tests: `window.demo` exposes `ready` (a promise for the first full paint), `call(method,
+// args)` (a Session call through the worker), `state`, `views`, and `busy()` (a promise for the
+// work in flight).
+import { CombineView } from './combine.js';
+import { FrontierView } from './frontier.js';
+import { HeatmapView } from './heatmap.js';
+import { ManifoldView } from './manifold.js';
+import { TokensView } from './tokens.js';
+import { WeightView } from './weight.js';
+
+const $ = (s) => document.querySelector(s);
+const SWEEP = [-10, -5, -2.5, 0, 2.5, 5, 10];
+const BROWSER_GRID = { layers: [6, 12, 18, 24], strengths: [0, 2.5, 5, 10] };
+const params = new URLSearchParams(location.hash.slice(1));
+const state = {
+  concept: params.get('concept') || 'sentiment',
+  layer: Number(params.get('layer') || 15),
+  strength: Number(params.get('strength') || 5),
+  method: 'diffmean',
+  mask: '',
+  shown: null,
+  prompt: $('#prompt').value,
+  completion: null, // the base model's greedy completion, fixed once generated
+  n_train: Number(params.get('n_train') || 16),
+  n_test: Number(params.get('n_test') || 8),
+  shipped: params.get('shipped') !== '0', // load the update files `steerscope ship-updates` made
+};
+let frontier = null;
+let prompting = null;
+let calibration = null;
+let cosines = null;
+
+// ---- the worker ---------------------------------------------------------------------------------
+const worker = new Worker(new URL('./demo-worker.js', import.meta.url), { type: 'module' });
+const stopFlag = self.crossOriginIsolated ? new SharedArrayBuffer(4) : null;
+let nextId = 0;
+const pending = new Map();
+let inFlight = Promise.resolve();
+worker.onmessage = (ev) => {
+  const m = ev.data;
+  const p = pending.get(m.id);
+  if (!p) return;
+  if (m.progress) return p.onProgress?.(...m.progress);
+  pending.delete(m.id);
+  if (m.ok) p.resolve(m.result); else p.reject(new Error(m.error));
+};
+worker.onerror = (e) => showError(`worker: ${e.message || 'failed to start'}`);
+
+function request(msg, label, onProgress) {
+  const id = ++nextId;
+  status(label);
+  const progress = onProgress || ((d, t) => { $('#progress').max = t || 1; $('#progress').value = d; status(`${label} (${d}/${t})`); });
+  const p = new Promise((resolve, reject) => pending.set(id, { resolve, reject, onProgress: progress }));
+  worker.postMessage({ id, ...msg });
+  inFlight = inFlight.then(() => p.catch(() => {}));
+  return p.finally(() => status(''));
+}
+const op = (name, fields, label) => request({ op: name, ...fields }, label || name);
+/** The Session methods whose last argument is a progress callback `(done, total) => stop?`. */
+const WITH_PROGRESS = new Set(['read_activations', 'fit', 'measure_frontier', 'calibrate', 'score_prompting']);
+/** A Session method through the worker (its progress callback added where it takes one). */
+const call = (method, args = [], label = null) =>
+  request({ op: 'call', method, args, progress: WITH_PROGRESS.has(method) }, label || method);
+
+// ---- views --------------------------------------------------------------------------------------
+const views = {
+  frontier: new FrontierView($('#frontier')),
+  weights: [],
+  manifold: new ManifoldView($('#manifold')),
+  heatmap: new HeatmapView($('#heatmap')),
+  tokens: new TokensView($('#tokens')),
+  combine: new CombineView($('#combine')),
+};
+
+function status(text) {
+  $('#status').textContent = text;
+}
+function showError(text) {
+  const box = $('#error');
+  box.hidden = false;
+  box.textContent = String(text);
+}
+window.addEventListener('unhandledrejection', (e) => showError(e.reason?.message || e.reason));
+
+// ---- start-up -------------------------------------------------------------------------------------
+async function start() {
+  const init = await op('init', { cancel: stopFlag }, 'starting the worker');
+  $('#cancel').disabled = !init.cancellable;
+  $('#cancel').title = init.cancellable ? '' : 'stopping a running call needs a cross-origin-isolated page';
+  const info = await op('load', { url: new URL('../models/model.gguf', location.href).href }, 'loading the model');
+  $('#layer').max = info.n_layers - 1;
+  await op('pairs', { concept: state.concept, n_train: state.n_train, n_test: state.n_test }, 'loading pairs');
+  await call('read_activations', [], 'reading activations at every layer');
+  await fitAtLayer();
+  const methods = [...new Set(frontier.updates.map((u) => u.method))];
+  $('#method').replaceChildren(...methods.map((m) => new Option(m, m, false, m === state.method)));
+  prompting = await promptingBaseline();
+  calibration = await shippedCalibration();
+  await renderAll();
+}
+
+/** DiffMean and PCA fitted here, the shipped trained updates loaded, all swept. */
+async function fitAtLayer() {
+  for (const m of ['diffmean', 'pca']) await call('fit', [m, state.layer, '', 'all', 1], `fitting ${m} at layer ${state.layer}`);
+  const shipped = state.shipped ? await shippedUpdates() : [];
+  state.missing = [];
+  for (const f of shipped) {
+    // A file the index lists may be absent (local-weight files are not committed: they are
+    // made by `steerscope ship-updates`); the frontier then goes without it.
+    const head = await fetch(f.url, { method: 'HEAD', cache: 'no-cache' }).catch(() => null);
+    if (!head?.ok) { state.missing.push(f.what); continue; }
+    await op('update-file', { url: f.url, name: f.what }, `loading ${f.what} (${(f.bytes / 1e6).toFixed(2)} MB)`);
+  }
+  await call('select', [state.method]);
+  frontier = await call('measure_frontier', [[], SWEEP, true], 'sweeping every method');
+}
+
+async function shippedUpdates() {
+  const res = await fetch('../data/updates/index.json', { cache: 'no-cache' });
+  if (!res.ok) return [];
+  const index = await res.json();
+  if (index.layer !== state.layer) return [];
+  return index.files.filter((f) => f.concept === state.concept && f.what !== 'calibration')
+    .map((f) => ({ ...f, url: new URL(`../data/updates/${f.file}`, location.href).href }));
+}
+
+async function shippedCalibration() {
+  const res = await fetch(`../data/updates/${encodeURIComponent(state.concept)}/calibration.json`, { cache: 'no-cache' });
+  if (!res.ok) {
+    $('#calibration-source').textContent = 'no precomputed grid (run steerscope ship-updates); computing a small one here…';
+    return browserCalibration(BROWSER_GRID);
+  }
+  $('#calibration-source').textContent = 'precomputed by `steerscope ship-updates` on the same pairs (the button recomputes it here)';
+  return res.json();
+}
+
+async function browserCalibration(grid) {
+  const c = await call('calibrate', ['diffmean', grid.layers, grid.strengths, 0.5], 'calibrating layer × strength');
+  $('#calibration-source').textContent = 'computed in this browser';
+  return c;
+}
+
+async function promptingBaseline() {
+  const res = await fetch('../data/concepts/index.json', { cache: 'no-cache' });
+  const concepts = res.ok ? await res.json() : [];
+  const instruction = (Array.isArray(concepts) && concepts.find?.((c) => c.name === state.concept)?.instruction) || '';
+  const p = await call('score_prompting', [instruction], 'scoring the prompting baseline');
+  return { ...p.point, instruction: p.instruction };
+}
+
+// ---- rendering ------------------------------------------------------------------------------------
+async function renderAll() {
+  renderFrontier();
+  renderManifold();
+  await renderWeights();
+  renderHeatmap();
+  await renderTokens();
+  renderCombine();
+  document.body.dataset.ready = 'true';
+}
+
+function renderFrontier() {
+  views.frontier.update({ ...frontier, prompting }, { strength: state.strength, shown: state.shown });
+}
+
+function renderManifold() {
+  const curve = frontier.methods.find((c) => c.name === state.method);
+  if (curve) views.manifold.update(curve, { strength: state.strength });
+}
+
+/** The current method beside one update of each other form: one kind of object. */
+async function renderWeights() {
+  const byForm = new Map();
+  for (const u of frontier.updates) if (!byForm.has(u.form)) byForm.set(u.form, u.method);
+  const names = [state.method, ...[...byForm.values()].filter((n) => n !== state.method)].slice(0, 3);
+  const box = $('#weights');
+  box.replaceChildren();
+  views.weights = [];
+  for (const name of names) {
+    const d = await call('weight_change', [name, state.strength, 16, 16, 32]);
+    const cell = document.createElement('div');
+    box.append(cell);
+    views.weights.push(new WeightView(cell));
+    views.weights.at(-1).update(d);
+  }
+}
+
+function renderHeatmap() {
+  if (calibration) views.heatmap.update(calibration, { layer: state.layer, strength: state.strength });
+}
+
+async function renderTokens() {
+  const d = await call('token_effects', [state.prompt, state.completion ?? undefined, state.strength, state.mask, 16]);
+  if (state.completion == null) state.completion = d.pieces.slice(d.prompt_len).join('');
+  views.tokens.update(d);
+}
+
+function renderCombine() {
+  views.combine.update({ updates: frontier.updates, cosines, current: frontier.current, overlap: 0.5 });
+}
+
+// ---- controls and view events ----------------------------------------------------------------
+function setStrength(s) {
+  state.strength = Number(s);
+  $('#strength').value = state.strength;
+  $('#strength-value').textContent = String(state.strength);
+}
+function setLayer(l) {
+  state.layer = Number(l);
+  $('#layer').value = state.layer;
+  $('#layer-value').textContent = String(state.layer);
+}
+
+async function strengthChanged() {
+  renderFrontier();
+  renderManifold();
+  renderHeatmap();
+  await renderWeights();
+  await renderTokens();
+}
+
+async function layerChanged() {
+  await fitAtLayer(); // a new layer is a new session: DiffMean and PCA are refitted there
+  if (!frontier.updates.some((u) => u.method === state.method)) state.method = 'diffmean';
+  await call('select', [state.method]);
+  await renderAll();
+}
+
+const guard = (fn) => (...a) => fn(...a).catch((e) => showError(e.message || e));
+
+$('#strength').addEventListener('input', guard(async (e) => { setStrength(e.target.value); await strengthChanged(); }));
+$('#layer').addEventListener('change', guard(async (e) => { setLayer(e.target.value); await layerChanged(); }));
+$('#method').addEventListener('change', guard(async (e) => {
+  state.method = e.target.value;
+  await call('select', [state.method]);
+  frontier = await call('frontier', []);
+  await renderAll();
+}));
+$('#prompt').addEventListener('change', guard(async (e) => { state.prompt = e.target.value; state.completion = null; await renderTokens(); }));
+$('#cancel').addEventListener('click', () => { if (stopFlag) Atomics.store(new Int32Array(stopFlag), 0, 1); });
+$('#calibrate').addEventListener('click', guard(async () => {
+  const grid = calibration?.layers ? { layers: calibration.layers, strengths: calibration.strengths } : BROWSER_GRID;
+  calibration = await browserCalibration(grid);
+  renderHeatmap();
+}));
+
+$('#frontier').addEventListener('toggle', (e) => { state.shown = e.detail.shown; });
+$('#frontier').addEventListener('point', guard(async (e) => {
+  setStrength(e.detail.strength);
+  if (!e.detail.name.startsWith('random@')) state.method = e.detail.name;
+  await call('select', [state.method]);
+  frontier = await call('frontier', []);
+  await strengthChanged();
+}));
+// Clicking a calibration cell moves both sliders there.
+$('#heatmap').addEventListener('cell', guard(async (e) => {
+  const { layer, strength } = e.detail;
+  const moved = layer !== state.layer;
+  setLayer(layer);
+  setStrength(strength);
+  if (moved) await layerChanged(); else await strengthChanged();
+}));
+$('#tokens').addEventListener('mask', guard(async (e) => { state.mask = e.detail.mask; await renderTokens(); }));
+$('#combine').addEventListener('select', guard(async (e) => {
+  state.selected = e.detail.names;
+  cosines = e.detail.names.length >= 2 ? await call('cosines', [e.detail.names]) : null;
+  renderCombine();
+}));
+$('#combine').addEventListener('combine', guard(async (e) => {
+  const made = await call('combine', [e.detail.names, e.detail.weights]);
+  state.method = made.method;
+  frontier = await call('measure_frontier', [[made.method], SWEEP, false], `sweeping ${made.method}`);
+  await renderAll();
+}));
+$('#combine').addEventListener('control-vector', guard(async (e) => {
+  const made = await call('load_control_vector', [new Uint8Array(e.detail.bytes), e.detail.name]);
+  if (made.layer !== state.layer) setLayer(made.layer);
+  state.method = made.method;
+  frontier = await call('measure_frontier', [[made.method], SWEEP, false], `sweeping ${made.method}`);
+  await renderAll();
+}));
+$('#combine').addEventListener('export', guard(async (e) => {
+  await call('select', [e.detail.name]);
+  const bytes = await call('control_vector', [state.strength, '', '']);
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+  a.download = `${e.detail.name.replace(/[^\w.-]+/g, '_')}-layer${state.layer}-strength${state.strength}.gguf`;
+  document.body.append(a);
+  a.click();
+  a.remove();
+}));
+
+window.demo = {
+  ready: start().catch((e) => { showError(e.message || e); throw e; }),
+  call,
+  state,
+  views,
+  busy: () => inFlight,
+};
