@@ -21,6 +21,8 @@ use steerscope::model::{Cache, Model, Steering};
 const PROMPT_TOKENS: usize = 128;
 const DECODE_TOKENS: usize = 64;
 const REPEATS: usize = 3;
+/// Alternating rounds of steerscope and llama.cpp at each thread count.
+const ROUNDS: usize = 3;
 
 fn main() {
     if let Ok(which) = std::env::var("STEERSCOPE_BENCH_CHILD") {
@@ -50,20 +52,34 @@ fn main() {
     );
     let paths: Vec<String> =
         std::env::var("STEERSCOPE_BENCH_PATHS").map(|s| s.split(',').map(str::to_string).collect()).unwrap_or_default();
+    let llama_cpp = std::env::var_os("STEERSCOPE_BENCH_NO_LLAMA_CPP").is_none();
     for threads in [1, 2] {
-        let mut rows = vec![run_child("steerscope", threads, None)];
+        // steerscope and llama.cpp alternate over ROUNDS rounds, each keeping its best: this
+        // machine's speed drifts by ±20% over minutes (a shared VM), and one run of each in a
+        // row would turn that drift into the ratio.
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        for _ in 0..ROUNDS {
+            ours.push(run_child("steerscope", threads, None));
+            if llama_cpp {
+                theirs.push(run_llama_cpp(&model_path, &ids_file, threads));
+            }
+        }
+        let mut rows = vec![Row::best(ours)];
         for p in &paths {
             rows.push(run_child("steerscope", threads, Some(p)));
         }
         rows.push(run_child("candle", threads, None));
-        if std::env::var_os("STEERSCOPE_BENCH_NO_LLAMA_CPP").is_none() {
-            rows.push(run_llama_cpp(&model_path, &ids_file, threads));
+        if llama_cpp {
+            rows.push(Row::best(theirs));
         }
         for r in &rows {
             println!(
                 "{:<34} {:>7} {:>13.1} {:>12.1} {:>15.1} {:>14.1}  {}",
                 r.name, threads, r.prefill, r.decode, r.prefill_cpu, r.decode_cpu, r.first
             );
+            if let Some((lo, hi)) = r.decode_range {
+                println!("  {:<32} decode over {ROUNDS} alternating rounds: {lo:.1}–{hi:.1} tok/s", r.name);
+            }
         }
         let ours = &rows[0];
         for other in &rows[1..] {
@@ -101,6 +117,25 @@ struct Row {
     prefill_cpu: f64,
     decode_cpu: f64,
     first: String,
+    /// The slowest and fastest decode over the rounds this row is the best of.
+    decode_range: Option<(f64, f64)>,
+}
+
+impl Row {
+    /// Each number at its best over `rows` (runs of one engine), with the decode spread.
+    fn best(rows: Vec<Row>) -> Row {
+        let max = |f: fn(&Row) -> f64| rows.iter().map(f).fold(f64::NAN, f64::max);
+        let lo = rows.iter().map(|r| r.decode).fold(f64::NAN, f64::min);
+        Row {
+            name: rows[0].name.clone(),
+            prefill: max(|r| r.prefill),
+            decode: max(|r| r.decode),
+            prefill_cpu: max(|r| r.prefill_cpu),
+            decode_cpu: max(|r| r.decode_cpu),
+            first: rows[0].first.clone(),
+            decode_range: (rows.len() > 1).then(|| (lo, max(|r| r.decode))),
+        }
+    }
 }
 
 fn run_child(which: &str, threads: usize, kernel: Option<&str>) -> Row {
@@ -148,6 +183,7 @@ fn parse_row(name: &str, json: &str) -> Row {
         prefill_cpu: v["prefill_cpu_tok_s"].as_f64().unwrap_or(f64::NAN),
         decode_cpu: v["decode_cpu_tok_s"].as_f64().unwrap_or(f64::NAN),
         first: v["first_tokens"].to_string(),
+        decode_range: None,
     }
 }
 
