@@ -13,7 +13,7 @@ use steerscope::data::{parse_jsonl, Pair};
 use steerscope::model::pairs::{Prepared, Read};
 use steerscope::model::score::PairTokens;
 use steerscope::model::sites::Positions;
-use steerscope::model::{Cache, Edit, Intervention, Site, Steering};
+use steerscope::model::{Edit, Intervention, Site, Steering};
 use steerscope::progress::Stoppable;
 use steerscope::steer::methods::Method;
 use steerscope::steer::update::Update;
@@ -33,20 +33,7 @@ fn pairs(n: usize) -> Vec<PairTokens> {
 
 /// −Σ log p(completion | prompt) by one forward pass over prompt ++ completion.
 fn direct_nll(prompt: &[u32], completion: &[u32], steering: &Steering) -> f64 {
-    let llama = &model().llama;
-    let ids: Vec<u32> = prompt.iter().chain(completion).copied().collect();
-    let fwd = llama.forward(&ids, &mut Cache::new(), steering).unwrap();
-    let logits: Vec<Vec<f32>> = llama.logits(&fwd.hidden).unwrap().to_vec2().unwrap();
-    completion
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| {
-            let row = &logits[prompt.len() + i - 1];
-            let max = row.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
-            let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
-            lse - row[t as usize] as f64
-        })
-        .sum()
+    -plain_logprobs(prompt, completion, steering).iter().sum::<f64>()
 }
 
 fn vector(seed: usize) -> Tensor {

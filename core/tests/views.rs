@@ -17,13 +17,11 @@ use steerscope::analysis::calibrate::Calibration;
 use steerscope::analysis::combine::Part;
 use steerscope::analysis::frontier;
 use steerscope::analysis::session::{Direction, Split, SweepSession};
-use steerscope::data::parse_jsonl;
 use steerscope::model::linear::qtensor;
 use steerscope::model::pairs::{Prepared, Read};
-use steerscope::model::score::PairTokens;
 use steerscope::model::sites::Positions;
 use steerscope::model::tokens::{completion_logprobs, steered_mask, ReadPositions, TokenEffects};
-use steerscope::model::{Cache, Edit, Intervention, Site, Steering};
+use steerscope::model::{Edit, Intervention, Site, Steering};
 use steerscope::progress::Stoppable;
 use steerscope::steer::induced::{Detail, Form, WeightChange};
 use steerscope::steer::methods::Method;
@@ -31,14 +29,6 @@ use steerscope::steer::update::Update;
 use steerscope::Error;
 
 const LAYER: usize = 15;
-
-fn pairs_of(file: &str, n: usize) -> Vec<PairTokens> {
-    let text = std::fs::read_to_string(format!("{}/data/concepts/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    parse_jsonl(&text).unwrap().pairs[..n]
-        .iter()
-        .map(|p| PairTokens::new(model(), p, &Default::default()).unwrap())
-        .collect()
-}
 
 fn tensor(values: Vec<f32>, shape: &[usize]) -> Tensor {
     Tensor::from_vec(values, shape, &Device::Cpu).unwrap()
@@ -200,25 +190,6 @@ fn updates_that_are_no_weight_change_say_why() {
     assert!(e.is_err());
 }
 
-/// `log p(completion[t] | …)` from one plain forward pass over prompt ++ completion, the
-/// log-softmax written out in f64.
-fn plain_logprobs(prompt: &[u32], completion: &[u32], steering: &Steering) -> Vec<f64> {
-    let llama = &model().llama;
-    let ids: Vec<u32> = prompt.iter().chain(completion).copied().collect();
-    let fwd = llama.forward(&ids, &mut Cache::new(), steering).unwrap();
-    let logits: Vec<Vec<f32>> = llama.logits(&fwd.hidden).unwrap().to_vec2().unwrap();
-    completion
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| {
-            let row = &logits[prompt.len() + i - 1];
-            let max = row.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
-            let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
-            row[t as usize] as f64 - lse
-        })
-        .collect()
-}
-
 #[test]
 fn per_token_log_probabilities_match_plain_forward_passes_under_every_mask() {
     let m = model();
@@ -289,7 +260,8 @@ fn per_token_log_probabilities_match_plain_forward_passes_under_every_mask() {
 
 fn small_session(layer: usize) -> SweepSession {
     let llama = &model().llama;
-    SweepSession::new(llama, pairs_of("sentiment.train.jsonl", 3), pairs_of("sentiment.test.jsonl", 2), layer).unwrap()
+    SweepSession::new(llama, concept_pairs("sentiment.train.jsonl", 3), concept_pairs("sentiment.test.jsonl", 2), layer)
+        .unwrap()
 }
 
 #[test]
@@ -357,7 +329,7 @@ fn a_stopped_frontier_keeps_its_finished_points() {
 #[test]
 fn calibration_from_activations_read_once_is_the_same_grid() {
     let llama = &model().llama;
-    let (train, test) = (pairs_of("sentiment.train.jsonl", 3), pairs_of("sentiment.test.jsonl", 2));
+    let (train, test) = (concept_pairs("sentiment.train.jsonl", 3), concept_pairs("sentiment.test.jsonl", 2));
     let (layers, strengths) = ([9, 15], [0.0, 3.0, 6.0]);
     let own = Calibration::run(llama, &train, &test, Method::DiffMean, &layers, &strengths, 0.3, |_, _| {}).unwrap();
     let sites: Vec<(usize, Site)> = (0..30).flat_map(|l| Site::ALL.map(|s| (l, s))).collect();

@@ -291,8 +291,8 @@ fn slice(
 mod tests {
     use super::*;
 
-    /// Eigenvalues of the explicitly formed `WᵀW` by plain cyclic Jacobi (a reference that shares
-    /// nothing with nalgebra's bidiagonal SVD).
+    /// Eigenvalues of the explicitly formed `WᵀW` by the crate's own cyclic Jacobi (a reference that
+    /// shares nothing with nalgebra's bidiagonal SVD).
     fn gram_eigenvalues(w: &[f32], out: usize, inp: usize) -> Vec<f64> {
         let mut g = alloc::vec![0f64; inp * inp];
         for i in 0..inp {
@@ -300,36 +300,9 @@ mod tests {
                 g[i * inp + j] = (0..out).map(|r| w[r * inp + i] as f64 * w[r * inp + j] as f64).sum();
             }
         }
-        let mut v = jacobi_values(g, inp);
+        let mut v = crate::math::stats::sym_eigen(g, inp).0;
         v.sort_by(|a, b| b.total_cmp(a));
         v
-    }
-
-    fn jacobi_values(mut a: Vec<f64>, n: usize) -> Vec<f64> {
-        for _ in 0..100 {
-            for p in 0..n {
-                for q in p + 1..n {
-                    let apq = a[p * n + q];
-                    if apq.abs() < 1e-300 {
-                        continue;
-                    }
-                    let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
-                    let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-                    let (c, s) = (1.0 / (t * t + 1.0).sqrt(), t / (t * t + 1.0).sqrt());
-                    for k in 0..n {
-                        let (kp, kq) = (a[k * n + p], a[k * n + q]);
-                        a[k * n + p] = c * kp - s * kq;
-                        a[k * n + q] = s * kp + c * kq;
-                    }
-                    for k in 0..n {
-                        let (pk, qk) = (a[p * n + k], a[q * n + k]);
-                        a[p * n + k] = c * pk - s * qk;
-                        a[q * n + k] = s * pk + c * qk;
-                    }
-                }
-            }
-        }
-        (0..n).map(|i| a[i * n + i]).collect()
     }
 
     fn matrix(out: usize, inp: usize, seed: u64) -> Vec<f32> {

@@ -71,6 +71,26 @@ pub fn last_logits(llama: &Llama, ids: &[u32], steering: &Steering) -> Vec<f32> 
     llama.logits(&fwd.hidden.i(n - 1..n).unwrap()).unwrap().squeeze(0).unwrap().to_vec1().unwrap()
 }
 
+/// `log p(completion[t] | prompt, completion[..t])` for every `t`, from one plain forward pass
+/// over prompt ++ completion with the log-softmax written out in f64: the reference the scoring
+/// paths (sweep points, per-token effects) are checked against.
+pub fn plain_logprobs(prompt: &[u32], completion: &[u32], steering: &Steering) -> Vec<f64> {
+    let llama = &model().llama;
+    let ids: Vec<u32> = prompt.iter().chain(completion).copied().collect();
+    let fwd = llama.forward(&ids, &mut Cache::new(), steering).unwrap();
+    let logits: Vec<Vec<f32>> = llama.logits(&fwd.hidden).unwrap().to_vec2().unwrap();
+    completion
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            let row = &logits[prompt.len() + i - 1];
+            let max = row.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
+            let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+            row[t as usize] as f64 - lse
+        })
+        .collect()
+}
+
 /// A tensor of [`uniform`] values.
 pub fn uniform_tensor(shape: &[usize], scale: f32, seed: u64) -> Tensor {
     Tensor::from_vec(uniform(shape.iter().product(), scale, seed), shape, &Device::Cpu).unwrap()
