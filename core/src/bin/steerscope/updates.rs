@@ -108,6 +108,7 @@ pub fn run(args: ShipArgs, model_path: &Path, json: bool) -> Result<()> {
             shipped.push(ship_calibration(&model, &args, concept, &dir)?);
         }
     }
+    shipped.extend(kept_from_index(&args.out, args.layer, &model_sha, &shipped));
     let total: u64 = shipped.iter().map(|s| s.bytes).sum();
     let report = serde_json::json!({
         "made_by": "steerscope ship-updates",
@@ -208,6 +209,18 @@ fn ship_calibration(model: &Model, args: &ShipArgs, concept: &Concept, dir: &Pat
     report["strengths"] = serde_json::json!(args.calibrate_strengths);
     std::fs::write(&file, serde_json::to_string_pretty(&report)? + "\n")?;
     shipped(concept, "calibration", dir, &file, Some(seconds))
+}
+
+/// The entries of an earlier `index.json` in `out` (same layer and model) for concepts this run
+/// did not ship, whose files are still there: shipping one concept keeps the others listed.
+fn kept_from_index(out: &Path, layer: usize, model_sha: &str, now: &[Shipped]) -> Vec<Shipped> {
+    let Ok(text) = std::fs::read_to_string(out.join("index.json")) else { return Vec::new() };
+    let Ok(old) = serde_json::from_str::<serde_json::Value>(&text) else { return Vec::new() };
+    if old["layer"] != layer || old["model_sha256"] != model_sha {
+        return Vec::new();
+    }
+    let files: Vec<Shipped> = serde_json::from_value(old["files"].clone()).unwrap_or_default();
+    files.into_iter().filter(|f| !now.iter().any(|s| s.concept == f.concept) && out.join(&f.file).is_file()).collect()
 }
 
 fn shipped(concept: &Concept, what: &str, dir: &Path, file: &Path, seconds: Option<f32>) -> Result<Shipped> {
