@@ -336,3 +336,56 @@ fn operations_combine_and_calibrate() {
     assert!(!ok && err.contains("positive"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
+
+/// `results` end to end on a single-token (Yes/No) concept at a small size: the markdown is
+/// written from the concept's saved numbers; `--resume` reuses them only under the same settings.
+#[test]
+fn results_resume_reuses_a_concept_only_under_the_same_settings() {
+    let dir = std::env::temp_dir().join(format!("steerscope-cli-results-{}", std::process::id()));
+    let out = dir.to_str().unwrap();
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/concepts");
+    let results = |test_pairs: &str, resume: bool| {
+        let mut args = vec![
+            "results",
+            "--data",
+            data,
+            "--concepts",
+            "cautious",
+            "--methods",
+            "diffmean",
+            "--train-pairs",
+            "8",
+            "--sweep-train-pairs",
+            "2",
+            "--test-pairs",
+            test_pairs,
+            "--strengths=-4,0,4",
+            "--calibrate-layers",
+            "6",
+            "--out",
+            out,
+        ];
+        if resume {
+            args.push("--resume");
+        }
+        let (ok, _, err) = run(&args);
+        assert!(ok, "{err}");
+        (std::fs::read_to_string(dir.join("results.md")).unwrap(), err)
+    };
+    let (first, err) = results("3", false);
+    assert!(!err.contains("kept from"), "{err}");
+    assert!(first.contains("## cautious") && first.contains("| diffmean |") && first.contains("| random |"), "{first}");
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("results/cautious.json")).unwrap()).unwrap();
+    assert_eq!(saved["settings"]["test_pairs"], 3);
+    assert_eq!(saved["runs"][0]["heldout"]["points"].as_array().unwrap().len(), 3);
+    // The same settings: kept, and the same markdown from the same numbers.
+    let (again, err) = results("3", true);
+    assert!(err.contains("cautious: kept from"), "{err}");
+    assert_eq!(again, first);
+    // Other settings: measured again.
+    let (other, err) = results("4", true);
+    assert!(!err.contains("kept from"), "{err}");
+    assert!(other.contains("--test-pairs 4"), "{other}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -33,6 +33,8 @@ test('the views show the numbers the core computed', { timeout: 6 * STEP }, asyn
   await waitFor(page, 'the first full paint', () => document.body.dataset.ready === 'true');
   assert.equal(await page.evaluate(() => self.crossOriginIsolated), true, 'the page must be isolated for stop to work');
   await page.screenshot({ path: join(OUT, 'views-all.png'), fullPage: true });
+  assert.equal(await page.evaluate(() => location.hash), '#concept=sentiment&layer=15&strength=5&method=diffmean',
+    'the state is written back to the hash');
 
   await t.test('the frontier shows three or more methods, each point as the core measured it', async () => {
     const f = await call(page, 'frontier');
@@ -202,6 +204,71 @@ test('the views show the numbers the core computed', { timeout: 6 * STEP }, asyn
     const norm = Math.hypot(...original.values);
     original.values.forEach((v, i) => assert.ok(Math.abs(back.values[i] - v) <= 1e-5 * norm, `entry ${i}: ${back.values[i]} vs ${v}`));
     await page.screenshot({ path: join(OUT, 'views-combined.png'), fullPage: true });
+  });
+
+  assert.deepEqual(errors, [], 'console errors on the page');
+  await page.close();
+});
+
+/** The points the frontier draws for `method`, by strength. */
+const drawnPoints = (page, method) => page.$$eval('#frontier circle.pt', (cs, m) => cs
+  .filter((c) => c.dataset.method === m).map((c) => ({ s: Number(c.dataset.strength), pref: Number(c.dataset.pref) })), method);
+
+test('a copied link reproduces its state; a concept switch and live training redo every number', { timeout: 4 * STEP }, async (t) => {
+  const { playwright, reason } = missing('model');
+  if (!playwright) return skipOrFail(t, reason);
+  const ctx = await browser(playwright);
+  // Two held-out pairs and no shipped files keep this small; every control comes from the link.
+  const link = 'concept=formality&layer=9&strength=2.5&method=pca&mask=completion&n_test=2&shipped=0';
+  const { page, errors } = await openPage(ctx, `views/demo.html#${link}`);
+  await waitFor(page, 'the first full paint', () => document.body.dataset.ready === 'true');
+  const shown = await page.evaluate(() => ({
+    concept: document.querySelector('#concept').value, method: document.querySelector('#method').value,
+    layer: document.querySelector('#layer').value, strength: document.querySelector('#strength').value,
+    mask: document.querySelector('#tokens input[type=radio]:checked').value, hash: location.hash,
+  }));
+  assert.deepEqual(shown, { concept: 'formality', method: 'pca', layer: '9', strength: '2.5', mask: 'completion', hash: `#${link}` });
+  const f = await call(page, 'frontier');
+  assert.equal(f.layer, 9);
+  assert.equal(f.current, 'pca');
+  const formality = await drawnPoints(page, 'diffmean');
+  const measured = f.methods.find((c) => c.name === 'diffmean').points;
+  for (const p of measured) assert.equal(formality.find((d) => d.s === p.strength)?.pref, p.pref_odds, `formality at ${p.strength}`);
+
+  await t.test('switching the concept refits on its pairs and redraws every method', async () => {
+    await page.selectOption('#concept', 'sentiment');
+    await waitFor(page, 'the sentiment paint', () => document.body.dataset.ready === 'true' && location.hash.includes('concept=sentiment'));
+    await settle(page);
+    const g = await call(page, 'frontier');
+    const sentiment = await drawnPoints(page, 'diffmean');
+    for (const p of g.methods.find((c) => c.name === 'diffmean').points) {
+      assert.equal(sentiment.find((d) => d.s === p.strength)?.pref, p.pref_odds, `sentiment at ${p.strength}`);
+    }
+    const at = (pts, s) => pts.find((d) => d.s === s).pref;
+    assert.notEqual(at(sentiment, 5), at(formality, 5), 'the numbers moved with the concept');
+  });
+
+  await t.test('an update trained here, with progress, joins the frontier', async () => {
+    const options = await page.$$eval('#train-method option', (os) => os.map((o) => o.value));
+    assert.ok(options.includes('local-weight-sft'), `trainable: ${options}`);
+    await page.selectOption('#train-method', 'local-weight-sft');
+    const progressed = page.waitForFunction(() => /^training local-weight-sft at layer 9 \(\d+\/\d+\)$/.test(document.querySelector('#status').textContent),
+      null, { timeout: STEP, polling: 50 });
+    const started = Date.now();
+    await page.click('#train');
+    await progressed;
+    await waitFor(page, 'the trained update on the frontier', () => !!document.querySelector('#frontier li[data-method="local-weight-sft"]'));
+    await settle(page);
+    t.diagnostic(`trained and swept in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    const g = await call(page, 'frontier');
+    assert.equal(g.current, 'local-weight-sft');
+    const drawn = await drawnPoints(page, 'local-weight-sft');
+    for (const p of g.methods.find((c) => c.name === 'local-weight-sft').points) {
+      assert.equal(drawn.find((d) => d.s === p.strength)?.pref, p.pref_odds, `local-weight-sft at ${p.strength}`);
+    }
+    assert.match(await page.evaluate(() => location.hash), /method=local-weight-sft/);
+    const forms = await page.$$eval('#weights [data-form]', (ws) => ws.map((w) => w.dataset.form));
+    assert.ok(forms.includes('dense'), `weight views: ${forms}`);
   });
 
   assert.deepEqual(errors, [], 'console errors on the page');

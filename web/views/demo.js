@@ -20,8 +20,8 @@ const state = {
   concept: params.get('concept') || 'sentiment',
   layer: Number(params.get('layer') || 15),
   strength: Number(params.get('strength') || 5),
-  method: 'diffmean',
-  mask: '',
+  method: params.get('method') || 'diffmean',
+  mask: params.get('mask') || '',
   shown: null,
   prompt: $('#prompt').value,
   completion: null, // the base model's greedy completion, fixed once generated
@@ -33,6 +33,17 @@ let frontier = null;
 let prompting = null;
 let calibration = null;
 let cosines = null;
+let trainable = []; // the trained methods the Session can train here (Session.methods())
+
+/** The state a copied link reproduces, written back to the hash on every change. */
+function writeHash() {
+  const h = new URLSearchParams({ concept: state.concept, layer: state.layer, strength: state.strength, method: state.method });
+  if (state.mask) h.set('mask', state.mask);
+  if (state.n_train !== 16) h.set('n_train', state.n_train);
+  if (state.n_test !== 8) h.set('n_test', state.n_test);
+  if (!state.shipped) h.set('shipped', '0');
+  history.replaceState(null, '', `#${h}`);
+}
 
 // ---- the worker ---------------------------------------------------------------------------------
 const worker = new Worker(new URL('./demo-worker.js', import.meta.url), { type: 'module' });
@@ -91,13 +102,23 @@ async function start() {
   const init = await op('init', { cancel: stopFlag }, 'starting the worker');
   $('#cancel').disabled = !init.cancellable;
   $('#cancel').title = init.cancellable ? '' : 'stopping a running call needs a cross-origin-isolated page';
+  trainable = init.methods.filter((m) => m !== 'diffmean' && m !== 'pca');
   const info = await op('load', { url: new URL('../models/model.gguf', location.href).href }, 'loading the model');
   $('#layer').max = info.n_layers - 1;
-  await op('pairs', { concept: state.concept, n_train: state.n_train, n_test: state.n_test }, 'loading pairs');
+  setLayer(state.layer);
+  setStrength(state.strength);
+  await loadConcept();
+}
+
+/** Everything that depends on the concept's pairs: activations, fits, baselines, the grid. */
+async function loadConcept() {
+  document.body.dataset.ready = 'false';
+  $('#concept').value = state.concept;
+  await op('pairs', { concept: state.concept, n_train: state.n_train, n_test: state.n_test }, `loading ${state.concept} pairs`);
   await call('read_activations', [], 'reading activations at every layer');
+  const wanted = state.method;
   await fitAtLayer();
-  const methods = [...new Set(frontier.updates.map((u) => u.method))];
-  $('#method').replaceChildren(...methods.map((m) => new Option(m, m, false, m === state.method)));
+  if (wanted !== state.method) status(`${wanted} is not at layer ${state.layer} here (train it below); showing ${state.method}`);
   prompting = await promptingBaseline();
   calibration = await shippedCalibration();
   await renderAll();
@@ -115,6 +136,8 @@ async function fitAtLayer() {
     if (!head?.ok) { state.missing.push(f.what); continue; }
     await op('update-file', { url: f.url, name: f.what }, `loading ${f.what} (${(f.bytes / 1e6).toFixed(2)} MB)`);
   }
+  const names = (await call('updates')).map((u) => u.method);
+  if (!names.includes(state.method)) state.method = 'diffmean';
   await call('select', [state.method]);
   frontier = await call('measure_frontier', [[], SWEEP, true], 'sweeping every method');
 }
@@ -129,13 +152,19 @@ async function shippedUpdates() {
 }
 
 async function shippedCalibration() {
-  const res = await fetch(`../data/updates/${encodeURIComponent(state.concept)}/calibration.json`, { cache: 'no-cache' });
-  if (!res.ok) {
-    $('#calibration-source').textContent = 'no precomputed grid (run steerscope ship-updates); computing a small one here…';
+  const res = state.shipped
+    ? await fetch(`../data/updates/${encodeURIComponent(state.concept)}/calibration.json`, { cache: 'no-cache' })
+    : null;
+  const grid = res?.ok ? await res.json() : null;
+  // A grid measured on other pair counts would not belong to the controls shown.
+  if (grid?.n_train !== state.n_train || grid?.n_test !== state.n_test) {
+    $('#calibration-source').textContent = grid
+      ? `the precomputed grid is on ${grid.n_train}/${grid.n_test} pairs, not ${state.n_train}/${state.n_test}; computing a small one here…`
+      : 'no precomputed grid (run steerscope ship-updates); computing a small one here…';
     return browserCalibration(BROWSER_GRID);
   }
   $('#calibration-source').textContent = 'precomputed by `steerscope ship-updates` on the same pairs (the button recomputes it here)';
-  return res.json();
+  return grid;
 }
 
 async function browserCalibration(grid) {
@@ -154,6 +183,7 @@ async function promptingBaseline() {
 
 // ---- rendering ------------------------------------------------------------------------------------
 async function renderAll() {
+  renderControls();
   renderFrontier();
   renderManifold();
   await renderWeights();
@@ -161,6 +191,16 @@ async function renderAll() {
   await renderTokens();
   renderCombine();
   document.body.dataset.ready = 'true';
+}
+
+/** The method and train lists from the session's updates; the hash from the state. */
+function renderControls() {
+  const methods = [...new Set(frontier.updates.map((u) => u.method))];
+  $('#method').replaceChildren(...methods.map((m) => new Option(m, m, false, m === state.method)));
+  const untrained = trainable.filter((m) => !methods.includes(m));
+  $('#train-method').replaceChildren(...untrained.map((m) => new Option(m, m)));
+  $('#train').disabled = untrained.length === 0;
+  writeHash();
 }
 
 function renderFrontier() {
@@ -208,14 +248,17 @@ function setStrength(s) {
   state.strength = Number(s);
   $('#strength').value = state.strength;
   $('#strength-value').textContent = String(state.strength);
+  writeHash();
 }
 function setLayer(l) {
   state.layer = Number(l);
   $('#layer').value = state.layer;
   $('#layer-value').textContent = String(state.layer);
+  writeHash();
 }
 
 async function strengthChanged() {
+  writeHash();
   renderFrontier();
   renderManifold();
   renderHeatmap();
@@ -224,14 +267,28 @@ async function strengthChanged() {
 }
 
 async function layerChanged() {
+  document.body.dataset.ready = 'false';
   await fitAtLayer(); // a new layer is a new session: DiffMean and PCA are refitted there
-  if (!frontier.updates.some((u) => u.method === state.method)) state.method = 'diffmean';
-  await call('select', [state.method]);
+  await renderAll();
+}
+
+/** Trains `method` here on the training pairs (progress in the bar) and adds it to the frontier. */
+async function trainHere(method) {
+  await call('fit', [method, state.layer, '', 'all', 1], `training ${method} at layer ${state.layer}`);
+  state.method = method;
+  frontier = await call('measure_frontier', [[method], SWEEP, false], `sweeping ${method}`);
   await renderAll();
 }
 
 const guard = (fn) => (...a) => fn(...a).catch((e) => showError(e.message || e));
 
+$('#concept').addEventListener('change', guard(async (e) => {
+  state.concept = e.target.value;
+  state.completion = null;
+  cosines = null;
+  await loadConcept();
+}));
+$('#train').addEventListener('click', guard(() => trainHere($('#train-method').value)));
 $('#strength').addEventListener('input', guard(async (e) => { setStrength(e.target.value); await strengthChanged(); }));
 $('#layer').addEventListener('change', guard(async (e) => { setLayer(e.target.value); await layerChanged(); }));
 $('#method').addEventListener('change', guard(async (e) => {
@@ -264,7 +321,7 @@ $('#heatmap').addEventListener('cell', guard(async (e) => {
   setStrength(strength);
   if (moved) await layerChanged(); else await strengthChanged();
 }));
-$('#tokens').addEventListener('mask', guard(async (e) => { state.mask = e.detail.mask; await renderTokens(); }));
+$('#tokens').addEventListener('mask', guard(async (e) => { state.mask = e.detail.mask; writeHash(); await renderTokens(); }));
 $('#combine').addEventListener('select', guard(async (e) => {
   state.selected = e.detail.names;
   cosines = e.detail.names.length >= 2 ? await call('cosines', [e.detail.names]) : null;

@@ -20,7 +20,7 @@ pub fn random_direction(config: &Config, site: Site) -> Result<Edit> {
 }
 
 /// The prompting baseline's result.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Prompting {
     /// The system prompt used.
     pub instruction: String,

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use alloc::{format, string::String, vec::Vec};
 
 /// One grid cell, with its strength in every unit a user may think in.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Cell {
     /// The layer steered.
     pub layer: usize,
@@ -23,7 +23,7 @@ pub struct Cell {
 }
 
 /// The cell to use under a utility budget.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Recommendation {
     /// The recommended (layer, strength).
     #[serde(flatten)]

@@ -33,10 +33,10 @@ use crate::math::stats::check_finite;
 use alloc::{format, string::String, vec, vec::Vec};
 use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt, TerminationReason};
 use nalgebra::{storage::Owned, DMatrix, DVector, Dyn};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Which of the paper's two curves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CurveKind {
     /// (α·m + β)·D̃(m) + b: 9 parameters.
     Preference,
@@ -68,7 +68,7 @@ impl CurveKind {
 
 /// One branch of the decay, in the caller's strength units. (In [`CurveErrors`] the same three
 /// fields hold standard errors.)
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Decay {
     /// m±: where this branch's decay is centred.
     pub center: f32,
@@ -93,7 +93,7 @@ impl Decay {
 
 /// Standard errors of a fit's parameters, in the caller's units (σ²(JᵀJ)⁻¹, linearised at the
 /// optimum). `alpha` is 0 for a utility curve, which has no α.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurveErrors {
     /// Standard error of α.
     pub alpha: f32,
@@ -108,7 +108,7 @@ pub struct CurveErrors {
 }
 
 /// A fitted curve. `alpha` is 0 for a utility curve.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurveFit {
     /// Which curve.
     pub kind: CurveKind,

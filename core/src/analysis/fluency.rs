@@ -50,7 +50,7 @@ pub fn compression_ratio(text: &str) -> f32 {
 }
 
 /// The fluency proxies of one generated text.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct Fluency {
     /// Distinct unigrams over unigrams ([`distinct_n`]); `None` for an empty text.
     pub distinct_1: Option<f32>,

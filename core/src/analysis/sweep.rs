@@ -75,7 +75,7 @@ impl OffManifold {
 }
 
 /// A sweep of one update over strengths on one set of pairs.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Sweep {
     /// Where the update acts.
     pub layer: usize,
@@ -113,7 +113,7 @@ impl Sweep {
 
 /// The paper's curve model fitted on one sweep (the train pairs'), with R² there and on another
 /// (the held-out pairs').
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Curves {
     /// The preference model, or why it could not be fitted.
     pub preference: core::result::Result<CurveFit, String>,

@@ -22,6 +22,48 @@ fn tiny() -> &'static Model {
     M.get_or_init(|| Model::load(&tiny_llama("llama")).unwrap())
 }
 
+/// Runs the tiny model unsteered and with every form of update at every site, on this thread
+/// and on every thread of rayon's pool: the first matrix product of a kind on a thread allocates
+/// scratch space that thread keeps (the matrix library's, sized from the CPU's caches: over
+/// 1 MiB with 2 MiB of L2), which no input should be charged for. Each test runs on its own
+/// thread, so each warms up before measuring.
+fn warm_up() {
+    let every_form = || {
+        let m = tiny();
+        exercise(m, &Steering::none()).unwrap();
+        let mut rng = Rng::new(1);
+        for site in Site::ALL {
+            for form in 0..4 {
+                let edit = edit(&m.llama.config, site, form, &mut rng);
+                let u = Update {
+                    layer: 1,
+                    site,
+                    edit,
+                    positions: Positions::All,
+                    meta: Update::meta_for("diffmean", None),
+                };
+                exercise(m, &Steering::none().with(u.intervention(&m.llama.config, 1.0).unwrap())).unwrap();
+            }
+        }
+    };
+    every_form();
+    rayon::broadcast(|_| every_form());
+}
+
+/// An edit of each form (`form` 0–3: vector, clamp, low rank, dense) at `site`, random values.
+fn edit(c: &steerscope::model::Config, site: Site, form: usize, rng: &mut Rng) -> Edit {
+    let t = |shape: &[usize], rng: &mut Rng| {
+        Tensor::from_vec(rng.normals(shape.iter().product(), 0.5), shape, &Device::Cpu).unwrap()
+    };
+    let (w, src) = (site.width(c), site.source_width(c));
+    match form {
+        0 => Edit::AddVector(t(&[w], rng)),
+        1 => Edit::Clamp(t(&[w], rng)),
+        2 => Edit::LowRank { a: t(&[2, src], rng), b: t(&[w, 2], rng) },
+        _ => Edit::Dense { w: t(&[w, src], rng), bias: Some(t(&[w], rng)) },
+    }
+}
+
 fn values(rng: &mut Rng, n: usize) -> Vec<f32> {
     let mut v: Vec<f32> = (0..n).map(|_| rng.normal()).collect();
     if n > 0 && rng.below(6) == 0 {
@@ -132,11 +174,15 @@ fn mutated_control_vectors_load_and_steer_or_say_why() {
         constant: 1 << 20,
         context: &["control vector", "GGUF", "logit"],
     };
+    let mut warm = false;
     let t = fuzz::run(
         &format,
         13,
         |rng| {
-            tiny(); // loaded once, before any measurement
+            // Under fuzz::run's lock, before the first measurement.
+            if !std::mem::replace(&mut warm, true) {
+                warm_up();
+            }
             if rng.below(2) == 0 {
                 control_vector_file(rng)
             } else {
@@ -291,21 +337,13 @@ fn update_file(rng: &mut Rng) -> Vec<u8> {
 /// A valid update file of each form, to mutate byte by byte.
 fn valid_update(rng: &mut Rng) -> Vec<u8> {
     let c = &tiny().llama.config;
-    let t = |shape: &[usize], rng: &mut Rng| {
-        Tensor::from_vec(rng.normals(shape.iter().product(), 0.5), shape, &Device::Cpu).unwrap()
-    };
     let site = Site::ALL[rng.below(4)];
-    let (w, src) = (site.width(c), site.source_width(c));
-    let edit = match rng.below(4) {
-        0 => Edit::AddVector(t(&[w], rng)),
-        1 => Edit::Clamp(t(&[w], rng)),
-        2 => Edit::LowRank { a: t(&[2, src], rng), b: t(&[w, 2], rng) },
-        _ => Edit::Dense { w: t(&[w, src], rng), bias: Some(t(&[w], rng)) },
-    };
+    let form = rng.below(4);
+    let e = edit(c, site, form, rng);
     let u = Update {
         layer: rng.below(c.n_layers),
         site,
-        edit,
+        edit: e,
         positions: [Positions::All, Positions::Completion, Positions::From(2)][rng.below(3)],
         meta: Update::meta_for("diffmean", None),
     };
@@ -329,11 +367,15 @@ fn mutated_update_files_load_and_steer_or_say_why() {
         constant: 1 << 20,
         context: &["update file", "layer", "site", "dimension", "position", "operation", "logit", "direction"],
     };
+    let mut warm = false;
     let t = fuzz::run(
         &format,
         17,
         |rng| {
-            tiny(); // loaded once, before any measurement
+            // Under fuzz::run's lock, before the first measurement.
+            if !std::mem::replace(&mut warm, true) {
+                warm_up();
+            }
             if rng.below(2) == 0 {
                 update_file(rng)
             } else {

@@ -2,16 +2,24 @@
 //! pairs and swept on held-out pairs → `docs/results.md` (+ one SVG per concept and the raw
 //! JSON). The markdown is written from the numbers of that run only; nothing in it is typed by
 //! hand, including the sentences that say what the numbers show.
-use crate::sweep::{fit, plot, prompting_baseline, prompting_json, read_pairs, tokens, Run, STRENGTH_UNIT_TEXT};
+//!
+//! A full run takes hours on two cores, so each concept's numbers are written to
+//! `OUT/results/<concept>.json` as soon as they are measured, with the settings that made them;
+//! `--resume` reads those back instead of measuring again (only when model and settings match),
+//! so a stopped run continues where it stopped. The markdown is always written from those files.
+use crate::sweep::{
+    fit, plot, prompting_baseline, prompting_json, read_pairs, tokens, Run, TextPoint, STRENGTH_UNIT_TEXT,
+};
 use crate::FormatArgs;
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use steerscope::analysis::baseline::Prompting;
-use steerscope::analysis::calibrate::Calibration;
+use steerscope::analysis::calibrate::Recommendation;
 use steerscope::analysis::curve::CurveFit;
 use steerscope::analysis::point::Point;
 use steerscope::analysis::session::{Direction, SweepSession};
+use steerscope::analysis::sweep::{Curves, Sweep};
 use steerscope::data::concepts::{parse_index, Concept};
 use steerscope::math::bootstrap::Interval;
 use steerscope::math::stats::spearman;
@@ -60,9 +68,73 @@ pub struct ResultsArgs {
     /// Directory of the concept datasets.
     #[arg(long, default_value = "core/data/concepts")]
     pub data: PathBuf,
-    /// Writes OUT/results.md, OUT/results/*.svg and OUT/results/results.json.
+    /// Writes OUT/results.md, OUT/results/*.svg, OUT/results/<concept>.json and
+    /// OUT/results/results.json.
     #[arg(long, default_value = "docs")]
     pub out: PathBuf,
+    /// Reuse each concept's OUT/results/<concept>.json when it was made with this model and
+    /// these settings (a stopped run continues where it stopped).
+    #[arg(long)]
+    pub resume: bool,
+}
+
+impl ResultsArgs {
+    /// Everything that decides a concept's numbers besides its pairs: a concept's file is reused
+    /// only under the same settings.
+    fn settings(&self, model_sha: &str) -> Result<serde_json::Value> {
+        Ok(serde_json::json!({"model_sha256": model_sha, "layer": self.layer, "train_pairs": self.train_pairs,
+            "sweep_train_pairs": self.sweep_train_pairs, "test_pairs": self.test_pairs, "epochs": self.epochs,
+            "strengths": self.strengths, "methods": self.methods()?.into_iter().map(Method::name).collect::<Vec<_>>(),
+            "calibrate_layers": self.calibrate_layers, "budget": self.budget,
+            "format": self.format.prompt_format()?.describe()}))
+    }
+
+    fn methods(&self) -> Result<Vec<Method>> {
+        if self.methods.is_empty() {
+            return Ok(Method::all().to_vec());
+        }
+        Ok(self.methods.iter().map(|m| m.parse()).collect::<steerscope::Result<_>>()?)
+    }
+}
+
+/// One swept update as a concept's file holds it (`Run::json`, plus its training time).
+#[derive(serde::Deserialize)]
+struct MethodResult {
+    method: String,
+    heldout: Sweep,
+    curves: Curves,
+    texts: Vec<TextPoint>,
+    #[serde(default)]
+    train_seconds: Option<f32>,
+}
+
+/// The prompting baseline as `prompting_json` writes it.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum PromptingResult {
+    Available(Prompting),
+    Unavailable { unavailable: String },
+}
+
+#[derive(serde::Deserialize)]
+struct Baselines {
+    random: MethodResult,
+    prompting: PromptingResult,
+}
+
+#[derive(serde::Deserialize)]
+struct CalibrationResult {
+    recommendation: core::result::Result<Recommendation, String>,
+}
+
+/// One concept's numbers, read from its file: what the markdown is written from.
+#[derive(serde::Deserialize)]
+struct ConceptResult {
+    concept: String,
+    description: String,
+    runs: Vec<MethodResult>,
+    baselines: Baselines,
+    calibration: CalibrationResult,
 }
 
 /// One method's held-out sweep read as a few numbers.
@@ -104,8 +176,8 @@ impl Summary {
 }
 
 /// The sweep's points at the most negative strength, at 0 and at the most positive strength.
-fn ends(run: &Run) -> [Option<&Point>; 3] {
-    let pts = || run.test.points.iter().map(|p| &p.point);
+fn ends(run: &MethodResult) -> [Option<&Point>; 3] {
+    let pts = || run.heldout.points.iter().map(|p| &p.point);
     [
         pts().min_by(|a, b| a.strength.total_cmp(&b.strength)),
         pts().find(|p| p.strength == 0.0),
@@ -122,8 +194,8 @@ const COMPARISONS: [(&str, &str); 4] = [
     ("vector-split", "diffmean"),
 ];
 
-fn summarize(run: &Run, budget: f32, train_seconds: Option<f32>) -> Summary {
-    let pts: Vec<_> = run.test.points.iter().map(|p| &p.point).collect();
+fn summarize(run: &MethodResult, budget: f32) -> Summary {
+    let pts: Vec<_> = run.heldout.points.iter().map(|p| &p.point).collect();
     let (m, pref): (Vec<f32>, Vec<f32>) = pts.iter().map(|p| (p.strength, p.pref_odds)).unzip();
     let [lo, zero, hi] = ends(run);
     let u0 = zero.and_then(|z| z.util_odds);
@@ -136,70 +208,65 @@ fn summarize(run: &Run, budget: f32, train_seconds: Option<f32>) -> Summary {
     });
     let gain_in_budget = zero.zip(best_point).map(|(z, b)| b.pref_odds - z.pref_odds);
     Summary {
-        name: run.name().to_string(),
+        name: run.method.clone(),
         pref_rank: spearman(&m, &pref).ok(),
         util_drop: [lo, hi].map(|p| u0.zip(p.and_then(|p| p.util_odds)).map(|(a, b)| a - b)),
         gain_in_budget,
         best: best_point.map(|p| (p.pref_odds, p.pref_odds_ci)),
-        train_seconds,
+        train_seconds: run.train_seconds,
     }
-}
-
-struct ConceptResult {
-    name: String,
-    description: String,
-    runs: Vec<Run>,
-    summaries: Vec<Summary>,
-    /// A random direction rescaled like every method: the noise floor.
-    random: Run,
-    prompting: Result<Prompting, String>,
-    /// The random direction's summary.
-    floor: Summary,
-    calibration: Calibration,
 }
 
 pub fn run(args: ResultsArgs, model_path: &Path, _json: bool) -> Result<()> {
     let index =
         parse_index(&std::fs::read_to_string(args.data.join("index.json")).context("reading the concept index")?)?;
     let model = crate::load_model(model_path)?;
-    let llama = &model.llama;
-    llama.config.check_layer(args.layer)?;
-    let mut results = Vec::new();
-    for concept in &index {
-        let name = concept.name.clone();
-        if !args.concepts.is_empty() && !args.concepts.contains(&name) {
-            continue;
-        }
-        eprintln!("== {name}");
-        results.push(run_concept(&model, &args, concept, name)?);
-    }
-    anyhow::ensure!(!results.is_empty(), "no concept matched {:?}", args.concepts);
+    model.llama.config.check_layer(args.layer)?;
+    let model_sha = crate::fetch::sha256_file(model_path)?;
+    let settings = args.settings(&model_sha)?;
     let dir = args.out.join("results");
     std::fs::create_dir_all(&dir)?;
-    for c in &results {
-        std::fs::write(dir.join(format!("{}.svg", c.name)), plot(&with_random(c), c.prompting.as_ref().ok())?)?;
+    let mut json = Vec::new();
+    for concept in index.iter().filter(|c| args.concepts.is_empty() || args.concepts.contains(&c.name)) {
+        let file = dir.join(format!("{}.json", concept.name));
+        match args.resume.then(|| kept(&file, &settings)).flatten() {
+            Some(done) => {
+                eprintln!("== {}: kept from {}", concept.name, file.display());
+                json.push(done);
+            }
+            None => {
+                eprintln!("== {}", concept.name);
+                let mut done = run_concept(&model, &args, concept, &dir)?;
+                done["settings"] = settings.clone();
+                std::fs::write(&file, serde_json::to_string_pretty(&done)?)?;
+                json.push(done);
+            }
+        }
     }
-    let json: Vec<_> = results
-        .iter()
-        .map(|c| {
-            serde_json::json!({"concept": c.name, "runs": c.runs.iter().map(Run::json).collect::<Vec<_>>(),
-                "baselines": {"random": c.random.json(), "prompting": prompting_json(&c.prompting)},
-                "calibration": crate::calibrate::report_json(&c.calibration, &args.format.prompt_format().map(|f| f.describe()).unwrap_or_default())})
-        })
-        .collect();
+    anyhow::ensure!(!json.is_empty(), "no concept matched {:?}", args.concepts);
     std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&json)?)?;
-    let md = markdown(&args, &crate::fetch::sha256_file(model_path)?, &results);
-    std::fs::write(args.out.join("results.md"), md)?;
-    println!("wrote {}/results.md, {}/*.svg, {}/results.json", args.out.display(), dir.display(), dir.display());
+    let results: Vec<ConceptResult> = json
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .context("reading a concept's results")?;
+    let absent: Vec<&str> =
+        index.iter().map(|c| c.name.as_str()).filter(|n| !results.iter().any(|r| r.concept == *n)).collect();
+    std::fs::write(args.out.join("results.md"), markdown(&args, &model_sha, &results, &absent))?;
+    println!("wrote {}/results.md, {}/*.svg, {}/*.json", args.out.display(), dir.display(), dir.display());
     Ok(())
 }
 
-/// The runs with the random direction last (the order of the plot's lines).
-fn with_random(c: &ConceptResult) -> Vec<&Run> {
-    c.runs.iter().chain([&c.random]).collect()
+/// A concept's file, when it exists and was made with `settings`.
+fn kept(file: &Path, settings: &serde_json::Value) -> Option<serde_json::Value> {
+    let done: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(file).ok()?).ok()?;
+    (done["settings"] == *settings).then_some(done)
 }
 
-fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, name: String) -> Result<ConceptResult> {
+/// Fits or trains every method on the concept's train pairs, sweeps each on the held-out pairs
+/// with both baselines and the calibration grid, writes its plots into `dir`, and answers its
+/// numbers as JSON (a [`ConceptResult`]).
+fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, dir: &Path) -> Result<serde_json::Value> {
     let llama = &model.llama;
     let format = args.format.prompt_format()?;
     let file = |k: &str| args.data.join(if k == "train" { &concept.train } else { &concept.test });
@@ -212,19 +279,16 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, name: Strin
     let n_sweep = args.sweep_train_pairs.clamp(1, train_tokens.len());
     let mut sweeping = SweepSession::new(llama, train_tokens[..n_sweep].to_vec(), test_tokens.clone(), args.layer)?;
     let probe = &test_tokens[0].prompt;
-    let (mut runs, mut summaries) = (Vec::new(), Vec::new());
-    let methods: Vec<Method> = if args.methods.is_empty() {
-        Method::all().to_vec()
-    } else {
-        args.methods.iter().map(|m| m.parse()).collect::<steerscope::Result<_>>()?
-    };
-    for method in methods {
+    let (mut runs, mut json) = (Vec::new(), Vec::new());
+    for method in args.methods()? {
         let start = std::time::Instant::now();
         fit(llama, &mut fitting, method, method.default_site(), args.epochs)?;
         let seconds = method.is_trained().then(|| start.elapsed().as_secs_f32());
         sweeping.adopt(llama, fitting.steered().expect("just fitted").clone())?;
         let run = Run::measure(model, &mut sweeping, Direction::Update, &args.strengths, probe)?;
-        summaries.push(summarize(&run, args.budget, seconds));
+        let mut j = run.json();
+        j["train_seconds"] = seconds.into();
+        json.push(j);
         runs.push(run);
     }
     // The random direction at the residual site, rescaled like a vector there.
@@ -234,7 +298,6 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, name: Strin
     let instruction =
         concept.instruction.clone().unwrap_or_else(|| crate::sweep::instruction_for(&file("train"), &test_pairs[0]));
     let prompting = prompting_baseline(model, &test_pairs, &format, &instruction);
-    let floor = summarize(&random, args.budget, None);
     let calibration = crate::calibrate::calibrate(
         model,
         &crate::calibrate::CalibrateArgs {
@@ -249,29 +312,26 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, name: Strin
             out: PathBuf::new(),
         },
     )?;
-    let out = args.out.join("results");
-    std::fs::create_dir_all(&out)?;
+    let name = &concept.name;
+    runs.push(random);
+    std::fs::write(dir.join(format!("{name}.svg")), plot(&runs.iter().collect::<Vec<_>>(), prompting.as_ref().ok())?)?;
     std::fs::write(
-        out.join(format!("{name}-calibrate.svg")),
+        dir.join(format!("{name}-calibrate.svg")),
         crate::calibrate::plot(&calibration.cells, &args.calibrate_layers, &args.strengths)?,
     )?;
-    Ok(ConceptResult {
-        name,
-        description: concept.description.clone(),
-        runs,
-        summaries,
-        random,
-        prompting,
-        floor,
-        calibration,
-    })
+    let random = runs.pop().expect("pushed above");
+    Ok(serde_json::json!({"concept": name, "description": concept.description, "runs": json,
+        "baselines": {"random": random.json(), "prompting": prompting_json(&prompting)},
+        "calibration": crate::calibrate::report_json(&calibration, &format.describe())}))
 }
 
 fn num(x: Option<f32>) -> String {
     x.map_or("–".into(), |v| format!("{v:.2}"))
 }
 
-fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> String {
+/// `absent`: the index's concepts this run left out (said in the header, so a partial run
+/// reads as one).
+fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult], absent: &[&str]) -> String {
     let mut md = String::new();
     let cmd = format!(
         "steerscope results --layer {} --train-pairs {} --sweep-train-pairs {} --test-pairs {} --epochs {} --strengths={} --calibrate-layers {} --budget {}",
@@ -279,10 +339,14 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         args.strengths.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
         args.calibrate_layers.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","), args.budget
     );
+    let cmd = if args.methods.is_empty() { cmd } else { format!("{cmd} --methods {}", args.methods.join(",")) };
     let _ = writeln!(md, "# Steering results on SmolLM2-135M-Instruct\n");
     let _ = writeln!(md, "Generated by `{cmd}` — do not edit by hand; rerun the command.\n");
     let _ = writeln!(md, "- model sha256 `{model_sha}`; every method acts at layer {} (vectors at the residual stream, LoRA rank 4 and local weight on the down projection, `mlp_out`).", args.layer);
     let _ = writeln!(md, "- Fitted / trained on {} train pairs per concept ({} epoch(s), SPLIT weights as in EasyEdit's configs, factors drawn per example, add + subtract examples); swept on {} held-out pairs (and {} train pairs for the curve model's train R²).", args.train_pairs, args.epochs, args.test_pairs, args.sweep_train_pairs);
+    if !absent.is_empty() {
+        let _ = writeln!(md, "- **Not in this run**: {} (the command above with `--resume` and without `--concepts` adds them, keeping the concepts below).", absent.join(", "));
+    }
     let _ = writeln!(md, "- Strength unit: {STRENGTH_UNIT_TEXT}; every method is rescaled to it, so all share one axis and the frontier compares directions at equal intervention size.");
     let _ = writeln!(md, "- Preference = L_n − L_p, utility = log[(e^−L_p + e^−L_n)/(1 − e^−L_p − e^−L_n)] with per-token mean losses (undefined pairs left out of the mean).");
     let _ = writeln!(md, "- *Trade-off holds*: Spearman(strength, preference) ≥ 0.7 and utility below its m = 0 value at both ends. *Gain within budget*: the largest held-out preference gain over m = 0 at m > 0 whose utility drops by at most {}.\n", args.budget);
@@ -291,10 +355,13 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
     let lo = signed(args.strengths.iter().copied().fold(f32::INFINITY, f32::min));
     let hi = signed(args.strengths.iter().copied().fold(f32::NEG_INFINITY, f32::max));
     for c in results {
-        let _ = writeln!(md, "## {}\n\n{}\n\n![{}](results/{}.svg)\n", c.name, c.description, c.name, c.name);
+        let name = &c.concept;
+        let summaries: Vec<Summary> = c.runs.iter().map(|r| summarize(r, args.budget)).collect();
+        let floor = summarize(&c.baselines.random, args.budget);
+        let _ = writeln!(md, "## {name}\n\n{}\n\n![{name}](results/{name}.svg)\n", c.description);
         let _ = writeln!(md, "| method | pref {lo} / 0 / {hi} | util {lo} / 0 / {hi} | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | distinct-2 at 0 / {hi} | compression at 0 / {hi} | train s |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for (run, s) in c.runs.iter().zip(&c.summaries).chain([(&c.random, &c.floor)]) {
+        for (run, s) in c.runs.iter().zip(&summaries).chain([(&c.baselines.random, &floor)]) {
             let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
             // † marks a fit the solver flags as degenerate (a parameter on a bound or not
             // determined by the points): its R² describes a curve that means nothing.
@@ -320,7 +387,7 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
                 num(s.gain_in_budget),
                 r2(run.curves.preference_r2, &run.curves.preference),
                 r2(run.curves.utility_r2, &run.curves.utility),
-                num(run.test.manifold_vs_utility_drop),
+                num(run.heldout.manifold_vs_utility_drop),
                 text_at(&|t| t.fluency.distinct_2),
                 text_at(&|t| Some(t.fluency.compression_ratio)),
                 s.train_seconds.map_or("–".into(), |t| format!("{t:.0}"))
@@ -329,12 +396,12 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         let flagged: Vec<String> = c
             .runs
             .iter()
-            .chain([&c.random])
+            .chain([&c.baselines.random])
             .flat_map(|r| {
                 [("preference", &r.curves.preference), ("utility", &r.curves.utility)].into_iter().filter_map(
                     move |(which, fit)| {
                         let why = fit.as_ref().ok()?.degenerate.as_ref()?;
-                        Some(format!("{} {which} ({why})", r.name()))
+                        Some(format!("{} {which} ({why})", r.method))
                     },
                 )
             })
@@ -342,19 +409,19 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         if !flagged.is_empty() {
             let _ = writeln!(md, "\n† degenerate fits: {}.", flagged.join("; "));
         }
-        let prompting = match &c.prompting {
-            Ok(p) => format!(
+        let prompting = match &c.baselines.prompting {
+            PromptingResult::Available(p) => format!(
                 "Prompting baseline (no steering, system prompt \"{}\"): preference {}, utility {}.",
                 p.instruction,
                 num(Some(p.point.pref_odds)),
                 num(p.point.util_odds)
             ),
-            Err(e) => format!("{e}."),
+            PromptingResult::Unavailable { unavailable } => format!("{unavailable}."),
         };
         let _ = writeln!(
             md,
             "\nBaselines: *random* is a random direction rescaled like every method (the noise floor). {prompting}\n\n{}\n",
-            findings(&c.summaries, &c.floor)
+            findings(&summaries, &floor)
         );
         let rec = match &c.calibration.recommendation {
             Ok(r) => crate::calibrate::describe(r, args.budget),
@@ -363,17 +430,17 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult]) -> S
         let _ = writeln!(
             md,
             "Calibration (DiffMean, layers {:?}): {rec}.\n\n![{} calibration](results/{}-calibrate.svg)\n",
-            args.calibrate_layers, c.name, c.name
+            args.calibrate_layers, name, name
         );
-        if let Some(t) = c.runs.iter().find(|r| r.name() == "vector-split").or(c.runs.first()) {
-            let _ = writeln!(md, "Greedy text from the first held-out prompt, {} at each strength:\n", t.name());
+        if let Some(t) = c.runs.iter().find(|r| r.method == "vector-split").or(c.runs.first()) {
+            let _ = writeln!(md, "Greedy text from the first held-out prompt, {} at each strength:\n", t.method);
             for tp in &t.texts {
                 let _ = writeln!(md, "- {:+}: {:?}", tp.strength, tp.text);
             }
             let _ = writeln!(md);
         }
     }
-    let _ = writeln!(md, "## What the numbers show\n\n{}", overall(results));
+    let _ = writeln!(md, "## What the numbers show\n\n{}", overall(results, args.budget));
     md
 }
 
@@ -412,12 +479,13 @@ fn findings(s: &[Summary], floor: &Summary) -> String {
 }
 
 /// Counts over all concepts.
-fn overall(results: &[ConceptResult]) -> String {
-    let all: Vec<&Summary> = results.iter().flat_map(|c| &c.summaries).collect();
-    let holds = all.iter().filter(|s| s.tradeoff_holds()).count();
+fn overall(results: &[ConceptResult], budget: f32) -> String {
+    let all: Vec<Vec<Summary>> =
+        results.iter().map(|c| c.runs.iter().map(|r| summarize(r, budget)).collect()).collect();
+    let holds = all.iter().flatten().filter(|s| s.tradeoff_holds()).count();
     let (mut wins, mut losses, mut ties, mut cases) = (0, 0, Vec::new(), 0);
-    for c in results {
-        let named = |n: &str| c.summaries.iter().find(|x| x.name == n);
+    for (c, summaries) in results.iter().zip(&all) {
+        let named = |n: &str| summaries.iter().find(|x| x.name == n);
         for (a, b) in COMPARISONS {
             if let Some(v) = named(a).zip(named(b)).and_then(|(a, b)| verdict(a, b)) {
                 cases += 1;
@@ -426,24 +494,28 @@ fn overall(results: &[ConceptResult]) -> String {
                 } else if v.contains(" is beaten by ") {
                     losses += 1;
                 } else {
-                    ties.push(format!("{} ({v})", c.name));
+                    ties.push(format!("{} ({v})", c.concept));
                 }
             }
         }
     }
     let prompt_wins: Vec<&str> = results
         .iter()
-        .filter(|c| {
-            let best = c.summaries.iter().filter_map(|s| s.gain_in_budget).fold(f32::MIN, f32::max);
+        .zip(&all)
+        .filter(|(c, summaries)| {
+            let best = summaries.iter().filter_map(|s| s.gain_in_budget).fold(f32::MIN, f32::max);
             let unsteered = c
                 .runs
                 .first()
-                .and_then(|r| r.test.points.iter().find(|p| p.point.strength == 0.0))
+                .and_then(|r| r.heldout.points.iter().find(|p| p.point.strength == 0.0))
                 .map(|p| p.point.pref_odds);
-            let prompted = c.prompting.as_ref().ok().map(|p| p.point.pref_odds);
+            let prompted = match &c.baselines.prompting {
+                PromptingResult::Available(p) => Some(p.point.pref_odds),
+                PromptingResult::Unavailable { .. } => None,
+            };
             unsteered.zip(prompted).is_some_and(|(u, p)| p - u > best)
         })
-        .map(|c| c.name.as_str())
+        .map(|(c, _)| c.concept.as_str())
         .collect();
     let mut out = format!(
         "- The prompting baseline gains more preference than the best steering method (within the budget) for {} of {} concepts{}.\n\
@@ -452,7 +524,7 @@ fn overall(results: &[ConceptResult]) -> String {
         prompt_wins.len(),
         results.len(),
         if prompt_wins.is_empty() { String::new() } else { format!(" ({})", prompt_wins.join(", ")) },
-        all.len(),
+        all.iter().map(Vec::len).sum::<usize>(),
         ties.len()
     );
     if !ties.is_empty() {

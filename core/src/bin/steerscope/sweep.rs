@@ -119,7 +119,7 @@ pub struct Run {
     pub texts: Vec<TextPoint>,
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TextPoint {
     pub strength: f32,
     pub text: String,
