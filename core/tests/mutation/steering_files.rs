@@ -50,6 +50,18 @@ fn warm_up() {
     rayon::broadcast(|_| every_form());
 }
 
+/// `make`, warming up first ([`warm_up`]) when asked for its first input: fuzz::run asks under
+/// its lock, before the first measurement.
+fn after_warm_up(mut make: impl FnMut(&mut Rng) -> Vec<u8>) -> impl FnMut(&mut Rng) -> Vec<u8> {
+    let mut warm = false;
+    move |rng| {
+        if !std::mem::replace(&mut warm, true) {
+            warm_up();
+        }
+        make(rng)
+    }
+}
+
 /// An edit of each form (`form` 0–3: vector, clamp, low rank, dense) at `site`, random values.
 fn edit(c: &steerscope::model::Config, site: Site, form: usize, rng: &mut Rng) -> Edit {
     let t = |shape: &[usize], rng: &mut Rng| {
@@ -174,15 +186,10 @@ fn mutated_control_vectors_load_and_steer_or_say_why() {
         constant: 1 << 20,
         context: &["control vector", "GGUF", "logit"],
     };
-    let mut warm = false;
     let t = fuzz::run(
         &format,
         13,
-        |rng| {
-            // Under fuzz::run's lock, before the first measurement.
-            if !std::mem::replace(&mut warm, true) {
-                warm_up();
-            }
+        after_warm_up(|rng| {
             if rng.below(2) == 0 {
                 control_vector_file(rng)
             } else {
@@ -190,7 +197,7 @@ fn mutated_control_vectors_load_and_steer_or_say_why() {
                 mutate_bytes(rng, &mut f, 3);
                 f
             }
-        },
+        }),
         |bytes| {
             let cv = ControlVector::from_gguf_bytes(bytes).map_err(|e| e.to_string())?;
             let w = cv.width();
@@ -367,15 +374,10 @@ fn mutated_update_files_load_and_steer_or_say_why() {
         constant: 1 << 20,
         context: &["update file", "layer", "site", "dimension", "position", "operation", "logit", "direction"],
     };
-    let mut warm = false;
     let t = fuzz::run(
         &format,
         17,
-        |rng| {
-            // Under fuzz::run's lock, before the first measurement.
-            if !std::mem::replace(&mut warm, true) {
-                warm_up();
-            }
+        after_warm_up(|rng| {
             if rng.below(2) == 0 {
                 update_file(rng)
             } else {
@@ -383,7 +385,7 @@ fn mutated_update_files_load_and_steer_or_say_why() {
                 mutate_bytes(rng, &mut f, 3);
                 f
             }
-        },
+        }),
         |bytes| {
             let u = Update::from_safetensors(bytes).map_err(|e| e.to_string())?;
             for t in edit_values(&u.edit) {

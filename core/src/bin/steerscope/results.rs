@@ -116,6 +116,15 @@ enum PromptingResult {
     Unavailable { unavailable: String },
 }
 
+impl PromptingResult {
+    fn available(&self) -> Option<&Prompting> {
+        match self {
+            PromptingResult::Available(p) => Some(p),
+            PromptingResult::Unavailable { .. } => None,
+        }
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct Baselines {
     random: MethodResult,
@@ -313,13 +322,13 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, dir: &Path)
         },
     )?;
     let name = &concept.name;
-    runs.push(random);
-    std::fs::write(dir.join(format!("{name}.svg")), plot(&runs.iter().collect::<Vec<_>>(), prompting.as_ref().ok())?)?;
+    // The random direction's line drawn last.
+    let lines: Vec<&Run> = runs.iter().chain([&random]).collect();
+    std::fs::write(dir.join(format!("{name}.svg")), plot(&lines, prompting.as_ref().ok())?)?;
     std::fs::write(
         dir.join(format!("{name}-calibrate.svg")),
         crate::calibrate::plot(&calibration.cells, &args.calibrate_layers, &args.strengths)?,
     )?;
-    let random = runs.pop().expect("pushed above");
     Ok(serde_json::json!({"concept": name, "description": concept.description, "runs": json,
         "baselines": {"random": random.json(), "prompting": prompting_json(&prompting)},
         "calibration": crate::calibrate::report_json(&calibration, &format.describe())}))
@@ -352,16 +361,17 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult], abse
     let _ = writeln!(md, "- *Trade-off holds*: Spearman(strength, preference) ≥ 0.7 and utility below its m = 0 value at both ends. *Gain within budget*: the largest held-out preference gain over m = 0 at m > 0 whose utility drops by at most {}.\n", args.budget);
     // The table's columns name the sweep's ends, whatever strengths were asked for.
     let signed = |m: f32| format!("{m:+}").replace('-', "−");
+    let all: Vec<Vec<Summary>> =
+        results.iter().map(|c| c.runs.iter().map(|r| summarize(r, args.budget)).collect()).collect();
     let lo = signed(args.strengths.iter().copied().fold(f32::INFINITY, f32::min));
     let hi = signed(args.strengths.iter().copied().fold(f32::NEG_INFINITY, f32::max));
-    for c in results {
+    for (c, summaries) in results.iter().zip(&all) {
         let name = &c.concept;
-        let summaries: Vec<Summary> = c.runs.iter().map(|r| summarize(r, args.budget)).collect();
         let floor = summarize(&c.baselines.random, args.budget);
         let _ = writeln!(md, "## {name}\n\n{}\n\n![{name}](results/{name}.svg)\n", c.description);
         let _ = writeln!(md, "| method | pref {lo} / 0 / {hi} | util {lo} / 0 / {hi} | ρ(m, pref) | util drop at −/+ end | trade-off | gain within budget | R² pref train / held-out | R² util train / held-out | ρ(off-manifold, util drop) | distinct-2 at 0 / {hi} | compression at 0 / {hi} | train s |");
         let _ = writeln!(md, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-        for (run, s) in c.runs.iter().zip(&summaries).chain([(&c.baselines.random, &floor)]) {
+        for (run, s) in c.runs.iter().zip(summaries).chain([(&c.baselines.random, &floor)]) {
             let at_ends = |f: &dyn Fn(&Point) -> Option<f32>| ends(run).map(|p| num(p.and_then(f))).join(" / ");
             // † marks a fit the solver flags as degenerate (a parameter on a bound or not
             // determined by the points): its R² describes a curve that means nothing.
@@ -421,7 +431,7 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult], abse
         let _ = writeln!(
             md,
             "\nBaselines: *random* is a random direction rescaled like every method (the noise floor). {prompting}\n\n{}\n",
-            findings(&summaries, &floor)
+            findings(summaries, &floor)
         );
         let rec = match &c.calibration.recommendation {
             Ok(r) => crate::calibrate::describe(r, args.budget),
@@ -440,7 +450,7 @@ fn markdown(args: &ResultsArgs, model_sha: &str, results: &[ConceptResult], abse
             let _ = writeln!(md);
         }
     }
-    let _ = writeln!(md, "## What the numbers show\n\n{}", overall(results, args.budget));
+    let _ = writeln!(md, "## What the numbers show\n\n{}", overall(results, &all));
     md
 }
 
@@ -478,13 +488,11 @@ fn findings(s: &[Summary], floor: &Summary) -> String {
     out
 }
 
-/// Counts over all concepts.
-fn overall(results: &[ConceptResult], budget: f32) -> String {
-    let all: Vec<Vec<Summary>> =
-        results.iter().map(|c| c.runs.iter().map(|r| summarize(r, budget)).collect()).collect();
+/// Counts over all concepts; `all[i]` are the summaries of `results[i]`'s runs.
+fn overall(results: &[ConceptResult], all: &[Vec<Summary>]) -> String {
     let holds = all.iter().flatten().filter(|s| s.tradeoff_holds()).count();
     let (mut wins, mut losses, mut ties, mut cases) = (0, 0, Vec::new(), 0);
-    for (c, summaries) in results.iter().zip(&all) {
+    for (c, summaries) in results.iter().zip(all) {
         let named = |n: &str| summaries.iter().find(|x| x.name == n);
         for (a, b) in COMPARISONS {
             if let Some(v) = named(a).zip(named(b)).and_then(|(a, b)| verdict(a, b)) {
@@ -501,7 +509,7 @@ fn overall(results: &[ConceptResult], budget: f32) -> String {
     }
     let prompt_wins: Vec<&str> = results
         .iter()
-        .zip(&all)
+        .zip(all)
         .filter(|(c, summaries)| {
             let best = summaries.iter().filter_map(|s| s.gain_in_budget).fold(f32::MIN, f32::max);
             let unsteered = c
@@ -509,10 +517,7 @@ fn overall(results: &[ConceptResult], budget: f32) -> String {
                 .first()
                 .and_then(|r| r.heldout.points.iter().find(|p| p.point.strength == 0.0))
                 .map(|p| p.point.pref_odds);
-            let prompted = match &c.baselines.prompting {
-                PromptingResult::Available(p) => Some(p.point.pref_odds),
-                PromptingResult::Unavailable { .. } => None,
-            };
+            let prompted = c.baselines.prompting.available().map(|p| p.point.pref_odds);
             unsteered.zip(prompted).is_some_and(|(u, p)| p - u > best)
         })
         .map(|(c, _)| c.concept.as_str())
