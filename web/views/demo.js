@@ -35,7 +35,8 @@ let calibration = null;
 let cosines = null;
 let trainable = []; // the trained methods the Session can train here (Session.methods())
 
-/** The state a copied link reproduces, written back to the hash on every change. */
+/** The state a copied link reproduces, written back to the hash whenever the views are redrawn
+ * for it (renderControls, strengthChanged, the mask), so the link always matches the numbers shown. */
 function writeHash() {
   const h = new URLSearchParams({ concept: state.concept, layer: state.layer, strength: state.strength, method: state.method });
   if (state.mask) h.set('mask', state.mask);
@@ -118,22 +119,21 @@ async function loadConcept() {
   await call('read_activations', [], 'reading activations at every layer');
   const wanted = state.method;
   await fitAtLayer();
-  if (wanted !== state.method) status(`${wanted} is not at layer ${state.layer} here (train it below); showing ${state.method}`);
   prompting = await promptingBaseline();
   calibration = await shippedCalibration();
   await renderAll();
+  if (wanted !== state.method) status(`${wanted} is not at layer ${state.layer} here (train it below); showing ${state.method}`);
 }
 
 /** DiffMean and PCA fitted here, the shipped trained updates loaded, all swept. */
 async function fitAtLayer() {
   for (const m of ['diffmean', 'pca']) await call('fit', [m, state.layer, '', 'all', 1], `fitting ${m} at layer ${state.layer}`);
   const shipped = state.shipped ? await shippedUpdates() : [];
-  state.missing = [];
   for (const f of shipped) {
     // A file the index lists may be absent (local-weight files are not committed: they are
     // made by `steerscope ship-updates`); the frontier then goes without it.
     const head = await fetch(f.url, { method: 'HEAD', cache: 'no-cache' }).catch(() => null);
-    if (!head?.ok) { state.missing.push(f.what); continue; }
+    if (!head?.ok) continue;
     await op('update-file', { url: f.url, name: f.what }, `loading ${f.what} (${(f.bytes / 1e6).toFixed(2)} MB)`);
   }
   const names = (await call('updates')).map((u) => u.method);
@@ -248,13 +248,11 @@ function setStrength(s) {
   state.strength = Number(s);
   $('#strength').value = state.strength;
   $('#strength-value').textContent = String(state.strength);
-  writeHash();
 }
 function setLayer(l) {
   state.layer = Number(l);
   $('#layer').value = state.layer;
   $('#layer-value').textContent = String(state.layer);
-  writeHash();
 }
 
 async function strengthChanged() {
@@ -323,7 +321,6 @@ $('#heatmap').addEventListener('cell', guard(async (e) => {
 }));
 $('#tokens').addEventListener('mask', guard(async (e) => { state.mask = e.detail.mask; writeHash(); await renderTokens(); }));
 $('#combine').addEventListener('select', guard(async (e) => {
-  state.selected = e.detail.names;
   cosines = e.detail.names.length >= 2 ? await call('cosines', [e.detail.names]) : null;
   renderCombine();
 }));
