@@ -27,6 +27,11 @@ use steerscope::steer::methods::Method;
 use steerscope::steer::update::Update;
 use wasm_bindgen::prelude::*;
 
+/// `initThreadPool(n)` in the threaded build: rayon's pool — which the core's kernels already
+/// split their work over — as `n` Web Workers sharing this module's memory.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 #[cfg(feature = "gpu")]
 mod gpu;
 mod lab;
