@@ -3,7 +3,7 @@
 //! Pearson-on-ranks computed by brute force, and the PCA direction matches a full Jacobi
 //! eigen-decomposition. Runs without the `model` feature (no_std-compatible code under test).
 mod common;
-use common::Symmetric;
+use common::{max_diff, Symmetric};
 use steerscope::analysis::curve::{fit_preference, fit_utility, CurveFit, CurveKind, Decay};
 use steerscope::analysis::manifold::Subspace;
 use steerscope::math::stats::{pearson, spearman};
@@ -35,7 +35,7 @@ fn close(a: f32, b: f64, rel: f64) -> bool {
 }
 
 fn max_err(fit: &CurveFit, ms: &[f32], ys: &[f32]) -> f32 {
-    ms.iter().zip(ys).map(|(&m, &y)| (fit.predict(m) - y).abs()).fold(0.0, f32::max)
+    max_diff(&ms.iter().map(|&m| fit.predict(m)).collect::<Vec<f32>>(), ys)
 }
 
 #[test]

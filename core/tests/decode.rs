@@ -2,7 +2,7 @@
 //! threads) against the batched forward pass on the real model, and its determinism across
 //! kernel paths and thread counts.
 mod common;
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::{IndexOp, Tensor};
 use common::*;
 use steerscope::kernels::{self, Isa};
 use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
@@ -33,25 +33,11 @@ fn batched(model: &Model, prompt: &[u32], extra: &[u32], steering: &Steering) ->
         .collect()
 }
 
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::MIN), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
-}
-
 fn prompt_and_continuation() -> (Vec<u32>, Vec<u32>) {
     let m = model();
     let prompt = m.tokenizer.encode(&m.chat.prompt(None, "Name three rivers in Europe.")).unwrap();
     let extra = m.tokenizer.encode_continuation("The Danube, the Rhine and the Seine").unwrap();
     (prompt, extra)
-}
-
-fn vector(seed: u64, scale: f32) -> Tensor {
-    let mut rng = steerscope::rng::Rng::new(seed);
-    Tensor::from_vec((0..576).map(|_| (rng.uniform() * 2.0 - 1.0) * scale).collect::<Vec<f32>>(), 576, &Device::Cpu)
-        .unwrap()
 }
 
 /// On the model dequantized to f32 nothing rounds activations to 8 bits, so the decode step
@@ -66,11 +52,11 @@ fn decode_step_matches_batched_path_on_f32_model() {
     let c = &m.llama.config;
     let steered = Steering::none()
         .with(
-            Intervention::new(c, 12, Site::Residual, Edit::AddVector(vector(1, 4.0)), 1.0)
+            Intervention::new(c, 12, Site::Residual, Edit::AddVector(uniform_tensor(&[576], 4.0, 1)), 1.0)
                 .unwrap()
                 .at(steerscope::model::sites::Positions::From(prompt.len())),
         )
-        .with(Intervention::new(c, 20, Site::AttnOut, Edit::ProjectOut(vector(2, 1.0)), 1.0).unwrap());
+        .with(Intervention::new(c, 20, Site::AttnOut, Edit::ProjectOut(uniform_tensor(&[576], 1.0, 2)), 1.0).unwrap());
     for steering in [Steering::none(), steered] {
         let (d, b) = (decoded(&m, &prompt, &extra, &steering), batched(&m, &prompt, &extra, &steering));
         for (step, (d, b)) in d.iter().zip(&b).enumerate() {
@@ -112,7 +98,7 @@ fn decode_step_records_sites() {
         let a: Vec<f32> = step.recorded[i].i(0).unwrap().to_vec1().unwrap();
         let b: Vec<f32> = full.recorded[i].i(ids.len() - 1).unwrap().to_vec1().unwrap();
         assert_eq!(a.len(), site.width(&m.llama.config));
-        assert!(max_diff(&a, &b) <= 1e-3 * b.iter().fold(1f32, |s, x| s.max(x.abs())), "{site}");
+        assert!(max_diff(&a, &b) <= 1e-3 * max_abs(&b).max(1.0), "{site}");
     }
 }
 

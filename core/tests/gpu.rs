@@ -73,27 +73,8 @@ fn cpu_f32() -> &'static Llama {
     })
 }
 
-fn randoms(rng: &mut Rng, n: usize, scale: f32) -> Vec<f32> {
-    (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * scale).collect()
-}
-
 fn tensor(v: &[f32], shape: &[usize]) -> Tensor {
     Tensor::from_vec(v.to_vec(), shape, &Device::Cpu).unwrap()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "lengths differ");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
-}
-
-fn argmax(v: &[f32]) -> usize {
-    v.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0
-}
-
-fn log_softmax(v: &[f32]) -> Vec<f32> {
-    let m = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let lse = m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
-    v.iter().map(|&x| (x as f64 - lse) as f32).collect()
 }
 
 const EPS: f32 = f32::EPSILON;
@@ -130,8 +111,8 @@ fn kernel_matmul_every_format_on_ragged_shapes() {
     for format in [Format::Q4_1, Format::Q8_0, Format::F32, Format::F16] {
         for &(rows, cols, tokens) in &[(1, 32, 1), (7, 64, 3), (8, 96, 8), (13, 576, 9), (67, 160, 17), (200, 1536, 2)]
         {
-            let (bytes, w) = quantized(format, &randoms(&mut rng, rows * cols, 0.5), rows, cols);
-            let x = randoms(&mut rng, tokens * cols, 2.0);
+            let (bytes, w) = quantized(format, &rng.scaled_vec(rows * cols, 0.5), rows, cols);
+            let x = rng.scaled_vec(tokens * cols, 2.0);
             let got = block_on(ops.matmul(format, &bytes, rows, cols, &x)).unwrap();
             for t in 0..tokens {
                 for r in 0..rows {
@@ -154,7 +135,7 @@ fn kernel_embed_every_format() {
     let mut rng = Rng::new(2);
     for format in [Format::Q4_1, Format::Q8_0, Format::F32, Format::F16] {
         let (rows, cols) = (37, 96);
-        let (bytes, w) = quantized(format, &randoms(&mut rng, rows * cols, 1.0), rows, cols);
+        let (bytes, w) = quantized(format, &rng.scaled_vec(rows * cols, 1.0), rows, cols);
         let ids = [0u32, 36, 5, 5, 17, 1, 30];
         let got = block_on(ops.embed(format, &bytes, rows, cols, &ids)).unwrap();
         for (t, &id) in ids.iter().enumerate() {
@@ -177,8 +158,8 @@ fn kernel_matmul_split_by_limits_is_exact() {
     let small_ops = block_on(Ops::new(&small)).unwrap();
     let mut rng = Rng::new(3);
     let (rows, cols, tokens) = (201, 96, 5); // Q4_1 rows of 60 bytes: 68 per 4 KiB part → 3 parts
-    let (bytes, _) = quantized(Format::Q4_1, &randoms(&mut rng, rows * cols, 0.5), rows, cols);
-    let x = randoms(&mut rng, tokens * cols, 1.0);
+    let (bytes, _) = quantized(Format::Q4_1, &rng.scaled_vec(rows * cols, 0.5), rows, cols);
+    let x = rng.scaled_vec(tokens * cols, 1.0);
     let whole = block_on(ops.matmul(Format::Q4_1, &bytes, rows, cols, &x)).unwrap();
     let split = block_on(small_ops.matmul(Format::Q4_1, &bytes, rows, cols, &x)).unwrap();
     assert_eq!(whole, split);
@@ -201,8 +182,8 @@ fn kernel_rmsnorm() {
     let Some(ops) = ops() else { return };
     let mut rng = Rng::new(4);
     for &(rows, width) in &[(1, 64), (5, 100), (70, 576), (3, 1536), (2, 33)] {
-        let x = randoms(&mut rng, rows * width, 3.0);
-        let w = randoms(&mut rng, width, 1.5);
+        let x = rng.scaled_vec(rows * width, 3.0);
+        let w = rng.scaled_vec(width, 1.5);
         let got = block_on(ops.rms_norm(&x, &w, 1e-5)).unwrap();
         let want: Vec<f32> = candle_nn::ops::rms_norm(&tensor(&x, &[rows, width]), &tensor(&w, &[width]), 1e-5)
             .unwrap()
@@ -227,7 +208,7 @@ fn kernel_rope() {
     let mut rng = Rng::new(5);
     for &(tokens, heads, hd, pos0) in &[(1, 3, 64, 0), (5, 9, 64, 17), (13, 2, 32, 1000), (3, 4, 128, 4095)] {
         let base = 100_000.0;
-        let q = randoms(&mut rng, tokens * heads * hd, 2.0);
+        let q = rng.scaled_vec(tokens * heads * hd, 2.0);
         let got = block_on(ops.rope(&q, heads, hd, pos0, base)).unwrap();
         let theta: Vec<f32> = (0..hd).step_by(2).map(|i| 1f32 / base.powf(i as f32 / hd as f32)).collect();
         let angles: Vec<f32> = (pos0..pos0 + tokens).flat_map(|p| theta.iter().map(move |t| p as f32 * t)).collect();
@@ -265,11 +246,11 @@ fn kernel_attention_with_cache_store() {
         let s = AttentionShape { tokens, heads, kv_heads, head_dim: hd, pos0 };
         let kvd = kv_heads * hd;
         let n = pos0 + tokens;
-        let q = randoms(&mut rng, tokens * heads * hd, 1.0);
-        let mut k = randoms(&mut rng, n * kvd, 1.0);
-        let mut v = randoms(&mut rng, n * kvd, 1.0);
-        let new_k = randoms(&mut rng, tokens * kvd, 1.0);
-        let new_v = randoms(&mut rng, tokens * kvd, 1.0);
+        let q = rng.scaled_vec(tokens * heads * hd, 1.0);
+        let mut k = rng.scaled_vec(n * kvd, 1.0);
+        let mut v = rng.scaled_vec(n * kvd, 1.0);
+        let new_k = rng.scaled_vec(tokens * kvd, 1.0);
+        let new_v = rng.scaled_vec(tokens * kvd, 1.0);
         let (got, k_after, v_after) = block_on(ops.attention(s, &q, &k, &v, &new_k, &new_v, base)).unwrap();
         // The reference cache: new rows rotated by the same table (rope is checked on its own).
         let rotated = block_on(ops.rope(&new_k, kv_heads, hd, pos0, base)).unwrap();
@@ -311,7 +292,7 @@ fn kernel_add_and_swiglu() {
     let Some(ops) = ops() else { return };
     let mut rng = Rng::new(7);
     for n in [1, 255, 257, 70_000] {
-        let (a, b) = (randoms(&mut rng, n, 8.0), randoms(&mut rng, n, 3.0));
+        let (a, b) = (rng.scaled_vec(n, 8.0), rng.scaled_vec(n, 3.0));
         let sum = block_on(ops.add(&a, &b)).unwrap();
         assert!(sum.iter().zip(a.iter().zip(&b)).all(|(s, (x, y))| *s == x + y), "add over {n}");
         let got = block_on(ops.swiglu(&a, &b)).unwrap();
@@ -343,10 +324,10 @@ fn kernel_steering_edits_and_masks() {
         (Positions::Completion, Some(12)),
         (Positions::From(13), Some(12)),
     ];
-    let h = randoms(&mut rng, tokens * width, 2.0);
-    let v = randoms(&mut rng, width, 1.0);
-    let d = randoms(&mut rng, tokens * width, 1.0);
-    let off = randoms(&mut rng, tokens * width, 1.0);
+    let h = rng.scaled_vec(tokens * width, 2.0);
+    let v = rng.scaled_vec(width, 1.0);
+    let d = rng.scaled_vec(tokens * width, 1.0);
+    let off = rng.scaled_vec(tokens * width, 1.0);
     let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     let unit: Vec<f32> = v.iter().map(|x| x / norm).collect();
     let m = 1.7f32;
@@ -394,9 +375,9 @@ fn kernel_dense() {
     for &(rows, cols, tokens, bias) in
         &[(576, 1, 3, false), (3, 576, 5, false), (100, 37, 1, true), (1536, 576, 2, true)]
     {
-        let w = randoms(&mut rng, rows * cols, 1.0);
-        let x = randoms(&mut rng, tokens * cols, 1.0);
-        let b = randoms(&mut rng, rows, 1.0);
+        let w = rng.scaled_vec(rows * cols, 1.0);
+        let x = rng.scaled_vec(tokens * cols, 1.0);
+        let b = rng.scaled_vec(rows, 1.0);
         let got = block_on(ops.dense(&w, rows, &x, bias.then_some(b.as_slice()))).unwrap();
         for t in 0..tokens {
             for r in 0..rows {
@@ -417,7 +398,7 @@ fn kernel_log_probs() {
     let Some(ops) = ops() else { return };
     let mut rng = Rng::new(10);
     for &(rows, vocab) in &[(1, 1), (3, 100), (2, 49_152), (5, 257)] {
-        let logits = randoms(&mut rng, rows * vocab, 12.0);
+        let logits = rng.scaled_vec(rows * vocab, 12.0);
         let targets: Vec<u32> = (0..rows).map(|_| rng.below(vocab) as u32).collect();
         let got = block_on(ops.log_probs(&logits, vocab, &targets)).unwrap();
         for r in 0..rows {
@@ -585,7 +566,7 @@ fn split_weights_are_exact_and_limits_are_named() {
 }
 
 fn random_tensor(rng: &mut Rng, shape: &[usize], scale: f32) -> Tensor {
-    tensor(&randoms(rng, shape.iter().product(), scale), shape)
+    tensor(&rng.scaled_vec(shape.iter().product(), scale), shape)
 }
 
 /// The edits of one site: (name, edit, strength), every kind.
@@ -645,7 +626,7 @@ fn steered_case(
         .unwrap()
         .to_vec1()
         .unwrap();
-    let scale = want.iter().fold(1f32, |a, x| a.max(x.abs()));
+    let scale = max_abs(&want).max(1.0);
     let d = max_diff(&first.recorded[0], &want);
     assert!(d <= 1e-4 * scale, "{label}: recorded activations differ by {d} (scale {scale})");
 }

@@ -312,11 +312,8 @@ fn softmax_in_place(x: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
+    use crate::kernels::testing::symmetric;
+    use crate::rng::Rng;
 
     /// The attention in f64, straight from its definition.
     /// `keys`, `values`: `(n_kv_heads, positions, d)`.
@@ -344,10 +341,10 @@ mod tests {
         out
     }
 
-    fn case(seed: &mut u64, h: Heads, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let q: Vec<f32> = (0..h.n_heads * h.head_dim).map(|_| lcg(seed) * 3.0).collect();
-        let k: Vec<f32> = (0..n * h.n_kv_heads * h.head_dim).map(|_| lcg(seed) * 3.0).collect();
-        let v: Vec<f32> = (0..n * h.n_kv_heads * h.head_dim).map(|_| lcg(seed) * 2.0).collect();
+    fn case(rng: &mut Rng, h: Heads, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let q: Vec<f32> = (0..h.n_heads * h.head_dim).map(|_| symmetric(rng) * 3.0).collect();
+        let k: Vec<f32> = (0..n * h.n_kv_heads * h.head_dim).map(|_| symmetric(rng) * 3.0).collect();
+        let v: Vec<f32> = (0..n * h.n_kv_heads * h.head_dim).map(|_| symmetric(rng) * 2.0).collect();
         (q, k, v)
     }
 
@@ -358,14 +355,14 @@ mod tests {
     /// an order of magnitude below it.
     #[test]
     fn matches_f64_reference() {
-        let mut seed = 1;
+        let mut rng = Rng::new(1);
         for (h, n) in [
             (Heads { n_heads: 9, n_kv_heads: 3, head_dim: 64 }, 1),
             (Heads { n_heads: 9, n_kv_heads: 3, head_dim: 64 }, 300),
             (Heads { n_heads: 4, n_kv_heads: 4, head_dim: 12 }, 17),
             (Heads { n_heads: 10, n_kv_heads: 2, head_dim: 16 }, 40),
         ] {
-            let (q, k, v) = case(&mut seed, h, n);
+            let (q, k, v) = case(&mut rng, h, n);
             let mut out = alloc::vec![0f32; q.len()];
             decode(h, &q, &k, &v, &mut Vec::new(), &mut out);
             let want = reference(h, &q, &k, &v);
@@ -377,12 +374,12 @@ mod tests {
     /// Every path (AVX2 or SIMD128 where present, and the plain 8-lane one) gives the same bits.
     #[test]
     fn same_bits_on_every_instruction_set() {
-        let mut seed = 2;
+        let mut rng = Rng::new(2);
         for (h, n) in [
             (Heads { n_heads: 6, n_kv_heads: 2, head_dim: 20 }, 33),
             (Heads { n_heads: 9, n_kv_heads: 3, head_dim: 64 }, 70),
         ] {
-            let (q, k, v) = case(&mut seed, h, n);
+            let (q, k, v) = case(&mut rng, h, n);
             let (mut a, mut b) = (alloc::vec![0f32; q.len()], alloc::vec![0f32; q.len()]);
             decode(h, &q, &k, &v, &mut Vec::new(), &mut a);
             let mut scores = alloc::vec![0f32; h.group() * n];

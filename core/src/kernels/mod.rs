@@ -206,13 +206,13 @@ mod x86 {
 #[cfg(test)]
 pub(crate) mod testing {
     use super::{group_rows, Isa};
+    use crate::rng::Rng;
     use alloc::{format, vec, vec::Vec};
     use core::ops::Range;
 
-    /// A seeded value in [−1, 1) (a small LCG: the tests need nothing else).
-    pub fn lcg(seed: &mut u64) -> f32 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    /// A seeded value in [−1, 1) from the crate's one RNG.
+    pub fn symmetric(rng: &mut Rng) -> f32 {
+        rng.uniform() * 2.0 - 1.0
     }
 
     /// Every path this CPU runs gives `reference(a, r)`'s exact bits for each activation row

@@ -306,21 +306,23 @@ mod wasm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::testing::{assert_every_path_exact, lcg};
+    use crate::kernels::testing::{assert_every_path_exact, symmetric};
+    use crate::rng::Rng;
     use alloc::format;
 
     /// Every path this CPU runs gives the reference's exact bits, on partial groups and a
     /// sub-tile; the weights include −128 (possible in a file, never made by ggml's quantizer).
     #[test]
     fn every_path_is_bit_identical_to_reference() {
-        let mut seed = 5;
+        let mut rng = Rng::new(5);
         for (rows, cols, m) in [(13, 96, 3), (64, 576, 1), (35, 64, 2)] {
-            let wf: Vec<f32> = (0..rows * cols).map(|_| lcg(&mut seed)).collect();
+            let wf: Vec<f32> = (0..rows * cols).map(|_| symmetric(&mut rng)).collect();
             let mut bytes = Q8_0Matrix::quantize_to_gguf_bytes(&wf);
             bytes[2] = 0x80;
             bytes[BLOCK_BYTES + 7] = 0x80;
             let w = Q8_0Matrix::from_gguf_bytes(&bytes, rows, cols).unwrap();
-            let xf: Vec<f32> = (0..m * cols).map(|i| lcg(&mut seed) * if i % 29 == 0 { 100.0 } else { 2.0 }).collect();
+            let xf: Vec<f32> =
+                (0..m * cols).map(|i| symmetric(&mut rng) * if i % 29 == 0 { 100.0 } else { 2.0 }).collect();
             let x = Q8_1Rows::quantize(&xf, cols);
             assert_every_path_exact(
                 &format!("({rows}, {cols}) × {m}"),
@@ -334,11 +336,11 @@ mod tests {
     /// The reference against the f32 dot of the dequantized rows (independent arithmetic).
     #[test]
     fn reference_approximates_f32_dot() {
-        let mut seed = 9;
+        let mut rng = Rng::new(9);
         let cols = 128;
-        let wf: Vec<f32> = (0..cols).map(|_| lcg(&mut seed)).collect();
+        let wf: Vec<f32> = (0..cols).map(|_| symmetric(&mut rng)).collect();
         let w = Q8_0Matrix::from_gguf_bytes(&Q8_0Matrix::quantize_to_gguf_bytes(&wf), 1, cols).unwrap();
-        let xf: Vec<f32> = (0..cols).map(|_| lcg(&mut seed)).collect();
+        let xf: Vec<f32> = (0..cols).map(|_| symmetric(&mut rng)).collect();
         let exact: f32 = w.dequantize().iter().zip(&xf).map(|(a, b)| a * b).sum();
         let got = dot_reference(&w, 0, &Q8_1Rows::quantize(&xf, cols), 0);
         assert!((got - exact).abs() < 0.02, "{got} vs {exact}");

@@ -82,12 +82,7 @@ pub fn plain_logprobs(prompt: &[u32], completion: &[u32], steering: &Steering) -
     completion
         .iter()
         .enumerate()
-        .map(|(i, &t)| {
-            let row = &logits[prompt.len() + i - 1];
-            let max = row.iter().fold(f32::MIN, |a, &b| a.max(b)) as f64;
-            let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
-            row[t as usize] as f64 - lse
-        })
+        .map(|(i, &t)| super::numbers::log_softmax_f64(&logits[prompt.len() + i - 1])[t as usize])
         .collect()
 }
 
