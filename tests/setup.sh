@@ -11,6 +11,8 @@ step() { printf '\n== %s\n' "$*"; }
 
 step "Rust targets (wasm32 for the page and its kernel tests, thumbv7em to prove the core is no_std)"
 rustup target add wasm32-unknown-unknown wasm32-wasip1 thumbv7em-none-eabihf
+# The standard library's sources: the threaded page build compiles std with atomics (web/build.sh).
+rustup component add rust-src
 
 # wasm-bindgen's CLI must match the library version in Cargo.lock exactly.
 WB_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)

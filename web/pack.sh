@@ -3,7 +3,8 @@
 # made by web/build.sh), then `npm pack`s it: web/dist/steerscope-<version>.tgz installs
 # offline (it has no dependencies). Layout = web/'s, so every relative URL works the same:
 #   steerscope.js (entry: client + elements), lib/ (client, worker, elements), wasm.js, pkg/
-#   (wasm + wasm-bindgen .d.ts; pkg/relaxed/ the relaxed-SIMD build), sw.js, index.html, embed.html, views/ (the views page),
+#   (wasm + wasm-bindgen .d.ts; pkg/relaxed/ the relaxed-SIMD build; pkg/threads/ the threaded build
+#   with its worker snippet), sw.js, index.html, embed.html, views/ (the views page),
 #   data/concepts/, data/updates/ (its shipped updates), precomputed/,
 #   types/ (declarations generated from the JSDoc types by tsc), README.md.
 # The model is not in the package (98 MB): serve it at models/model.gguf beside it, or give
@@ -14,12 +15,13 @@ cd "$(dirname "$0")"
 [ -f node_modules/typescript/bin/tsc ] || { echo "pack.sh: typescript missing: run npm ci in web/" >&2; exit 1; }
 VERSION=$(awk -F'"' '/^version = /{print $2; exit}' ../Cargo.toml)
 rm -rf dist
-mkdir -p dist/lib dist/views dist/pkg/relaxed dist/data/concepts dist/data/updates dist/precomputed
+mkdir -p dist/lib dist/views dist/pkg/relaxed dist/pkg/threads dist/data/concepts dist/data/updates dist/precomputed
 cp steerscope.js wasm.js sw.js index.html embed.html style.css dist/
 cp lib/*.js dist/lib/
 cp views/* dist/views/
 cp pkg/steerscope_wasm.js pkg/steerscope_wasm_bg.wasm pkg/steerscope_wasm.d.ts pkg/steerscope_wasm_bg.wasm.d.ts dist/pkg/
 cp pkg/relaxed/steerscope_wasm.js pkg/relaxed/steerscope_wasm_bg.wasm dist/pkg/relaxed/
+cp -r pkg/threads/steerscope_wasm.js pkg/threads/steerscope_wasm_bg.wasm pkg/threads/snippets dist/pkg/threads/
 cp ../core/data/concepts/*.jsonl ../core/data/concepts/index.json dist/data/concepts/
 cp -r ../core/data/updates/. dist/data/updates/
 cp precomputed/* dist/precomputed/ 2>/dev/null || true
