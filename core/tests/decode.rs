@@ -1,10 +1,11 @@
 //! The decode step (one token at a time on the flat KV cache, fused row ops, the team of
-//! threads) against the batched forward pass on the real model, and its determinism across
-//! kernel paths and thread counts.
+//! threads) against the batched forward pass on the real model, its determinism across
+//! kernel paths and thread counts, and a generation allocating the KV cache once.
 mod common;
 use candle_core::{IndexOp, Tensor};
 use common::*;
 use steerscope::kernels::{self, Isa};
+use steerscope::model::generate::{cpu_step, generate_with, sequence_cache, Sampling};
 use steerscope::model::{Cache, Edit, Intervention, Model, Site, Steering};
 
 fn last_row_logits(model: &Model, hidden: &Tensor) -> Vec<f32> {
@@ -146,4 +147,26 @@ fn cloned_cache_continues_independently() {
     assert_eq!((base.pos, a.pos, b.pos), (prompt.len(), prompt.len() + 2, prompt.len() + 2));
     let again = run(&mut base, &extra[..2]);
     assert!(again == la, "the original cache changed under its clones");
+}
+
+/// One generation allocates each layer's KV buffers once: [`sequence_cache`] (what `generate`
+/// uses) makes room for the prompt and every token fed back. The same generation on a cache
+/// made without room grows them as it goes — and picks the same tokens.
+#[test]
+fn a_generation_allocates_the_kv_cache_once() {
+    let m = model();
+    let (prompt, _) = prompt_and_continuation();
+    let max_tokens = 24;
+    let none = Steering::none();
+    let run = |mut cache: Cache| {
+        let step = cpu_step(&m.llama, &mut cache, &none);
+        let g = generate_with(m, &prompt, max_tokens, Sampling::GREEDY, step, |_| {}, |_, _| {}).unwrap();
+        (g.ids, cache.allocations())
+    };
+    let (ids, once) = run(sequence_cache(m, prompt.len(), max_tokens));
+    assert!(ids.len() > 1, "the test needs tokens fed back, got {ids:?}");
+    assert_eq!(once, m.llama.config.n_layers, "one allocation per layer");
+    let (grown_ids, grown) = run(Cache::new());
+    assert!(grown > once, "without room the cache grows ({grown} allocations), so the count can fail");
+    assert_eq!(grown_ids, ids);
 }

@@ -6,7 +6,7 @@
 //! ([`steerscope::analysis::session::SweepSession`]) measures, fits and rescales exactly as the
 //! CLI does. This file only converts types: strings to enums, JS callbacks to
 //! [`steerscope::progress::Progress`], results to JSON.
-use candle_core::{Device, IndexOp, Tensor};
+use candle_core::{Device, Tensor};
 use js_sys::Function;
 use std::rc::Rc;
 use steerscope::analysis::baseline::prompting;
@@ -16,11 +16,11 @@ use steerscope::analysis::sweep::SweepPoint;
 use steerscope::data::{parse_jsonl, Pair};
 use steerscope::gguf::Value;
 use steerscope::model::chat::PromptFormat;
-use steerscope::model::generate::{generate_reporting, Sampling};
+use steerscope::model::generate::{cpu_step, generate_reporting, pick, Sampling};
 use steerscope::model::pairs::{Activations, Prepared, Read};
 use steerscope::model::score::PairTokens;
 use steerscope::model::sites::Positions;
-use steerscope::model::{Edit, Model, Site, Steering};
+use steerscope::model::{Cache, Edit, Model, Site, Steering};
 use steerscope::progress::Progress;
 use steerscope::steer::control_vector::{ControlVector, Provenance};
 use steerscope::steer::methods::Method;
@@ -49,7 +49,7 @@ pub struct Session {
     /// Shared by every session made with [`Session::share`]: one copy of the weights per page.
     model: Rc<Model>,
     /// The running sequence of [`Session::prefill`] / [`Session::step`].
-    cache: steerscope::model::Cache,
+    cache: Cache,
     format: PromptFormat,
     train: Vec<PairTokens>,
     test: Vec<PairTokens>,
@@ -406,8 +406,11 @@ impl Session {
 
     /// Starts a new sequence with `ids` and returns the greedy next token (timed by the host:
     /// the benchmark page measures prefill and decode speed with this and [`Session::step`]).
-    pub fn prefill(&mut self, ids: &[u32]) -> Result<u32, JsError> {
-        self.cache = Default::default();
+    /// `max_tokens`, the [`Session::step`] calls to follow, sizes the KV cache once for the
+    /// whole sequence; without it the cache grows by doubling (copying every layer's keys and
+    /// values) as the steps come.
+    pub fn prefill(&mut self, ids: &[u32], max_tokens: Option<u32>) -> Result<u32, JsError> {
+        self.cache = Cache::with_capacity(ids.len() + max_tokens.unwrap_or(0) as usize);
         self.next_token(ids)
     }
 
@@ -425,22 +428,21 @@ impl Session {
     /// greedy decode steps, concatenated (`(steps + 1) · vocab` floats). The browser test
     /// compares two wasm builds' kernels with it, prefill and decode paths both.
     pub fn trace_logits(&self, ids: &[u32], steps: usize) -> Result<Vec<f32>, JsError> {
-        let llama = &self.model.llama;
-        let mut cache = steerscope::model::Cache::new();
+        let (mut cache, none) = (Cache::with_capacity(ids.len() + steps), Steering::none());
+        let mut step = cpu_step(&self.model.llama, &mut cache, &none);
         let (mut input, mut out) = (ids.to_vec(), Vec::new());
         for _ in 0..=steps {
-            let fwd = llama.forward(&input, &mut cache, &Steering::none()).map_err(js_err)?;
-            let n = fwd.hidden.dim(0).map_err(js_err)?;
-            let logits: Vec<f32> = llama
-                .logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?)
-                .and_then(|l| Ok(l.squeeze(0)?.to_vec1()?))
-                .map_err(js_err)?;
-            input =
-                vec![steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0))];
+            let logits = step(&input).map_err(js_err)?;
+            input = vec![greedy(&logits)];
             out.extend(logits);
         }
         Ok(out)
     }
+}
+
+/// The most likely next token.
+fn greedy(logits: &[f32]) -> u32 {
+    pick(logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0))
 }
 
 /// The kernel path this build runs (`simd128` or `relaxed-simd`).
@@ -504,13 +506,8 @@ impl Session {
     }
 
     fn next_token(&mut self, ids: &[u32]) -> Result<u32, JsError> {
-        let llama = &self.model.llama;
-        let fwd = llama.forward(ids, &mut self.cache, &Steering::none()).map_err(js_err)?;
-        let n = fwd.hidden.dim(0).map_err(js_err)?;
-        let logits: Vec<f32> = llama
-            .logits(&fwd.hidden.i(n - 1..n).map_err(js_err)?)
-            .and_then(|l| Ok(l.squeeze(0)?.to_vec1()?))
-            .map_err(js_err)?;
-        Ok(steerscope::model::generate::pick(&logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0)))
+        let none = Steering::none();
+        let logits = cpu_step(&self.model.llama, &mut self.cache, &none)(ids).map_err(js_err)?;
+        Ok(greedy(&logits))
     }
 }

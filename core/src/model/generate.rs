@@ -1,7 +1,7 @@
 //! Text generation: prefill the prompt, then one token at a time, greedy or seeded sampling,
 //! streaming decoded text as it grows.
 use crate::error::{Error, Result};
-use crate::model::{Cache, Model, Steering};
+use crate::model::{Cache, Llama, Model, Steering};
 use crate::progress::Progress;
 use crate::rng::Rng;
 use alloc::{string::String, vec::Vec};
@@ -49,14 +49,34 @@ pub fn generate_reporting(
     model: &Model, prompt_ids: &[u32], max_tokens: usize, sampling: Sampling, steering: &Steering,
     on_text: impl FnMut(&str), progress: impl Progress,
 ) -> Result<Generation> {
-    let llama = &model.llama;
-    let mut cache = Cache::new();
-    let step = |input: &[u32]| -> Result<Vec<f32>> {
-        let fwd = llama.forward(input, &mut cache, steering)?;
+    let mut cache = sequence_cache(model, prompt_ids.len(), max_tokens);
+    let step = cpu_step(&model.llama, &mut cache, steering);
+    generate_with(model, prompt_ids, max_tokens, sampling, step, on_text, progress)
+}
+
+/// The KV cache for one generation: room for the prompt and every token it can feed back,
+/// allocated at once — grown by doubling, it would copy every layer's keys and values several
+/// times per sequence.
+pub fn sequence_cache(model: &Model, prompt_len: usize, max_tokens: usize) -> Cache {
+    // The last generated token is only returned, never run.
+    Cache::with_capacity(prompt_len + budget(model, prompt_len, max_tokens).saturating_sub(1))
+}
+
+/// The CPU engine's step for [`generate_with`]: runs `input` after what `cache` holds, under
+/// `steering`, and returns the next-token logits.
+pub fn cpu_step<'a>(
+    llama: &'a Llama, cache: &'a mut Cache, steering: &'a Steering,
+) -> impl FnMut(&[u32]) -> Result<Vec<f32>> + 'a {
+    move |input| {
+        let fwd = llama.forward(input, cache, steering)?;
         let n = fwd.hidden.dim(0)?;
         Ok(llama.logits(&fwd.hidden.i(n - 1..n)?)?.squeeze(0)?.to_vec1()?)
-    };
-    generate_with(model, prompt_ids, max_tokens, sampling, step, on_text, progress)
+    }
+}
+
+/// Tokens a generation can add: `max_tokens`, or fewer where the model's context ends.
+fn budget(model: &Model, prompt_len: usize, max_tokens: usize) -> usize {
+    max_tokens.min(model.llama.config.context.saturating_sub(prompt_len))
 }
 
 /// [`generate_reporting`] on any backend: `step` runs its input (the prompt first, then each new
@@ -81,7 +101,7 @@ pub fn generate_with(
     let mut ids = Vec::new();
     let mut text = String::new();
     let mut input: Vec<u32> = prompt_ids.to_vec();
-    let budget = max_tokens.min(model.llama.config.context.saturating_sub(prompt_ids.len()));
+    let budget = budget(model, prompt_ids.len(), max_tokens);
     for _ in 0..budget {
         let logits = step(&input)?;
         if let Some(bad) = logits.iter().find(|l| !l.is_finite()) {

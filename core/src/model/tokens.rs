@@ -63,7 +63,8 @@ pub fn completion_logprobs(llama: &Llama, prompt: &[u32], completion: &[u32], st
     if completion.is_empty() {
         return Err(Error::Invalid("no completion tokens to score".into()));
     }
-    let mut cache = Cache::new();
+    // Room for both calls at once (the completion's last token is never run).
+    let mut cache = Cache::with_capacity(prompt.len() + completion.len() - 1);
     let p = llama.forward(prompt, &mut cache, steering)?;
     let n = p.hidden.dim(0)?;
     let last = p.hidden.i(n - 1..n)?;

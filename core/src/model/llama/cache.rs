@@ -50,6 +50,13 @@ impl Cache {
     pub fn with_capacity(positions: usize) -> Self {
         Cache { reserve: positions, ..Self::default() }
     }
+
+    /// How many times a layer's key and value buffers were allocated, summed over the layers:
+    /// one per layer when the cache had room for the whole sequence, more when it grew (each
+    /// growth copies the layer's keys and values). A clone counts the original's too.
+    pub fn allocations(&self) -> usize {
+        self.kv.iter().map(|l| if let LayerKv::Flat(f) = l { f.allocations } else { 0 }).sum()
+    }
 }
 
 /// One layer's keys and values.
@@ -72,6 +79,8 @@ pub(super) struct Flat {
     dim: usize,
     capacity: usize,
     len: usize,
+    /// Times `keys` and `values` were (re)allocated ([`Cache::allocations`]).
+    allocations: usize,
 }
 
 impl Flat {
@@ -114,6 +123,7 @@ impl Flat {
             self.keys = Arc::new(relayout(&self.keys));
             self.values = Arc::new(relayout(&self.values));
             self.capacity = capacity;
+            self.allocations += 1;
         }
         let (d, capacity, len) = (self.dim, self.capacity, self.len);
         for (buf, src) in [(&mut self.keys, k), (&mut self.values, v)] {
@@ -138,8 +148,15 @@ impl LayerKv {
 
     fn flat_mut(&mut self, heads: usize, dim: usize) -> &mut Flat {
         if !matches!(self, LayerKv::Flat(_)) {
-            *self =
-                LayerKv::Flat(Flat { keys: Arc::default(), values: Arc::default(), heads, dim, capacity: 0, len: 0 });
+            *self = LayerKv::Flat(Flat {
+                keys: Arc::default(),
+                values: Arc::default(),
+                heads,
+                dim,
+                capacity: 0,
+                len: 0,
+                allocations: 0,
+            });
         }
         match self {
             LayerKv::Flat(f) => f,
