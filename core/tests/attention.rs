@@ -5,7 +5,7 @@ use common::max_diff;
 use steerscope::attention::construct::{composition_at_least, construct, precision_warning, Precision};
 use steerscope::attention::mixer::{AnyMixer, Mixer};
 use steerscope::attention::spec::{format_spec, parse_spec, MixerKind};
-use steerscope::attention::stack::{Form, Stack, StackShape};
+use steerscope::attention::stack::{MixerMode, Stack, StackShape};
 use steerscope::attention::task::{brute_force, TaskSpec};
 use steerscope::attention::{softmax, AttnError};
 use steerscope::rng::Rng;
@@ -183,8 +183,8 @@ fn hybrid_stack_recurrent_equals_chunked() {
     let inst = task.sample(&mut rng);
     let x = inst.features(&enc);
     let n = task.prompt_len();
-    let a = stack.forward(&x, n, Form::Recurrent).unwrap();
-    let b = stack.forward(&x, n, Form::Chunked(4)).unwrap();
+    let a = stack.forward(&x, n, MixerMode::Recurrent).unwrap();
+    let b = stack.forward(&x, n, MixerMode::Chunked(4)).unwrap();
     let scale = a.iter().map(|z| z.abs()).fold(1.0, f32::max);
     assert!(max_diff(&a, &b) / scale <= 1e-4);
     // Serializes and comes back identical.
@@ -230,7 +230,7 @@ fn construction_is_exact_on_short_prompts_and_lookup() {
             let inst = task.sample(&mut rng);
             let enc = task.encoding();
             let x = inst.features(&enc);
-            let full = c.stack.predict(&x, task.prompt_len(), Form::Chunked(16)).unwrap();
+            let full = c.stack.predict(&x, task.prompt_len(), MixerMode::Chunked(16)).unwrap();
             assert_eq!(full, inst.solve());
         }
     }
@@ -374,7 +374,7 @@ mod training {
                 let model = Model::from_stack(&stack).unwrap();
                 let logits = model.logits(&x, 3, n).unwrap();
                 for i in 0..3 {
-                    let h = stack.forward(&x[i * n * f..(i + 1) * n * f], n, Form::Recurrent).unwrap();
+                    let h = stack.forward(&x[i * n * f..(i + 1) * n * f], n, MixerMode::Recurrent).unwrap();
                     let (_, l) = stack.read(&h[(n - 1) * 32..]).unwrap();
                     let diff = max_diff(&l, &logits[i * c..(i + 1) * c]);
                     assert!(diff < 1e-5, "{spec}, n = {n}: candle vs plain stack differ by {diff}");

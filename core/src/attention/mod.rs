@@ -42,5 +42,5 @@ pub use construct::{construct, default_beta, ConstructReport, Construction, Prec
 pub use error::{AttnError, Result};
 pub use mixer::{AnyMixer, Mixer};
 pub use spec::{format_spec, parse_spec, MixerKind};
-pub use stack::{Form, Stack, StackShape};
+pub use stack::{MixerMode, Stack, StackShape};
 pub use task::{Instance, Rng, TaskSpec};

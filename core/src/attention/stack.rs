@@ -13,9 +13,9 @@ use super::mixer::{AnyMixer, Dense, Mixer};
 use super::spec::{parse_spec, MixerKind};
 use super::task::Rng;
 
-/// Which form the mixers run in.
+/// How the mixers are computed: the same function, token by token or a chunk at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Form {
+pub enum MixerMode {
     /// Token by token.
     Recurrent,
     /// Chunked, with the given chunk size.
@@ -202,7 +202,7 @@ impl Stack {
     }
 
     /// The residual stream after every block, (n, d_model).
-    pub fn forward(&self, features: &[f32], n: usize, form: Form) -> Result<Vec<f32>> {
+    pub fn forward(&self, features: &[f32], n: usize, mode: MixerMode) -> Result<Vec<f32>> {
         if n == 0 {
             return Err(AttnError::Shape("empty prompt".into()));
         }
@@ -212,9 +212,9 @@ impl Stack {
                 Some(g) => rms_norm(&x, g),
                 None => x.clone(),
             };
-            let y = match form {
-                Form::Recurrent => b.mixer.forward_recurrent(&h, n)?,
-                Form::Chunked(c) => b.mixer.forward_chunked(&h, n, c)?,
+            let y = match mode {
+                MixerMode::Recurrent => b.mixer.forward_recurrent(&h, n)?,
+                MixerMode::Chunked(c) => b.mixer.forward_chunked(&h, n, c)?,
             };
             x.iter_mut().zip(&y).for_each(|(a, b)| *a += b);
             if let Some(m) = &b.mlp {
@@ -255,8 +255,8 @@ impl Stack {
     }
 
     /// Full forward and readout at the last token.
-    pub fn predict(&self, features: &[f32], n: usize, form: Form) -> Result<u32> {
-        let x = self.forward(features, n, form)?;
+    pub fn predict(&self, features: &[f32], n: usize, mode: MixerMode) -> Result<u32> {
+        let x = self.forward(features, n, mode)?;
         Ok(self.read(&x[(n - 1) * self.d_model..])?.0)
     }
 
