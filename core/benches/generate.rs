@@ -97,7 +97,7 @@ fn main() {
 }
 
 fn force_kernel(name: &str) {
-    let isa = Isa::parse(name).unwrap_or_else(|| panic!("STEERSCOPE_KERNEL={name}: unknown kernel path"));
+    let isa: Isa = name.parse().unwrap_or_else(|e| panic!("STEERSCOPE_KERNEL: {e}"));
     let got = kernels::force(Some(isa));
     assert_eq!(got, isa, "STEERSCOPE_KERNEL={name}: this CPU cannot run it");
 }

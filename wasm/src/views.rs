@@ -10,7 +10,7 @@ use steerscope::analysis::combine::Part;
 use steerscope::analysis::frontier;
 use steerscope::analysis::session::{Split, Steered, SweepSession};
 use steerscope::model::sites::Positions;
-use steerscope::model::tokens::{ReadPositions, TokenEffects};
+use steerscope::model::tokens::TokenEffects;
 use steerscope::model::{Edit, Intervention, Steering};
 use steerscope::steer::induced::{Detail, WeightChange};
 use steerscope::steer::methods::Method;
@@ -151,18 +151,11 @@ impl Session {
             .map_err(js_err)?
             .at(positions);
         let steering = Steering::none().with(iv);
-        let effects = TokenEffects::measure(
-            llama,
-            &model.tokenizer,
-            &prompt_ids,
-            &completion_ids,
-            &steering,
-            ReadPositions::parse(&s.reads),
-        )
-        .map_err(js_err)?;
+        let effects = TokenEffects::measure(llama, &model.tokenizer, &prompt_ids, &completion_ids, &steering, s.reads)
+            .map_err(js_err)?;
         let mut out = serde_json::to_value(&effects).map_err(js_err)?;
         out["name"] = s.name.clone().into();
-        out["reads"] = s.reads.clone().into();
+        out["reads"] = s.reads.name().into();
         out["mask"] = positions.name().into();
         out["strength"] = strength.into();
         to_js(&out)

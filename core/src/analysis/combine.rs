@@ -8,6 +8,7 @@
 //! update, so strength keeps its one meaning (10 = half the layer's mean residual norm).
 use crate::analysis::session::{Steered, SweepSession};
 use crate::error::{Error, Result};
+use crate::model::tokens::ReadPositions;
 use crate::model::{Edit, Llama};
 use crate::steer::compose::{weighted_sum, CosineTable};
 use alloc::{format, string::String, vec::Vec};
@@ -83,6 +84,6 @@ impl SweepSession {
         let weights: Vec<f32> = parts.iter().map(|p| p.weight).collect();
         let sum = weighted_sum(&vectors, &weights)?;
         let edit = Edit::AddVector(Tensor::from_slice(&sum, sum.len(), &Device::Cpu)?);
-        self.steer_with(llama, combined_name(parts), site, positions, "combined".into(), edit)
+        self.steer_with(llama, combined_name(parts), site, positions, ReadPositions::Combined, edit)
     }
 }

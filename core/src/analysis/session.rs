@@ -23,6 +23,7 @@ use crate::math::logodds::PairScore;
 use crate::model::pairs::{Activations, Prepared, Read};
 use crate::model::score::PairTokens;
 use crate::model::sites::Positions;
+use crate::model::tokens::ReadPositions;
 use crate::model::{Edit, Intervention, Llama, Site, Steering};
 use crate::progress::{Part, Progress};
 use crate::steer::fitted::FittedVector;
@@ -69,7 +70,7 @@ pub struct Steered {
     /// Which positions it steers.
     pub positions: Positions,
     /// Which positions the method read its signal from.
-    pub reads: String,
+    pub reads: ReadPositions,
     /// The update, rescaled so that strength 10 adds half the layer's mean residual norm.
     pub edit: Edit,
     /// A random direction rescaled the same way.
@@ -87,7 +88,7 @@ impl Steered {
             layer,
             site: self.site,
             positions: self.positions.name(),
-            reads: self.reads.clone(),
+            reads: self.reads,
             effect_norm: self.scale.effect_norm,
             mean_hidden_norm: self.scale.residual_norm,
             to_strength_units: self.scale.to_strength_units(),
@@ -107,7 +108,7 @@ pub struct UpdateInfo {
     /// The positions it steers (`all`, `prompt`, `completion`, `from:N`).
     pub positions: String,
     /// The positions the method read its signal from.
-    pub reads: String,
+    pub reads: ReadPositions,
     /// Mean `|Δh|` the update adds, as found.
     pub effect_norm: f32,
     /// The layer's mean residual norm over the training pairs' completion tokens.
@@ -253,10 +254,11 @@ impl SweepSession {
             settings.epochs = epochs;
             return self.train(llama, settings, positions, progress);
         }
+        let read = activations.map_or(Read::CompletionMean, |a| a.read);
         let vector = match activations {
-            Some(a) => FittedVector::fit(method, a.at(self.layer, site)?, a.read)?,
+            Some(a) => FittedVector::fit(method, a.at(self.layer, site)?, read)?,
             None => {
-                let (read, layer) = (Read::CompletionMean, self.layer);
+                let layer = self.layer;
                 let train = self.prepared(llama, Split::Train, |_, _| {})?;
                 let acts = train.read_activations(llama, &[(layer, site)], read, progress.by_ref())?;
                 FittedVector::fit(method, &acts.sites[0], read)?
@@ -266,7 +268,7 @@ impl SweepSession {
             self.use_activations(a)?;
         }
         let edit = Edit::AddVector(Tensor::from_slice(&vector.vector, vector.vector.len(), &Device::Cpu)?);
-        self.steer_with(llama, method.name(), site, positions, method.reads().into(), edit)
+        self.steer_with(llama, method.name(), site, positions, read.into(), edit)
     }
 
     /// Trains an update with `settings` (its layer must be the session's) on the training pairs
@@ -286,7 +288,7 @@ impl SweepSession {
         let mut trainer = Trainer::new(llama, train, settings)?;
         trainer.run_reporting(progress)?;
         let edit = trainer.edit();
-        self.steer_with(llama, name, site, positions, "completion-loss".into(), edit)
+        self.steer_with(llama, name, site, positions, ReadPositions::CompletionLoss, edit)
     }
 
     /// Makes an update from a file the session's update (its layer must be the session's).
@@ -299,13 +301,12 @@ impl SweepSession {
             )));
         }
         let name = update.name().unwrap_or_else(|| fallback_name.into());
-        let reads = update.meta.get("read_positions").cloned().unwrap_or_else(|| "unknown".into());
-        self.steer_with(llama, name, update.site, update.positions, reads, update.edit.clone())
+        self.steer_with(llama, name, update.site, update.positions, update.reads()?, update.edit.clone())
     }
 
     /// Rescales `edit` and a random direction at `site` to strength units and keeps both.
     pub(crate) fn steer_with(
-        &mut self, llama: &Llama, name: String, site: Site, positions: Positions, reads: String, edit: Edit,
+        &mut self, llama: &Llama, name: String, site: Site, positions: Positions, reads: ReadPositions, edit: Edit,
     ) -> Result<&Steered> {
         Intervention::new(&llama.config, self.layer, site, edit.clone(), 1.0)?; // shape check first
         let residual = self.residual_norm(llama, |_, _| {})?;

@@ -15,6 +15,8 @@ mod dot4;
 pub mod q4_1;
 pub mod q8_0;
 
+use crate::error::{Error, Result};
+use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU8, Ordering};
 use half::f16;
@@ -110,7 +112,7 @@ impl Isa {
     /// Every path, in order of preference (fastest first).
     pub const ALL: [Isa; 6] = [Isa::Avx512Vnni, Isa::AvxVnni, Isa::Avx2, Isa::RelaxedSimd, Isa::Simd128, Isa::Scalar];
 
-    /// The name used by [`Isa::parse`] and printed by benchmarks.
+    /// The name its [`FromStr`](core::str::FromStr) reads (`STEERSCOPE_KERNEL`) and benchmarks print.
     pub fn name(self) -> &'static str {
         match self {
             Isa::Scalar => "scalar",
@@ -120,11 +122,6 @@ impl Isa {
             Isa::Simd128 => "simd128",
             Isa::RelaxedSimd => "relaxed-simd",
         }
-    }
-
-    /// The path named `name` (see [`Isa::name`]).
-    pub fn parse(name: &str) -> Option<Isa> {
-        Isa::ALL.into_iter().find(|i| i.name() == name)
     }
 
     /// Whether this build has the path and this CPU can run it.
@@ -142,6 +139,21 @@ impl Isa {
     /// The fastest available path.
     pub fn best() -> Isa {
         Isa::ALL.into_iter().find(|i| i.available()).unwrap_or(Isa::Scalar)
+    }
+}
+
+impl core::str::FromStr for Isa {
+    type Err = Error;
+    /// ```
+    /// use steerscope::kernels::Isa;
+    /// assert_eq!("avx2".parse::<Isa>().unwrap(), Isa::Avx2);
+    /// assert!("sse9".parse::<Isa>().unwrap_err().to_string().contains("`sse9`"));
+    /// ```
+    fn from_str(name: &str) -> Result<Isa> {
+        Isa::ALL.into_iter().find(|i| i.name() == name).ok_or_else(|| {
+            let names: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
+            Error::Invalid(alloc::format!("unknown kernel path `{name}` (expected one of {})", names.join(", ")))
+        })
     }
 }
 

@@ -13,7 +13,7 @@ use alloc::{string::String, vec::Vec};
 use candle_core::{IndexOp, Tensor};
 
 /// Which tokens of a pair a method read its signal from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReadPositions {
     /// Activations averaged over the completion's tokens (DiffMean, PCA).
@@ -22,32 +22,68 @@ pub enum ReadPositions {
     LastToken,
     /// The loss of every completion token (trained methods).
     CompletionLoss,
+    /// A weighted sum of updates, whose parts may have read different positions.
+    Combined,
     /// Not recorded (e.g. a control vector made elsewhere).
     Unknown,
 }
 
 impl ReadPositions {
-    /// From the `reads` an update carries (`completion-mean`, `last-token`, `completion-loss`;
-    /// anything else is unknown).
-    pub fn parse(reads: &str) -> Self {
-        match reads.parse::<Read>() {
-            Ok(Read::CompletionMean) => ReadPositions::CompletionMean,
-            Ok(Read::LastToken) => ReadPositions::LastToken,
-            Err(_) if reads == "completion-loss" => ReadPositions::CompletionLoss,
-            Err(_) => ReadPositions::Unknown,
+    const ALL: [ReadPositions; 5] = [
+        ReadPositions::CompletionMean,
+        ReadPositions::LastToken,
+        ReadPositions::CompletionLoss,
+        ReadPositions::Combined,
+        ReadPositions::Unknown,
+    ];
+
+    /// `completion-mean`, `last-token`, `completion-loss`, `combined` or `unknown`: the value
+    /// of an update file's `read_positions`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ReadPositions::CompletionMean => Read::CompletionMean.name(),
+            ReadPositions::LastToken => Read::LastToken.name(),
+            ReadPositions::CompletionLoss => "completion-loss",
+            ReadPositions::Combined => "combined",
+            ReadPositions::Unknown => "unknown",
         }
     }
 
     /// Per position of `prompt_len` prompt tokens followed by `completion_len` completion
-    /// tokens, whether it is read; `None` when unknown.
+    /// tokens, whether it is read; `None` when unknown (or combined from several updates).
     pub fn mask(self, prompt_len: usize, completion_len: usize) -> Option<Vec<bool>> {
         let total = prompt_len + completion_len;
         let read = |p: usize| match self {
             ReadPositions::CompletionMean | ReadPositions::CompletionLoss => p >= prompt_len,
             ReadPositions::LastToken => completion_len > 0 && p + 1 == total,
-            ReadPositions::Unknown => false,
+            ReadPositions::Combined | ReadPositions::Unknown => false,
         };
-        (self != ReadPositions::Unknown).then(|| (0..total).map(read).collect())
+        let known = !matches!(self, ReadPositions::Combined | ReadPositions::Unknown);
+        known.then(|| (0..total).map(read).collect())
+    }
+}
+
+impl From<Read> for ReadPositions {
+    fn from(read: Read) -> Self {
+        match read {
+            Read::CompletionMean => ReadPositions::CompletionMean,
+            Read::LastToken => ReadPositions::LastToken,
+        }
+    }
+}
+
+impl core::str::FromStr for ReadPositions {
+    type Err = Error;
+    /// ```
+    /// use steerscope::model::tokens::ReadPositions;
+    /// assert_eq!("completion-loss".parse::<ReadPositions>().unwrap(), ReadPositions::CompletionLoss);
+    /// assert!("middle".parse::<ReadPositions>().unwrap_err().to_string().contains("`middle`"));
+    /// ```
+    fn from_str(s: &str) -> Result<Self> {
+        ReadPositions::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ReadPositions::ALL.iter().map(|r| r.name()).collect();
+            Error::Invalid(alloc::format!("unknown read positions `{s}` (expected one of {})", names.join(", ")))
+        })
     }
 }
 
@@ -150,8 +186,11 @@ mod tests {
         assert_eq!(m(ReadPositions::CompletionLoss).unwrap(), [false, false, false, true, true]);
         assert_eq!(m(ReadPositions::LastToken).unwrap(), [false, false, false, false, true]);
         assert_eq!(m(ReadPositions::Unknown), None);
-        assert_eq!(ReadPositions::parse("completion-loss"), ReadPositions::CompletionLoss);
-        assert_eq!(ReadPositions::parse("last-token"), ReadPositions::LastToken);
-        assert_eq!(ReadPositions::parse("who knows"), ReadPositions::Unknown);
+        assert_eq!(m(ReadPositions::Combined), None);
+        for r in ReadPositions::ALL {
+            assert_eq!(r.name().parse::<ReadPositions>().unwrap(), r);
+        }
+        let err = "who knows".parse::<ReadPositions>().unwrap_err().to_string();
+        assert!(err.contains("`who knows`") && err.contains("completion-loss"), "{err}");
     }
 }

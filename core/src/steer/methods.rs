@@ -49,14 +49,6 @@ impl Method {
         matches!(self, Method::Trained(..))
     }
 
-    /// Which positions the method reads its signal from (for update files and reports).
-    pub fn reads(self) -> &'static str {
-        match self {
-            Method::DiffMean | Method::Pca => crate::model::pairs::Read::CompletionMean.name(),
-            Method::Trained(..) => "completion-loss",
-        }
-    }
-
     /// `diffmean`, `pca`, `vector-sft`, `lora-split`, …
     pub fn name(self) -> String {
         match self {

@@ -163,6 +163,11 @@ pub enum Schedule {
 
 impl core::str::FromStr for Schedule {
     type Err = Error;
+    /// ```
+    /// use steerscope::steer::train::Schedule;
+    /// assert_eq!("constant".parse::<Schedule>().unwrap(), Schedule::Constant);
+    /// assert!("cosine".parse::<Schedule>().unwrap_err().to_string().contains("`cosine`"));
+    /// ```
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "linear" => Ok(Schedule::Linear),

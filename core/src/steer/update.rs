@@ -9,6 +9,7 @@
 //! direction to ablate or clamp), `lora_a` + `lora_b` (`ΔW = B·A`), or `delta_w` + `delta_b`.
 use crate::error::{Error, Result};
 use crate::model::sites::{Operation, Positions};
+use crate::model::tokens::ReadPositions;
 use crate::model::{Config, Edit, Intervention, Site};
 use alloc::{format, string::String, vec, vec::Vec};
 use candle_core::{Device, Tensor};
@@ -137,6 +138,13 @@ impl Update {
         let positions = Positions::parse(meta.get("steered_positions").map_or("all", |s| s.as_str()))
             .map_err(in_key("steered_positions"))?;
         Ok(Update { layer, site, edit, positions, meta })
+    }
+
+    /// Where the method read its signal from (metadata `read_positions`; unknown if absent).
+    pub fn reads(&self) -> Result<ReadPositions> {
+        self.meta
+            .get("read_positions")
+            .map_or(Ok(ReadPositions::Unknown), |r| r.parse().map_err(in_key("read_positions")))
     }
 
     /// Checks the update against a model: layer in range and every tensor's shape right for its
