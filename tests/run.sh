@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every test: set-up, house rules (fmt, clippy), the no_std build, all Rust tests (parity,
+# Every test: set-up, house rules (fmt, clippy, rustdoc), the no_std build, all Rust tests (parity,
 # steering, sweep session, layering, bad input, mutation, attention lab) with the doctests, the
 # examples, the wasm build, native-vs-wasm parity in Node and the browser tests in Debian's chromium.
 set -euo pipefail
@@ -7,10 +7,13 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/steerscope/target}"
 bash tests/setup.sh --browser
 
-echo "== house rules: rustfmt and clippy with no findings"
+echo "== house rules: rustfmt, clippy and rustdoc (every doc link resolves) with no findings"
 cargo fmt --all --check
 cargo clippy --release --workspace --all-targets -- -D warnings
 cargo clippy --release -p steerscope --all-targets --features gpu -- -D warnings
+# --release: rustdoc then reads the dependencies clippy just checked instead of checking them again.
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps -p steerscope
+RUSTDOCFLAGS="-D warnings" cargo doc --release --no-deps -p steerscope --features gpu
 
 echo "== core builds as no_std + alloc (thumbv7em-none-eabihf has no std at all)"
 cargo build -p steerscope --no-default-features --target thumbv7em-none-eabihf

@@ -17,7 +17,7 @@
 //!
 //! **Fitting.** Least squares by Levenberg–Marquardt (the `levenberg-marquardt` crate, a port of
 //! MINPACK's `lmder`, no_std) over all parameters with the analytic Jacobian. The shape
-//! parameters live in a box ([`LO`], [`HI`]); the solver is unconstrained, so each one is
+//! parameters live in a box (`LO`, `HI`); the solver is unconstrained, so each one is
 //! written as `mid + half·sin(u)` (the transform MINUIT uses for bounds) and the solver moves
 //! `u`. Starts: the best few points of a fixed grid over the shape parameters, each with its
 //! linear parameters solved exactly; the best end point wins. Deterministic.

@@ -1,7 +1,7 @@
 //! Hand-set weights: an (L+1)-layer, one-head-per-layer, attention-only softmax stack that solves
 //! L-step composition (and iterated lookup) exactly.
 //!
-//! Residual fields (see [`Encoding`] for the input part): `BLK | HI | LO | VAL | W₁…W_{L−1}` from the
+//! Residual fields (see [`Encoding`](super::task::Encoding) for the input part): `BLK | HI | LO | VAL | W₁…W_{L−1}` from the
 //! features, then result slots `R₀ … R_L` (b dims each, initially 0). No positional encoding.
 //!
 //! * Codes are ±1 binary: for b-bit codes u·v = b − 2·Hamming(u, v), so an exact match beats every

@@ -91,7 +91,7 @@ pub struct TrainResult {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskKind {
-    /// Iterated lookup over one domain [k] (no query w).
+    /// Iterated lookup over one domain \[k\] (no query w).
     #[default]
     Lookup,
     /// The Chen–Peng–Wu composition task (with query w).
@@ -164,7 +164,7 @@ pub struct PlanOptions {
     pub d_ref: usize,
     /// Domain sizes k per L (`(L, [k…])`).
     pub domains: Vec<(usize, Vec<usize>)>,
-    /// Train on the iterated-lookup variant (one domain [k], no query w) instead of the
+    /// Train on the iterated-lookup variant (one domain \[k\], no query w) instead of the
     /// Chen–Peng–Wu composition task.
     pub lookup: bool,
     /// Peak learning rate.

@@ -3,8 +3,9 @@
 //! The hierarchy under study (Ye et al., arXiv 2602.01763; task from Chen–Peng–Wu,
 //! arXiv 2412.02975): **L+1 full-attention layers solve L-step function composition; L−1 full
 //! layers plus many linear-attention layers cannot** (unless width·precision grows polynomially
-//! in the prompt length). This module shows it constructively ([`construct`]: hand-set weights,
-//! exact for L = 1…5 at n ≥ 1000) and empirically ([`train`], [`experiment`]: small trained models).
+//! in the prompt length). This module shows it constructively ([`construct`](mod@construct):
+//! hand-set weights, exact for L = 1…5 at n ≥ 1000) and empirically ([`train`], [`experiment`]:
+//! small trained models).
 //!
 //! Layout, one concept per file:
 //! * [`task`] — the composition and iterated-lookup tasks, a seeded RNG, the exact solver and a
@@ -13,7 +14,7 @@
 //!   and shared projections; one file per mixer: [`softmax`], [`linear`], [`retnet`], [`gla`],
 //!   [`mamba2`], [`deltanet`], [`gated_deltanet`]; [`chunk`] holds the chunked kernels they share.
 //! * [`spec`] — `F,L:deltanet,L:gla,F` spec strings; [`stack`] — the residual layer stack.
-//! * [`construct`] — the hand-set (L+1)-layer solution; [`experiment`] — sweeps as data.
+//! * [`construct`](mod@construct) — the hand-set (L+1)-layer solution; [`experiment`] — sweeps as data.
 //!
 //! Design decision: **every recurrence is first a naive token-by-token loop with explicit state**,
 //! and every fast (chunked) form is tested against it (≤ 1e-4). The lab is `no_std` + `alloc` (no

@@ -1,10 +1,10 @@
 //! The two tasks of the lab, seeded and deterministic.
 //!
-//! * **L-step sequential function composition** (Chen–Peng–Wu, Def. 2.1): z₀ ∈ [m], a query
-//!   w = (w₁ … w_{L−1}) with w_l ∈ [n_l], and functions z_l : [N_{l−1}] → [N_{l−1}] where
+//! * **L-step sequential function composition** (Chen–Peng–Wu, Def. 2.1): z₀ ∈ \[m\], a query
+//!   w = (w₁ … w_{L−1}) with w_l ∈ \[n_l\], and functions z_l : \[N_{l−1}\] → \[N_{l−1}\] where
 //!   N₀ = m and N_l = N_{l−1}·n_l. For l ≥ 2 the argument of z_l is the pair (w_{l−1}, i_{l−1}).
 //!   i₀ = z₀, i₁ = z₁(i₀), i_{l+1} = z_{l+1}(w_l, i_l); the answer is i_L.
-//! * **Iterated lookup** over one domain [k]: the same layout with every z_l : [k] → [k] and no w.
+//! * **Iterated lookup** over one domain \[k\]: the same layout with every z_l : \[k\] → \[k\] and no w.
 //!
 //! Token layout (both tasks): `[z_L table] … [z₁ table] [z₀] [w]`; a function is written as its
 //! full value table, one token per argument, arguments in order; the answer is read at the last
@@ -24,7 +24,7 @@ pub use crate::rng::Rng;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TaskSpec {
-    /// L-step composition: z₀ ∈ [m], w_l ∈ [n_l] for l = 1..L−1 (`n.len() == steps − 1`).
+    /// L-step composition: z₀ ∈ \[m\], w_l ∈ \[n_l\] for l = 1..L−1 (`n.len() == steps − 1`).
     Composition {
         /// L, the number of composition steps.
         steps: usize,
@@ -33,7 +33,7 @@ pub enum TaskSpec {
         /// n₁ … n_{L−1}, the ranges of the query parts.
         n: Vec<usize>,
     },
-    /// Iterated lookup over [k]: answer z_L(…z₁(z₀)).
+    /// Iterated lookup over \[k\]: answer z_L(…z₁(z₀)).
     Lookup {
         /// L, the number of lookups.
         steps: usize,
@@ -42,8 +42,8 @@ pub enum TaskSpec {
     },
 }
 
-/// Shape of one function table z_l: arguments are pairs (hi, lo), hi ∈ [hi_size], lo ∈ [lo_size];
-/// values lie in [range].
+/// Shape of one function table z_l: arguments are pairs (hi, lo), hi ∈ \[hi_size\], lo ∈ \[lo_size\];
+/// values lie in \[range\].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BlockShape {
     /// Range of the query part of the argument (1 when there is none).
@@ -75,7 +75,7 @@ impl TaskSpec {
         t.validate()?;
         Ok(t)
     }
-    /// One domain size `k` throughout: iterated lookup over [k], or composition with m = n_l = k
+    /// One domain size `k` throughout: iterated lookup over \[k\], or composition with m = n_l = k
     /// (the two tasks the CLI, the experiment and the page offer).
     pub fn uniform(lookup: bool, steps: usize, k: usize) -> Result<Self> {
         if lookup {

@@ -79,7 +79,8 @@ impl GpuLlama {
     }
 
     /// Log-probabilities of each token of `completion` after the prompt in `prefix` (left as it
-    /// is: the completion runs on a copy), as [`crate::model::score::completion_nll`] scores it.
+    /// is: the completion runs on a copy), as [`crate::model::tokens::completion_logprobs`]
+    /// gives them on the CPU.
     pub async fn completion_logprobs(
         &self, prefix: &GpuCache, completion: &[u32], steering: &GpuSteering,
     ) -> Result<Vec<f32>> {

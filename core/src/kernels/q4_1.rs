@@ -16,7 +16,7 @@
 //! Layout of one group's block (256 bytes): chunk `k` (0..4) holds, for each of the 16 rows,
 //! 4 bytes whose low nibbles are elements `8k..8k+4` and high nibbles `8k+4..8k+8`. The f16
 //! scales and minimums sit beside them, 16 per block (as f16 on x86-64, widened to f32 in wasm:
-//! see [`super::Scale`]).
+//! see `kernels::Scale`).
 use super::{stored, widen, Isa, Scale, Tile, GROUP};
 use alloc::vec::Vec;
 use core::ops::Range;

@@ -27,7 +27,7 @@ const UNIT: usize = GROUP * QK;
 
 /// Q8_0 weights of an `(rows, cols)` matrix, 16 rows side by side: in a group's block, step
 /// `s` (0..8) holds 4 bytes (elements `4s..4s+4`) of each of the 16 rows; the f16 scales sit
-/// beside them, 16 per block (see [`super::Scale`]).
+/// beside them, 16 per block (see `kernels::Scale`).
 #[derive(Clone, Debug)]
 pub struct Q8_0Matrix {
     /// Output features.

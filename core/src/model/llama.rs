@@ -1,8 +1,10 @@
 //! The llama forward pass, readable top to bottom (after candle's `quantized_llama.rs`, whose
 //! arithmetic it reproduces op for op so that, unsteered, the logits are the same bits).
 //!
+//! ```text
 //! Per layer:  x ─norm─▶ q,k,v ─rope─▶ causal softmax attention ─W_o─▶ [attn_out] ─(+x)─▶ x'
 //!             x' ─norm─▶ [mlp_mid] = silu(W_gate·)·(W_up·) ─W_down─▶ [mlp_out] ─(+x')─▶ [residual]
+//! ```
 //! The bracketed names are the intervention sites ([`Site`]); with an empty [`Steering`] no
 //! extra operation runs at any of them.
 use crate::error::{Error, Result};

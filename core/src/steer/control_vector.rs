@@ -8,7 +8,7 @@
 //!   common/common.cpp) reads none of these metadata keys.
 //! - one tensor per steered layer, named `direction.N`, F32, 1-D of the model width. llama.cpp
 //!   rejects a name it cannot parse, `direction.0`, a non-F32 or non-1-D tensor and mismatched
-//!   widths; it adds the row into a buffer at `(N-1)·n_embd` ("layer 1 at [0]").
+//!   widths; it adds the row into a buffer at `(N-1)·n_embd` ("layer 1 at \[0\]").
 //! - `llama_adapter_cvec::apply` (src/llama-adapter.cpp) copies row `N-1` into `tensors[N]`;
 //!   `tensors[0]` is always null, and every model graph calls `build_cvec(cur, il)` on the output
 //!   of block `il` (0-based, after the FFN residual add). So `direction.N` is added to the output
