@@ -4,7 +4,8 @@
 // stopped mid-way and threads can run. Without isolation the page still works, single-threaded.
 // A classic script (not a module) so that it runs before anything else on the page.
 (function () {
-  var script = document.currentScript;
+  // A classic <script src> (never an SVG script): its src locates the package.
+  var script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
   if (!('serviceWorker' in navigator) || !window.isSecureContext || !script) return;
   var root = new URL('../', script.src);
   var FLAG = 'steerscope-isolation-reload';

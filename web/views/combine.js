@@ -17,7 +17,21 @@
 //   <td class="cos"> with data-i, data-j, data-value; the drop zone is .drop (with input[type=file]).
 import { el, emit, fmt } from './common.js';
 
+/**
+ * The data contract above, and the events' details.
+ * @typedef {{ method: string, site: string, form: 'vector' | 'low-rank' | 'dense' | 'project-out' | 'clamp',
+ *   [more: string]: unknown }} Update
+ * @typedef {{ names: string[], cosine: number[][] }} Cosines
+ * @typedef {{ updates: Update[], cosines: Cosines | null, current: string | null, overlap?: number }} CombineData
+ * @typedef {{ weights?: Record<string, number>, selected?: string[] }} CombineOptions
+ * @typedef {{ names: string[] }} SelectDetail
+ * @typedef {{ names: string[], weights: number[] }} CombineDetail
+ * @typedef {{ name: string, bytes: ArrayBuffer }} ControlVectorDetail
+ * @typedef {{ name: string }} ExportDetail
+ */
+
 export class CombineView {
+  /** @param {HTMLElement} container @param {CombineOptions} [options] */
   constructor(container, options = {}) {
     this.container = container;
     this.weights = { ...(options.weights || {}) };
@@ -26,6 +40,7 @@ export class CombineView {
     container.append(this.root);
   }
 
+  /** @param {CombineData} data @param {CombineOptions} [options] */
   update(data, options = {}) {
     if (options.weights) Object.assign(this.weights, options.weights);
     if (options.selected) this.selected = new Set(options.selected);
@@ -57,6 +72,7 @@ export class CombineView {
     );
   }
 
+  /** @param {CombineData} data */
   table(data) {
     const c = data.cosines;
     if (!c) return el('p', { class: 'cosines note', text: 'choose two or more vectors for their cosine table' });
@@ -67,7 +83,7 @@ export class CombineView {
       title: i !== j && Math.abs(v) >= limit ? `|cos| ≥ ${limit}: adding these mostly rescales one of them` : null,
       dataset: { i, j, value: v }, text: fmt(v, 3),
     }))));
-    const overlaps = c.names.flatMap((a, i) => c.names.slice(i + 1).map((b, k) => [a, b, c.cosine[i][i + 1 + k]]))
+    const overlaps = c.names.flatMap((a, i) => c.names.slice(i + 1).map((b, k) => /** @type {[string, string, number]} */ ([a, b, c.cosine[i][i + 1 + k]])))
       .filter(([, , v]) => Math.abs(v) >= limit);
     const warn = overlaps.length
       ? el('p', { class: 'warn', text: `overlapping: ${overlaps.map(([a, b, v]) => `${a} / ${b} (${fmt(v, 2)})`).join(', ')}` })
@@ -76,7 +92,7 @@ export class CombineView {
   }
 
   dropZone() {
-    const input = el('input', { type: 'file', accept: '.gguf', on: { change: () => { if (input.files[0]) this.take(input.files[0]); } } });
+    const input = el('input', { type: 'file', accept: '.gguf', on: { change: () => { const f = input.files?.[0]; if (f) this.take(f); } } });
     const zone = el('div', { class: 'drop', tabindex: 0 }, 'drop a llama.cpp control-vector .gguf here, or ', el('label', {}, 'pick one ', input));
     zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
     zone.addEventListener('dragleave', () => zone.classList.remove('over'));
@@ -89,13 +105,14 @@ export class CombineView {
     return zone;
   }
 
+  /** @param {File} file */
   async take(file) {
     emit(this.container, 'control-vector', { name: file.name.replace(/\.gguf$/i, ''), bytes: await file.arrayBuffer() });
   }
 
   changed() {
     const names = [...this.selected];
-    this.root.querySelector('button.combine').disabled = names.length < 2;
+    /** @type {HTMLButtonElement} */ (this.root.querySelector('button.combine')).disabled = names.length < 2;
     emit(this.container, 'select', { names });
   }
 
@@ -105,6 +122,7 @@ export class CombineView {
   }
 }
 
+/** @param {HTMLElement} container @param {CombineData} data @param {CombineOptions} [options] */
 export function render(container, data, options) {
   const v = new CombineView(container, options);
   v.update(data);

@@ -13,9 +13,28 @@
 // with "cancelled" (its state stays usable). The flag is cleared when a call starts.
 import { errText, loadWasm, plain } from '../wasm.js';
 
+/**
+ * The part of the wasm-bindgen module (web/pkg/steerscope_wasm.d.ts) used here; the Session's
+ * other methods are called by name ('call'), and every JsValue result is unknown until `plain`.
+ * @typedef {{ free(): void, info(): unknown,
+ *   set_pairs(train: string, test: string, format: string, system?: string | null): unknown,
+ *   load_update(bytes: Uint8Array, name: string): unknown, [method: string]: unknown }} Session
+ * @typedef {{ Session: { new (bytes: Uint8Array): Session, methods(): string[] } }} Wasm
+ *
+ * The requests above.
+ * @typedef {{ id: number } & ({ op: 'init', cancel?: SharedArrayBuffer | null }
+ *   | { op: 'load', url: string } | { op: 'pairs', concept: string, n_train: number, n_test: number }
+ *   | { op: 'update-file', url: string, name: string }
+ *   | { op: 'call', method: string, args?: unknown[], progress?: boolean })} Request
+ */
+
+/** @type {Wasm | null} */
 let wasm = null;
+/** @type {Session | null} */
 let session = null;
+/** @type {Int32Array | null} */
 let stop = null; // Int32Array over the page's SharedArrayBuffer, or null
+/** @type {Promise<void>} */
 let queue = Promise.resolve();
 
 self.onmessage = (ev) => {
@@ -23,6 +42,7 @@ self.onmessage = (ev) => {
   queue = queue.then(() => handle(msg));
 };
 
+/** @param {Request} msg */
 async function handle(msg) {
   try {
     const result = await run(msg);
@@ -33,12 +53,14 @@ async function handle(msg) {
   }
 }
 
+/** @param {string} url @param {string} what */
 async function fetchBytes(url, what) {
   const res = await fetch(url, { cache: 'no-cache' });
   if (!res.ok) throw new Error(`could not fetch ${what} from ${url}: HTTP ${res.status}`);
   return new Uint8Array(await res.arrayBuffer());
 }
 
+/** @param {string} url @param {number} n */
 async function fetchLines(url, n) {
   const res = await fetch(url, { cache: 'no-cache' });
   if (!res.ok) throw new Error(`no pairs at ${url}: HTTP ${res.status}`);
@@ -46,8 +68,9 @@ async function fetchLines(url, n) {
   return lines.slice(0, n).join('\n');
 }
 
+/** @param {number} id */
 function progressFor(id) {
-  return (done, total) => {
+  return (/** @type {number} */ done, /** @type {number} */ total) => {
     self.postMessage({ id, progress: [done, total] });
     if (stop && Atomics.load(stop, 0) === 1) {
       Atomics.store(stop, 0, 0);
@@ -57,15 +80,16 @@ function progressFor(id) {
   };
 }
 
+/** @param {Request} msg */
 async function run(msg) {
   if (stop) Atomics.store(stop, 0, 0);
   switch (msg.op) {
     case 'init':
       stop = msg.cancel ? new Int32Array(msg.cancel) : null;
-      wasm = await loadWasm();
+      wasm = /** @type {Wasm} */ (await loadWasm());
       return { cancellable: !!stop, methods: wasm.Session.methods() };
     case 'load': {
-      wasm = wasm || (await loadWasm());
+      wasm = wasm || /** @type {Wasm} */ (await loadWasm());
       const bytes = await fetchBytes(msg.url, 'the model');
       if (session) session.free();
       session = new wasm.Session(bytes);
@@ -83,13 +107,14 @@ async function run(msg) {
       return plain(needSession().load_update(await fetchBytes(msg.url, 'an update file'), msg.name));
     case 'call': {
       const s = needSession();
-      if (typeof s[msg.method] !== 'function') throw new Error(`the Session has no method ${msg.method}`);
+      const { method } = msg; // a constant key, so the check below narrows s[method] to a function
+      if (typeof s[method] !== 'function') throw new Error(`the Session has no method ${method}`);
       const args = (msg.args || []).slice();
       if (msg.progress) args.push(progressFor(msg.id));
-      return plain(s[msg.method](...args));
+      return plain(s[method](...args));
     }
-    default:
-      throw new Error(`unknown request ${msg.op}`);
+    default: // no Request has another op (so `msg` is typed never here), but a message may
+      throw new Error(`unknown request ${/** @type {{ op: unknown }} */ (msg).op}`);
   }
 }
 

@@ -20,9 +20,29 @@
 //   data-pref, data-util; the legend lists each curve as <li data-method> (data-shown).
 import { axes, colourOf, el, emit, extent, fmt, readout, scale, svg } from './common.js';
 
+/**
+ * The data contract above, the options, and the events' details.
+ * @typedef {{ strength: number, pref_odds: number, util_odds: number | null, off_manifold: number | null,
+ *   n_pairs: number, [more: string]: unknown }} Point
+ * @typedef {{ strength: number, off_manifold: number, util_drop: number }} ManifoldPoint
+ * @typedef {{ name: string, site: string, points: Point[], manifold: ManifoldPoint[],
+ *   manifold_vs_utility_drop: number | null }} Curve
+ * @typedef {{ pref_odds: number, util_odds: number | null, instruction: string }} Prompting
+ * @typedef {{ layer: number, split: string, current: string | null, methods: Curve[], random: Curve[],
+ *   prompting?: Prompting | null }} FrontierData
+ * @typedef {{ strength: number, shown: string[] | null, width: number, height: number }} FrontierOptions
+ * A curve as listed, `kind` 'method' or 'random'.
+ * @typedef {Curve & { kind: string }} Listed
+ * @typedef {{ name: string, shown: string[] }} ToggleDetail
+ * @typedef {{ name: string, strength: number }} PointDetail
+ * @typedef {import('./common.js').Box} Box
+ */
+
 export class FrontierView {
+  /** @param {HTMLElement} container @param {Partial<FrontierOptions>} [options] */
   constructor(container, options = {}) {
     this.container = container;
+    /** @type {FrontierOptions} */
     this.options = { strength: 0, shown: null, width: 560, height: 360, ...options };
     this.root = el('div', { class: 'ss-view ss-frontier' });
     this.plot = el('div', { class: 'plot' });
@@ -30,22 +50,25 @@ export class FrontierView {
     this.root.append(el('h3', { text: 'Frontier: preference against utility' }), this.plot, this.legend);
     this.readout = readout(this.root, 'hover a point for its numbers');
     container.append(this.root);
+    /** @type {FrontierData | null} */
     this.data = null;
   }
 
-  /** Redraw with new data (and optionally new options). */
+  /** Redraw with new data (and optionally new options). @param {FrontierData} data @param {Partial<FrontierOptions>} [options] */
   update(data, options = {}) {
     this.data = data;
     Object.assign(this.options, options);
     this.draw();
   }
 
+  /** @returns {Listed[]} */
   curves() {
     const d = this.data || { methods: [], random: [] };
     return [...d.methods.map((c) => ({ ...c, kind: 'method' })), ...(d.random || []).map((c) => ({ ...c, kind: 'random' }))]
       .filter((c) => c.points.some((p) => p.strength !== 0));
   }
 
+  /** @param {string} name */
   isShown(name) {
     return !this.options.shown || this.options.shown.includes(name);
   }
@@ -58,6 +81,7 @@ export class FrontierView {
     const all = shown.flatMap((c) => c.points);
     const xs = all.map((p) => p.pref_odds).concat(prompting ? [prompting.pref_odds] : []);
     const ys = all.map((p) => p.util_odds).concat(prompting ? [prompting.util_odds] : []);
+    /** @type {Box} */
     const box = [56, 12, width - 12, height - 42];
     const x = scale(extent(xs), [box[0], box[2]]);
     const y = scale(extent(ys), [box[3], box[1]]);
@@ -68,7 +92,7 @@ export class FrontierView {
     s.append(g);
     for (const c of shown) {
       const colour = c.kind === 'random' ? '#888' : colourOf(c.name);
-      const pts = c.points.filter((p) => p.util_odds != null && Number.isFinite(p.util_odds));
+      const pts = /** @type {(Point & { util_odds: number })[]} */ (c.points.filter((p) => p.util_odds != null && Number.isFinite(p.util_odds)));
       const path = pts.map((p, i) => `${i ? 'L' : 'M'}${x(p.pref_odds).toFixed(1)},${y(p.util_odds).toFixed(1)}`).join('');
       s.append(svg('path', { d: path, fill: 'none', stroke: colour, 'stroke-width': 2,
         'stroke-dasharray': c.kind === 'random' ? '3 3' : null, dataset: { method: c.name } }));
@@ -86,7 +110,7 @@ export class FrontierView {
         s.append(dot);
       }
     }
-    if (prompting && Number.isFinite(prompting.util_odds)) {
+    if (prompting && prompting.util_odds != null && Number.isFinite(prompting.util_odds)) {
       const px = x(prompting.pref_odds);
       const py = y(prompting.util_odds);
       const text = `prompting baseline (no steering; system prompt "${prompting.instruction}"): ` +
@@ -101,6 +125,7 @@ export class FrontierView {
     this.drawLegend(curves, prompting);
   }
 
+  /** @param {Listed[]} curves @param {Prompting | null | undefined} prompting */
   drawLegend(curves, prompting) {
     const items = curves.map((c) => {
       const on = this.isShown(c.name);
@@ -115,6 +140,7 @@ export class FrontierView {
     this.legend.replaceChildren(...items);
   }
 
+  /** @param {string} name @param {Listed[]} curves */
   toggle(name, curves) {
     const names = curves.map((c) => c.name);
     const shown = new Set(this.options.shown || names);
@@ -125,12 +151,14 @@ export class FrontierView {
   }
 }
 
+/** @param {string} name @param {Point} p */
 function describe(name, p) {
   return `${name} at strength ${p.strength}: preference ${fmt(p.pref_odds)}, utility ${fmt(p.util_odds)}, ` +
     `off-manifold ${fmt(p.off_manifold, 2)} (${p.n_pairs} pairs)`;
 }
 
-/** One-shot form: draw `data` into `container`. */
+/** One-shot form: draw `data` into `container`.
+ *  @param {HTMLElement} container @param {FrontierData} data @param {Partial<FrontierOptions>} [options] */
 export function render(container, data, options) {
   const v = new FrontierView(container, options);
   v.update(data);

@@ -16,14 +16,30 @@
 //   data-layer, data-strength, data-value; the recommendation is [data-field=recommendation].
 import { diverging, el, emit, fmt, readout, svg } from './common.js';
 
+/**
+ * The data contract above (`recommendation` is serde's Result: `Ok` or `Err`), the options,
+ * and the event's detail.
+ * @typedef {{ layer: number, strength: number, pref_odds: number, util_odds: number | null,
+ *   raw_multiple: number, norm_fraction: number }} Cell
+ * @typedef {{ layer: number, strength: number, pref_gain: number, util_drop: number | null }} Change
+ * @typedef {Cell & { pref_gain: number, util_drop: number }} Recommendation
+ * @typedef {{ method: string, budget: number, cells: Cell[], changes: Change[],
+ *   recommendation?: { Ok?: Recommendation, Err?: string } }} Calibration
+ * @typedef {{ layer: number | null, strength: number | null, cell: [number, number] }} HeatmapOptions
+ * @typedef {{ layer: number, strength: number }} CellDetail
+ */
+
 export class HeatmapView {
+  /** @param {HTMLElement} container @param {Partial<HeatmapOptions>} [options] */
   constructor(container, options = {}) {
     this.container = container;
+    /** @type {HeatmapOptions} */
     this.options = { layer: null, strength: null, cell: [34, 20], ...options };
     this.root = el('div', { class: 'ss-view ss-heatmap' });
     container.append(this.root);
   }
 
+  /** @param {Calibration} data @param {Partial<HeatmapOptions>} [options] */
   update(data, options = {}) {
     Object.assign(this.options, options);
     this.data = data;
@@ -42,9 +58,13 @@ export class HeatmapView {
     this.readout = readout(this.root, 'hover a cell; click it to steer there');
   }
 
-  /** One heatmap of `metric` (colour sign: +1 = more is red, −1 = more is blue). */
+  /**
+   * One heatmap of `metric` (colour sign: +1 = more is red, −1 = more is blue).
+   * @param {'pref_gain' | 'util_drop'} metric @param {string} title
+   * @param {Recommendation | null} rec @param {number} sign
+   */
   grid(metric, title, rec, sign) {
-    const d = this.data;
+    const d = /** @type {Calibration} */ (this.data);
     const layers = [...new Set(d.changes.map((c) => c.layer))].sort((a, b) => a - b);
     const strengths = [...new Set(d.changes.map((c) => c.strength))].sort((a, b) => a - b);
     const at = new Map(d.changes.map((c) => [`${c.layer}|${c.strength}`, c]));
@@ -73,7 +93,8 @@ export class HeatmapView {
           tabindex: 0, role: 'button', 'aria-label': text,
           dataset: { metric, layer, strength: m, value: v ?? '' },
           on: {
-            mouseenter: () => { this.readout.textContent = text; },
+            // the readout exists by then: update() adds it right after the grids
+            mouseenter: () => { /** @type {HTMLDivElement} */ (this.readout).textContent = text; },
             click: activate,
             keydown: (e) => { if (e.key === 'Enter' || e.key === ' ') activate(); },
           },
@@ -88,6 +109,7 @@ export class HeatmapView {
   }
 }
 
+/** @param {HTMLElement} container @param {Calibration} data @param {Partial<HeatmapOptions>} [options] */
 export function render(container, data, options) {
   const v = new HeatmapView(container, options);
   v.update(data);

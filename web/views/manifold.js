@@ -15,14 +15,27 @@
 //   [data-field=current-off] (data-value).
 import { axes, el, emit, extent, fmt, readout, scale, svg } from './common.js';
 
+/**
+ * The data contract above (a frontier curve), the options, and the event's detail.
+ * @typedef {import('./frontier.js').Curve} Curve
+ * @typedef {import('./frontier.js').Point} Point
+ * @typedef {import('./frontier.js').PointDetail} PointDetail
+ * @typedef {import('./common.js').Box} Box
+ * @typedef {import('./common.js').Scale} Scale
+ * @typedef {{ strength: number, width: number, height: number }} ManifoldOptions
+ */
+
 export class ManifoldView {
+  /** @param {HTMLElement} container @param {Partial<ManifoldOptions>} [options] */
   constructor(container, options = {}) {
     this.container = container;
+    /** @type {ManifoldOptions} */
     this.options = { strength: 0, width: 300, height: 220, ...options };
     this.root = el('div', { class: 'ss-view ss-manifold' });
     container.append(this.root);
   }
 
+  /** @param {Curve} data @param {Partial<ManifoldOptions>} [options] */
   update(data, options = {}) {
     Object.assign(this.options, options);
     this.data = data;
@@ -43,10 +56,11 @@ export class ManifoldView {
     this.readout = readout(this.root, 'hover a point');
   }
 
-  /** Utility (left axis) and off-manifold score (right axis) against strength. */
+  /** Utility (left axis) and off-manifold score (right axis) against strength. @param {Curve} d */
   byStrength(d) {
     const { width, height, strength } = this.options;
     const pts = d.points;
+    /** @type {Box} */
     const box = [48, 12, width - 40, height - 40];
     const x = scale(extent(pts.map((p) => p.strength)), [box[0], box[2]]);
     const yu = scale(extent(pts.map((p) => p.util_odds)), [box[3], box[1]]);
@@ -55,8 +69,9 @@ export class ManifoldView {
     const g = svg('g');
     axes(g, { x, y: yu, box, xLabel: 'strength', yLabel: 'utility log-odds' });
     s.append(g);
+    /** @param {'util_odds' | 'off_manifold'} key @param {Scale} y @param {string} colour @param {string} [dash] */
     const line = (key, y, colour, dash) => {
-      const ok = pts.filter((p) => p[key] != null && Number.isFinite(p[key]));
+      const ok = /** @type {(Point & Record<typeof key, number>)[]} */ (pts.filter((p) => p[key] != null && Number.isFinite(p[key])));
       s.append(svg('path', { d: ok.map((p, i) => `${i ? 'L' : 'M'}${x(p.strength)},${y(p[key])}`).join(''),
         fill: 'none', stroke: colour, 'stroke-width': 2, 'stroke-dasharray': dash }));
       for (const p of ok) {
@@ -73,10 +88,11 @@ export class ManifoldView {
     return s;
   }
 
-  /** Off-manifold score (x) against utility drop (y), one point per strength. */
+  /** Off-manifold score (x) against utility drop (y), one point per strength. @param {Curve} d */
   scatter(d) {
     const { width, height, strength } = this.options;
     const mp = d.manifold;
+    /** @type {Box} */
     const box = [48, 12, width - 12, height - 40];
     const x = scale(extent(mp.map((p) => p.off_manifold)), [box[0], box[2]]);
     const y = scale(extent(mp.map((p) => p.util_drop)), [box[3], box[1]]);
@@ -96,11 +112,13 @@ export class ManifoldView {
     return s;
   }
 
+  /** @param {string} text */
   say(text) {
     if (this.readout) this.readout.textContent = text;
   }
 }
 
+/** @param {HTMLElement} container @param {Curve} data @param {Partial<ManifoldOptions>} [options] */
 export function render(container, data, options) {
   const v = new ManifoldView(container, options);
   v.update(data);

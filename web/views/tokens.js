@@ -18,14 +18,26 @@ import { diverging, el, emit, fmt, readout, signed } from './common.js';
 
 const MASKS = ['all', 'prompt', 'completion', 'from'];
 
+/**
+ * The data contract above, the options, and the event's detail.
+ * @typedef {{ name: string, reads: string, mask: string, strength: number, ids: number[], pieces: string[],
+ *   prompt_len: number, read: boolean[] | null, steered: boolean[], base_logprobs: number[],
+ *   steered_logprobs: number[], total_change: number }} TokenEffects
+ * @typedef {{ max_change: number }} TokensOptions
+ * @typedef {{ mask: string }} MaskDetail
+ */
+
 export class TokensView {
+  /** @param {HTMLElement} container @param {Partial<TokensOptions>} [options] */
   constructor(container, options = {}) {
     this.container = container;
+    /** @type {TokensOptions} */
     this.options = { max_change: 2, ...options };
     this.root = el('div', { class: 'ss-view ss-tokens' });
     container.append(this.root);
   }
 
+  /** @param {TokenEffects} data @param {Partial<TokensOptions>} [options] */
   update(data, options = {}) {
     Object.assign(this.options, options);
     this.data = data;
@@ -53,6 +65,7 @@ export class TokensView {
     this.readout = readout(this.root, 'hover a token');
   }
 
+  /** @param {TokenEffects} d @param {string} piece @param {number} i */
   token(d, piece, i) {
     const completion = i >= d.prompt_len;
     const t = i - d.prompt_len;
@@ -67,12 +80,14 @@ export class TokensView {
       style: completion ? `box-shadow: inset 0 -5px 0 ${diverging(delta, this.options.max_change)}` : null,
       dataset: { pos: i, read: read == null ? '' : read, steered: d.steered[i], delta: delta ?? '' },
       on: {
-        mouseenter: () => { this.readout.textContent = text + (d.steered[i] ? ', steered' : '') + (read ? ', read' : ''); },
+        // the readout exists by then: update() adds it right after the tokens
+        mouseenter: () => { /** @type {HTMLDivElement} */ (this.readout).textContent = text + (d.steered[i] ? ', steered' : '') + (read ? ', read' : ''); },
         click: () => this.setMask(`from:${i}`),
       },
     }, piece.replace(/\n/g, '⏎\n'));
   }
 
+  /** @param {string} mask */
   setMask(mask) {
     emit(this.container, 'mask', { mask });
   }
@@ -83,6 +98,7 @@ export class TokensView {
   }
 }
 
+/** @param {HTMLElement} container @param {TokenEffects} data @param {Partial<TokensOptions>} [options] */
 export function render(container, data, options) {
   const v = new TokensView(container, options);
   v.update(data);

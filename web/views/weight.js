@@ -18,22 +18,39 @@
 //   heatmap cells are <rect class="hm"> with data-row, data-col, data-delta, data-weight.
 import { diverging, el, emit, fmt, readout, svg } from './common.js';
 
+/**
+ * The data contract above, the options, and the event's detail.
+ * @typedef {{ tensor: string, name: string, shape: [number, number] }} Writer
+ * @typedef {{ rows: number[], cols: number[], delta_w: number[][], weight: number[][], delta_b: number[] }} Slice
+ * @typedef {{ name: string, layer: number, site: string, form: 'vector' | 'low-rank' | 'dense', formula: string,
+ *   source: string, writer: Writer | null, strength: number, delta_w_shape: [number, number] | null,
+ *   delta_b_len: number | null, rank: number, stable_rank: number | null, singular_values: number[],
+ *   singular_energy: number | null, delta_w_norm: number, delta_b_norm: number, weight_norm: number | null,
+ *   relative: number | null, mean_hidden_norm: number, slice: Slice }} WeightChange
+ * @typedef {{ cell: number }} WeightOptions
+ * @typedef {{ row: number, col: number, delta_w: number, weight: number }} WeightCellDetail
+ */
+
 export class WeightView {
+  /** @param {HTMLElement} container @param {Partial<WeightOptions>} [options] */
   constructor(container, options = {}) {
     this.container = container;
+    /** @type {WeightOptions} */
     this.options = { cell: 9, ...options };
     this.root = el('div', { class: 'ss-view ss-weight' });
     container.append(this.root);
   }
 
+  /** @param {WeightChange} data @param {Partial<WeightOptions>} [options] */
   update(data, options = {}) {
     Object.assign(this.options, options);
     this.data = data;
     const d = data;
     const writer = d.writer ? `${d.writer.name} = ${d.writer.tensor} (${d.writer.shape.join('×')})` : 'none (not affine)';
+    /** @param {string} label @param {string} key @param {string | number | null} value @param {string} [text] */
     const row = (label, key, value, text) => el('tr', {},
       el('th', { text: label }),
-      el('td', { dataset: { field: key, value }, text: text ?? fmt(value) }));
+      el('td', { dataset: { field: key, value }, text: text ?? fmt(/** @type {number | null} */ (value)) }));
     const table = el('table', { class: 'facts' },
       row('touches', 'writer', d.writer?.tensor ?? '', writer),
       row('u (input)', 'source', d.source, d.source),
@@ -57,7 +74,7 @@ export class WeightView {
     this.readout = readout(this.root, 'hover the heatmap for ΔW and W at a cell');
   }
 
-  /** Bars of the listed singular values (σ₁ first). */
+  /** Bars of the listed singular values (σ₁ first). @param {WeightChange} d */
   spectrum(d) {
     const box = el('div', { class: 'spectrum' });
     const s = d.singular_values;
@@ -80,17 +97,18 @@ export class WeightView {
     return box;
   }
 
-  /** ΔW beside W at the slice's rows and columns, and the Δb column. */
+  /** ΔW beside W at the slice's rows and columns, and the Δb column. @param {WeightChange} d */
   heatmap(d) {
     const { rows, cols, delta_w: dw, weight, delta_b: db } = d.slice;
     const c = this.options.cell;
-    const maxAbs = (m) => Math.max(1e-30, ...m.flat().map(Math.abs));
+    const maxAbs = (/** @type {number[][]} */ m) => Math.max(1e-30, ...m.flat().map(Math.abs));
     const [mdw, mw, mdb] = [maxAbs(dw), maxAbs(weight), maxAbs([db])];
     const gap = 16;
     const wide = cols.length;
     const width = (wide ? 2 * wide * c + gap * 2 : 0) + c + 60;
     const height = rows.length * c + 30;
     const g = svg('svg', { width, height, role: 'img', 'aria-label': 'heatmap of ΔW, W and Δb' });
+    /** @type {[string, number[][], number, number][]} */
     const panels = [];
     if (wide) panels.push(['ΔW', dw, mdw, 0], ['W', weight, mw, wide * c + gap]);
     const x0 = wide ? 2 * (wide * c + gap) : 0;
@@ -117,16 +135,20 @@ export class WeightView {
         on: { mouseenter: () => this.say(`row ${r}: Δb ${db[i].toPrecision(3)}`) },
       }));
     });
-    const what = wide ? `rows and columns where ΔW is largest (${rows.length} of ${d.delta_w_shape[0]} × ${cols.length} of ${d.delta_w_shape[1]})`
+    // Columns are listed only where there is a ΔW, so then it has a shape.
+    const shape = /** @type {[number, number]} */ (d.delta_w_shape);
+    const what = wide ? `rows and columns where ΔW is largest (${rows.length} of ${shape[0]} × ${cols.length} of ${shape[1]})`
       : `rows where Δb is largest (${rows.length} of ${d.delta_b_len ?? rows.length})`;
     return el('div', { class: 'heatmap' }, el('div', { class: 'caption', text: `slice: ${what}` }), g);
   }
 
+  /** @param {string} text */
   say(text) {
     if (this.readout) this.readout.textContent = text;
   }
 }
 
+/** @param {HTMLElement} container @param {WeightChange} data @param {Partial<WeightOptions>} [options] */
 export function render(container, data, options) {
   const v = new WeightView(container, options);
   v.update(data);
