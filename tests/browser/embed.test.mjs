@@ -66,6 +66,15 @@ test('two elements on a host page share one model download; attributes re-render
     assert.notEqual(colors[0], colors[1], `text colour ${colors[0]} on ${colors[1]}`);
     // The attention lab on the same page.
     await waitFor(page, 'the attention lab sample', () => /chain/.test(document.querySelector('#lab').shadowRoot.querySelector('[data-role=sample]').textContent));
+    assert.ok((await page.evaluate(() => window.__events)).some((e) => e.type === 'loaded' && e.id === 'lab'), 'the attention lab says loaded');
+    // Its parts follow `controls` as the steering lab's do; an unknown part is named in a note.
+    await page.evaluate(() => document.querySelector('#lab').setAttribute('controls', 'construct runs ladder'));
+    assert.equal(await page.locator('#lab [data-role=construct]').isVisible(), true);
+    assert.equal(await page.locator('#lab [data-role=train]').isVisible(), false);
+    assert.equal(await page.locator('#lab [data-role=sample]').isVisible(), false);
+    assert.match(await page.locator('#lab .box-note').last().textContent(), /ignored unknown controls: ladder/);
+    await page.evaluate(() => document.querySelector('#lab').removeAttribute('controls'));
+    assert.equal(await page.locator('#lab [data-role=train]').isVisible(), true);
     await page.screenshot({ path: join(OUT, 'examples.png'), fullPage: true });
     assert.deepEqual(errors, []);
   } finally {

@@ -178,3 +178,34 @@ test('an aborted call rejects with AbortError mid-way and the session stays usab
   assert.ok(r.text.length > 0);
   t.diagnostic(`partial estimates before the abort landed: ${r.partials}; engine ${JSON.stringify(r.engine)}`);
 });
+
+test('a precomputed file made with another model is ignored with a note, a corrupt one is reported, and both compute live', { timeout: 8 * STEP }, async (t) => {
+  const { playwright, reason } = missing('model');
+  if (!playwright) return skipOrFail(t, reason);
+  const ctx = await browser(playwright);
+  const FILE = '**/precomputed/sentiment.json';
+  const cases = [
+    ['another model', (text) => JSON.stringify({ ...JSON.parse(text), model_sha256: 'f'.repeat(64) }),
+      /precomputed results ignored: they were made with model sha256 ffffffffffff…/],
+    ['a corrupt file', (text) => text.slice(0, text.length >> 1), /precomputed file \S*sentiment\.json is corrupt \(.+\); computing live/],
+  ];
+  for (const [what, edit, note] of cases) {
+    // The context's route also sees the service worker's fetches (the page registers sw.js).
+    await ctx.route(FILE, async (route) => {
+      const res = await route.fetch();
+      await route.fulfill({ response: res, body: edit(await res.text()) });
+    });
+    try {
+      const { page, errors } = await openPage(ctx, '#strength=2');
+      await ready(page);
+      await waitFor(page, `the note on ${what}`, (re, lab) => new RegExp(re).test(lab('[data-role=precomputed-note]')?.textContent || ''), note.source);
+      await live(page, [2]);
+      const shown = await rows(page);
+      assert.ok(!shown.some((r) => r.source === 'precomputed'), `${what}: no precomputed point drawn`);
+      assert.deepEqual(errors, [], `${what}: no uncaught errors`);
+      await page.close();
+    } finally {
+      await ctx.unroute(FILE);
+    }
+  }
+});

@@ -21,7 +21,7 @@ const REPO = resolve(HERE, '..', '..');
 const WEB = join(REPO, 'web');
 export const OUT = join(HERE, 'out');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const MODEL = join(process.env.STEERSCOPE_HOME || join(homedir(), '.cache', 'steerscope'),
+export const MODEL = join(process.env.STEERSCOPE_HOME || join(homedir(), '.cache', 'steerscope'),
   'models', 'SmolLM2-135M-Instruct.Q4_1.gguf');
 export const STEP = 10 * 60_000; // per-step ceiling: a slow, shared CPU must not make this flaky
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',

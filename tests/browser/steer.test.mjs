@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, labText, rows, steeredAt, setControl } from './page.mjs';
+import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, labText, rows, steeredAt, setControl, MODEL } from './page.mjs';
 
 useBrowser();
 
@@ -63,6 +63,23 @@ test('a model URL that is not GGUF shows a GGUF error in the lab', { timeout: 2 
   assert.match(text, /GGUF/, `error box: ${text}`);
   assert.equal(await page.getAttribute('steer-lab', 'data-model'), 'error');
   await page.screenshot({ path: join(OUT, 'bad-model.png'), fullPage: true });
+  await page.close();
+});
+
+test('with no model the lab says so; a local GGUF file chosen by the visitor loads and is steered', { timeout: 4 * STEP }, async (t) => {
+  const { playwright, reason } = missing('model');
+  if (!playwright) return skipOrFail(t, reason);
+  const ctx = await browser(playwright);
+  const { page, errors } = await openPage(ctx, '#model=&strength=2');
+  await waitFor(page, 'the no-model state', () => document.querySelector('steer-lab').dataset.model === 'none');
+  assert.match(await labText(page, '[data-role=model-info]'), /^no model: give a GGUF URL/);
+  await page.locator('steer-lab input[name=model-file]').setInputFiles(MODEL);
+  await waitFor(page, 'the local file loaded', () => document.querySelector('steer-lab').dataset.model === 'ready');
+  assert.match(await labText(page, '[data-role=model-info]'), /^llama · 30 layers/);
+  // The file is the lab's model from now on: the sweep runs on it.
+  await waitFor(page, 'a live point at +2', (_, lab) =>
+    [...lab('[data-role=points] tbody').children].some((r) => r.dataset.source === 'live' && Number(r.dataset.strength) === 2));
+  assert.deepEqual(errors, []);
   await page.close();
 });
 

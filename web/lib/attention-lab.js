@@ -6,7 +6,7 @@
 import { AttentionLab } from './client.js';
 import { Fields, LAB_PROPS, hashParams, mergeHash } from './state.js';
 import { applyStyles } from './styles.js';
-import { h, message, isAbort, showValues } from './dom.js';
+import { h, message, isAbort, showValues, showControls } from './dom.js';
 
 /** Layer specs of the three arms of the hierarchy for L steps (as in `compose experiment`).
  *  @param {'full' | 'hybrid' | 'linear'} arm @param {number} L */
@@ -35,13 +35,16 @@ export function describe(sample) {
   return lines.join('\n');
 }
 
+/** Parts a host can show or hide with `controls="…"` (default: all). */
+export const LAB_CONTROLS = ['task', 'example', 'construct', 'train', 'runs'];
+
 /** The page's one lab client (its worker is shared by every <attention-lab>). */
 let shared = null;
 const lab = () => (shared ??= new AttentionLab());
 
 export class AttentionLabElement extends HTMLElement {
   static get observedAttributes() {
-    return [...LAB_PROPS.map((p) => p.attr), 'url-state', 'height', 'heading'];
+    return [...LAB_PROPS.map((p) => p.attr), 'controls', 'url-state', 'height', 'heading'];
   }
 
   constructor() {
@@ -50,6 +53,8 @@ export class AttentionLabElement extends HTMLElement {
     /** @type {AbortController | null} */
     this.running = null;
     this.runs = [];
+    /** Whether `loaded` was sent (after the first example is drawn). */
+    this.loaded = false;
     const root = this.attachShadow({ mode: 'open' });
     applyStyles(root);
     this.ui = this.#build();
@@ -64,6 +69,7 @@ export class AttentionLabElement extends HTMLElement {
     if (this.hasAttribute('url-state')) addEventListener('hashchange', this.onHash);
     const v = this.getAttribute('height');
     if (v && /^\d{1,5}(px|em|rem|vh|%)?$/.test(v)) this.style.height = /\d$/.test(v) ? `${v}px` : v;
+    this.#applyControls();
     this.#changed(true);
   }
 
@@ -78,6 +84,7 @@ export class AttentionLabElement extends HTMLElement {
     // attributes and the hash are read there, in that order: nothing to do yet.
     if (this.fields.reflecting || old === value || !this.isConnected || !this.started) return;
     if (name === 'heading') return this.#render();
+    if (name === 'controls') return this.#applyControls();
     const p = LAB_PROPS.find((q) => q.attr === name);
     if (p && this.#setField(p.name, value ?? p.def, 'attribute')) this.#changed(['task', 'L', 'k', 'seed'].includes(p.name));
   }
@@ -96,6 +103,11 @@ export class AttentionLabElement extends HTMLElement {
   /** Sets a control as a visitor would. @param {string} name @param {string | number} value */
   set(name, value) {
     if (this.#setField(name, value, 'control')) this.#changed(['task', 'L', 'k', 'seed'].includes(name));
+  }
+
+  #applyControls() {
+    const unknown = showControls(this.ui.root, this.getAttribute('controls'), LAB_CONTROLS);
+    if (unknown.length) this.#message(`ignored unknown controls: ${unknown.slice(0, 5).join(', ')} (known: ${LAB_CONTROLS.join(', ')})`, 'note');
   }
 
   #prefix() {
@@ -148,7 +160,7 @@ export class AttentionLabElement extends HTMLElement {
     ui.L = num('L', 1, 5);
     ui.k = num('k', 2, 2000);
     ui.seed = num('seed', 0, 4294967295);
-    ui.sample = h('pre', { class: 'gen', 'data-role': 'sample' });
+    ui.sample = h('pre', { class: 'gen', 'data-role': 'sample', 'data-control': 'example' });
     ui.beta = h('input', { type: 'text', name: 'beta', placeholder: 'ln n + 2' });
     ui.beta.addEventListener('change', () => this.set('beta', ui.beta.value.trim()));
     ui.instances = num('instances', 1, 100000);
@@ -169,18 +181,18 @@ export class AttentionLabElement extends HTMLElement {
       h('p', { class: 'sub' }, 'L+1 softmax-attention layers can follow an L-step chain of table lookups at any prompt length; ' +
         'L−1 full layers plus linear-attention layers (a fixed-size state) cannot. Check the hand-set construction, then train the three arms and compare.'),
       ui.errors, ui.notes,
-      h('div', { class: 'grid' }, field('task', ui.task), field('L (steps)', ui.L), field('k (domain size)', ui.k), field('example seed', ui.seed)),
+      h('div', { class: 'grid', 'data-control': 'task' }, field('task', ui.task), field('L (steps)', ui.L), field('k (domain size)', ui.k), field('example seed', ui.seed)),
       ui.sample,
-      h('fieldset', {}, h('legend', {}, 'hand-set construction (L+1 softmax layers)'),
+      h('fieldset', { 'data-control': 'construct' }, h('legend', {}, 'hand-set construction (L+1 softmax layers)'),
         h('div', { class: 'grid' }, field('β', ui.beta), field('instances', ui.instances)),
         h('button', { type: 'button', 'data-role': 'construct', onclick: () => this.construct() }, 'evaluate'),
         ui.constructOut),
-      h('fieldset', {}, h('legend', {}, 'train a model'),
+      h('fieldset', { 'data-control': 'train' }, h('legend', {}, 'train a model'),
         h('div', { class: 'grid' }, field('layers', ui.spec), field('width d', ui.d), field('steps', ui.steps), field('training seed', ui.trainSeed)),
         h('div', { class: 'exports' }, arm('full', '(a) full'), arm('hybrid', '(b) hybrid'), arm('linear', '(c) all-linear'),
           h('button', { type: 'button', 'data-role': 'train', onclick: () => this.train() }, 'train'))),
       h('div', {}, ui.progress, ' ', ui.progressLabel, ' ', ui.stop),
-      h('div', { class: 'table-wrap' }, h('table', { 'data-role': 'runs' },
+      h('div', { class: 'table-wrap', 'data-control': 'runs' }, h('table', { 'data-role': 'runs' },
         h('thead', {}, h('tr', {}, ...['layers', 'task', 'n', 'd', 'params', 'steps', 'seed', 'accuracy', 'chance'].map((t) => h('th', {}, t)))),
         ui.runs)));
     return ui;
@@ -246,7 +258,13 @@ export class AttentionLabElement extends HTMLElement {
       this.#message(`attention lab (example): ${message(e)}`, 'error');
       return null;
     });
-    if (s) this.ui.sample.textContent = describe(s);
+    if (!s) return;
+    this.ui.sample.textContent = describe(s);
+    // The first example drawn means the lab's worker and wasm are up: the lab is ready.
+    if (!this.loaded) {
+      this.loaded = true;
+      this.dispatchEvent(new CustomEvent('loaded', { detail: { sample: s }, bubbles: true, composed: true }));
+    }
   }
 
   /** Evaluates the hand-set construction with the current controls. */

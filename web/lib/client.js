@@ -292,14 +292,17 @@ export class SteerScope {
     return this.#call('updates');
   }
 
-  /** An update file (safetensors from `steerscope vector` / `train`). @param {ArrayBuffer | ArrayBufferView | Blob} file @param {string} [name] @returns {Promise<UpdateInfo>} */
-  async loadUpdate(file, name) {
-    return this.#call('loadUpdate', { bytes: await bytesOf(file), name });
+  /** An update file (safetensors from `steerscope vector` / `train`).
+   *  @param {ArrayBuffer | ArrayBufferView | Blob} file @param {string} [name]
+   *  @param {{signal?: AbortSignal}} [opts] @returns {Promise<UpdateInfo>} */
+  async loadUpdate(file, name, opts = {}) {
+    return this.#call('loadUpdate', { bytes: await bytesOf(file), name }, opts);
   }
 
-  /** A llama.cpp control-vector GGUF. @param {ArrayBuffer | ArrayBufferView | Blob} file @param {string} [name] @returns {Promise<UpdateInfo>} */
-  async loadControlVector(file, name) {
-    return this.#call('loadControlVector', { bytes: await bytesOf(file), name });
+  /** A llama.cpp control-vector GGUF. @param {ArrayBuffer | ArrayBufferView | Blob} file
+   *  @param {string} [name] @param {{signal?: AbortSignal}} [opts] @returns {Promise<UpdateInfo>} */
+  async loadControlVector(file, name, opts = {}) {
+    return this.#call('loadControlVector', { bytes: await bytesOf(file), name }, opts);
   }
 
   /**
@@ -361,9 +364,11 @@ export class SteerScope {
   }
 
   /** The current vector at `strength` as a llama.cpp control-vector GGUF.
-   *  @param {number} strength @param {{pairsSha256?: string}} [meta] @returns {Promise<Uint8Array>} */
-  exportControlVector(strength, meta = {}) {
-    return this.#call('controlVector', { strength, modelSha256: this.modelSha256, pairsSha256: meta.pairsSha256 || '' });
+   *  @param {number} strength @param {{pairsSha256?: string, signal?: AbortSignal}} [opts]
+   *  @returns {Promise<Uint8Array>} */
+  exportControlVector(strength, opts = {}) {
+    const { pairsSha256 = '', ...rest } = opts;
+    return this.#call('controlVector', { strength, modelSha256: this.modelSha256, pairsSha256 }, rest);
   }
 
   /** The current update at strength 1 as a vector (null for a weight update). @returns {Promise<Float32Array | null>} */

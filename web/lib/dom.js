@@ -77,3 +77,16 @@ export function showValues(root, controls, values) {
     if (el !== focused && el.value !== v) el.value = v;
   }
 }
+
+/**
+ * Shows the parts of an element a host asked for with `controls="…"` (every part when `raw` is
+ * null) and hides the others: each part is the elements marked `data-control="<part>"`.
+ * Answers the names it does not know, for the element to report.
+ * @param {ParentNode} root @param {string | null} raw @param {readonly string[]} parts
+ * @returns {string[]}
+ */
+export function showControls(root, raw, parts) {
+  const shown = raw === null ? parts : raw.split(/[\s,]+/).filter(Boolean);
+  for (const c of parts) for (const e of root.querySelectorAll(`[data-control="${c}"]`)) /** @type {HTMLElement} */ (e).hidden = !shown.includes(c);
+  return shown.filter((c) => !parts.includes(c));
+}

@@ -18,7 +18,7 @@ import { Fields, STEER_PROPS, hashParams, mergeHash } from './state.js';
 import { resultStore, keyOf } from './store.js';
 import { renderPlot, svgFile, pngFile, csvFile } from './plot.js';
 import { applyStyles } from './styles.js';
-import { h, asset, download, sha256, message, isAbort, fmt, signed, showValues } from './dom.js';
+import { h, asset, download, sha256, message, isAbort, fmt, signed, showValues, showControls } from './dom.js';
 import { MEAN_BOUND } from './bounds.js';
 
 /**
@@ -320,14 +320,18 @@ export class SteerLab extends HTMLElement {
   }
 
   #applyControls() {
-    const raw = this.getAttribute('controls');
-    const shown = raw === null ? CONTROLS : raw.split(/[\s,]+/).filter(Boolean);
-    const unknown = shown.filter((c) => !CONTROLS.includes(c));
+    const unknown = showControls(this.ui.root, this.getAttribute('controls'), CONTROLS);
     if (unknown.length) this.#note(`ignored unknown controls: ${unknown.slice(0, 5).join(', ')} (known: ${CONTROLS.join(', ')})`);
-    for (const c of CONTROLS) for (const e of this.ui.root.querySelectorAll(`[data-control="${c}"]`)) /** @type {HTMLElement} */ (e).hidden = !shown.includes(c);
   }
 
   // ---- keys ----------------------------------------------------------------------------------------
+
+  /** The lab's model: its URL, else the local file a visitor chose (`file:<name>`, kept until a
+   *  URL is set), else '' — none, said on screen. */
+  #model() {
+    const url = this.#modelUrl();
+    return url || (this.clientFor.startsWith('file:') ? this.clientFor : '');
+  }
 
   /** The model URL: the attribute/hash value against the document, the default against the
    *  package (so the default works from any folder the package is served from). */
@@ -497,7 +501,7 @@ export class SteerLab extends HTMLElement {
     if (!f.train && this.getAttribute('precomputed') !== 'off' && !this.pre.has(concept)) {
       jobs.push({ key: `pre:${concept}`, label: 'reading precomputed results', phase: 'pairs', run: () => this.#fetchPrecomputed(concept) });
     }
-    const url = this.#modelUrl();
+    const url = this.#model();
     if (!url) return jobs.filter(ok);
     if (this.clientFor !== url) {
       if (this.#modelBlocked(url)) return jobs.filter(ok);
@@ -626,7 +630,8 @@ export class SteerLab extends HTMLElement {
 
   /** A client for a panel's or an action's own calls (the model loaded). @param {AbortSignal} signal */
   async #readyClient(signal) {
-    const url = this.#modelUrl();
+    const url = this.#model();
+    if (!url) throw new Error('no model: set a GGUF URL or choose a local GGUF file');
     if (this.clientFor !== url) await this.#load(url, signal);
     return /** @type {SteerScope} */ (this.client);
   }
@@ -783,7 +788,7 @@ export class SteerLab extends HTMLElement {
       const K = this.#keys();
       if (!K) throw new Error('nothing fitted yet: wait for the pairs and the model');
       await this.#ensureFit(K, signal);
-      const bytes = await /** @type {SteerScope} */ (this.client).exportControlVector(Number(f.strength), { pairsSha256: K.texts.trainSha });
+      const bytes = await /** @type {SteerScope} */ (this.client).exportControlVector(Number(f.strength), { pairsSha256: K.texts.trainSha, signal });
       const info = this.store.peek(K.fit);
       download(new Blob([new Uint8Array(bytes)], { type: 'application/octet-stream' }), `${f.concept}-${info.method}-layer${info.layer}-strength${f.strength}.gguf`);
     }).catch((e) => { if (!isAbort(e)) this.#note(`exporting a control vector: ${message(e)}`, 'error'); });
@@ -1081,9 +1086,11 @@ export class SteerLab extends HTMLElement {
       ui.instruction, ui.site, ui.layer, ui.strength, ui.method, ui.concept], f);
     const c = (this.concepts || []).find((x) => x.name === f.concept);
     ui.conceptInfo.textContent = f.train ? `pairs from ${f.train}` : (c?.description || '');
-    this.dataset.model = this.client && this.clientFor === this.#modelUrl() ? 'ready' : this.failed.has(`load:${this.#modelUrl()}`) ? 'error' : 'loading';
+    const model = this.#model();
+    this.dataset.model = !model ? 'none' : this.client && this.clientFor === model ? 'ready' : this.failed.has(`load:${model}`) ? 'error' : 'loading';
     const info = this.client?.info;
-    ui.modelInfo.textContent = info ? `${info.architecture} · ${info.n_layers} layers · width ${info.hidden_size} · vocab ${info.vocab_size}` +
+    ui.modelInfo.textContent = !model ? 'no model: give a GGUF URL above (or the element\'s model attribute), or choose a local GGUF file' :
+      info ? `${info.architecture} · ${info.n_layers} layers · width ${info.hidden_size} · vocab ${info.vocab_size}` +
       `${this.client?.cached ? ' · from cache' : ''} · sha256 ${String(this.modelSha).slice(0, 12)}…` : '';
     ui.engine.textContent = this.engine ? `kernels: ${this.engine.kernels} · threads: ${this.engine.threads} · cross-origin isolated: ${this.engine.isolated ? 'yes' : 'no (one thread; a running call finishes before a newer one starts)'}` : '';
     if (this.engine && document.activeElement !== this && ui.threads.value !== String(this.engine.threads)) ui.threads.value = String(this.engine.threads);
@@ -1141,7 +1148,7 @@ export class SteerLab extends HTMLElement {
   #planKeys() {
     const K = this.#keys();
     const src = this.#pairSource();
-    const keys = new Set([`pairs:${src.id}`, `pre:${this.fields.get('concept')}`, `load:${this.#modelUrl()}`]);
+    const keys = new Set([`pairs:${src.id}`, `pre:${this.fields.get('concept')}`, `load:${this.#model()}`]);
     if (K) {
       for (const k of [K.base, K.steered, K.prompting, K.summary, `setpairs:${K.pairs}`, `fit:${K.fit}`]) keys.add(k);
       for (const m of [...(this.#sweepStrengths() || []), Number(this.fields.get('strength'))]) {
