@@ -199,7 +199,7 @@ test('a good guest: hostile attributes and links are refused or shown as text, t
   await page.close();
 });
 
-test('from a sub-path of a static host without isolation headers, and offline on the second visit', { timeout: 6 * STEP }, async (t) => {
+test('from a sub-path of a static host without isolation headers (threads through the service worker), and offline on the second visit', { timeout: 6 * STEP }, async (t) => {
   const { playwright, reason } = missing('model');
   if (!playwright) return skipOrFail(t, reason);
   const { url, child } = await serve(['--base', '/papers/2026/steering/', '--no-isolation']);
@@ -207,14 +207,14 @@ test('from a sub-path of a static host without isolation headers, and offline on
   try {
     assert.ok(url.endsWith('/papers/2026/steering/'));
     const page = await ctx.newPage();
-    await page.goto(`${url}#n_train=4&n_test=2&max_tokens=6&layer=20&strength=2`);
-    // The service worker reloads the page once, cross-origin isolated.
+    await page.goto(`${url}?threads=2#n_train=4&n_test=2&max_tokens=6&layer=20&strength=2`);
+    // The service worker reloads the page once, cross-origin isolated: so the threaded build runs.
     await page.waitForFunction(() => window.crossOriginIsolated === true, null, { timeout: STEP });
     await waitFor(page, 'the model from the sub-path', () => document.querySelector('steer-lab').dataset.model === 'ready');
     await waitFor(page, 'the base text and a live point', (_, lab) => lab('[data-role=base]').dataset.done === 'true' &&
       [...lab('[data-role=points] tbody').children].some((r) => r.dataset.source === 'live' && r.dataset.strength === '2'));
     const engine = await page.locator('steer-lab [data-role=engine]').textContent();
-    assert.match(engine, /isolated: yes/);
+    assert.match(engine, /threads: 2 · cross-origin isolated: yes/);
     const before = await rows(page);
     // Second visit, network cut: everything from the caches.
     await ctx.route('**/*', (route) => route.abort());
@@ -225,6 +225,7 @@ test('from a sub-path of a static host without isolation headers, and offline on
     const after = await rows(page);
     assert.deepEqual(after.find((r) => r.strength === 2 && r.source === 'live'), before.find((r) => r.strength === 2 && r.source === 'live'));
     assert.match(await labText(page, '[data-role=model-info]'), /from cache/);
+    assert.match(await labText(page, '[data-role=engine]'), /threads: 2/, 'the threaded build from the cache too');
   } finally {
     await close();
     child.kill();
