@@ -2,7 +2,8 @@
 //! - prepared pairs (layers below ℓ run once, prompt shared) give the same losses as one plain
 //!   forward pass over prompt ++ completion with the log-softmax written out in f64 here;
 //! - the all-layer activation pass fits the same vectors and strength unit as fitting at one layer;
-//! - a progressive point ends equal to the full point; a cancelled point leaves the session usable;
+//! - a progressive point ends equal to the full point; a cancelled point leaves the session usable,
+//!   and a cancelled training leaves it on its last finished update;
 //! - single-token completions sweep; bad input is refused before any work.
 mod common;
 use candle_core::{Device, Tensor};
@@ -18,6 +19,7 @@ use steerscope::model::{Edit, Intervention, Site, Steering};
 use steerscope::progress::Stoppable;
 use steerscope::steer::methods::Method;
 use steerscope::steer::update::Update;
+use steerscope::steer::train::{Objective, TrainSettings, UpdateForm};
 use steerscope::Error;
 
 fn pairs_of(file: &str, n: usize) -> Vec<PairTokens> {
@@ -215,4 +217,28 @@ fn single_token_completions_sweep() {
     // One pair, two single-token completions: two activation rows, too few for a subspace.
     assert_eq!(sweep.manifold_rank, 0);
     assert!(sweep.points.iter().all(|p| p.off_manifold.is_none()));
+}
+
+/// A training stopped mid-way (the page's stop button, a superseded request) is refused as
+/// cancelled and leaves the session on its last finished update — not on a half-trained one.
+#[test]
+fn cancelled_training_keeps_the_last_finished_update() {
+    let llama = &model().llama;
+    let mut s = SweepSession::new(llama, pairs(2), pairs(2), 12).unwrap();
+    s.set_update(llama, &update(12, vector(2)), "v").unwrap();
+    let vector_of = |s: &SweepSession| match &s.steered().unwrap().edit {
+        Edit::AddVector(v) => v.to_vec1::<f32>().unwrap(),
+        other => panic!("a vector update, got {other:?}"),
+    };
+    let (name, before) = (s.steered().unwrap().name.clone(), vector_of(&s));
+    let mut settings = TrainSettings::new(UpdateForm::Vector, Objective::Sft, 12, Site::Residual);
+    settings.batch = 1; // two steps for two pairs: stopped after the first
+    let mut steps = 0;
+    let stop = Stoppable { on_progress: |done, _| steps = done, stop: || true };
+    assert_eq!(s.train(llama, settings, Positions::All, stop).unwrap_err(), Error::Cancelled);
+    assert_eq!(steps, 1, "stopped after one of two steps");
+    assert_eq!(s.steered().unwrap().name, name);
+    assert_eq!(vector_of(&s), before, "the update is the one set before the training");
+    // The session goes on: a point is measured with that update.
+    assert!(s.point(llama, Split::Test, Direction::Update, 3.0, |_, _| {}).unwrap().point.pref_odds.is_finite());
 }
