@@ -18,8 +18,8 @@ use steerscope::model::sites::Positions;
 use steerscope::model::{Edit, Intervention, Site, Steering};
 use steerscope::progress::Stoppable;
 use steerscope::steer::methods::Method;
-use steerscope::steer::update::Update;
 use steerscope::steer::train::{Objective, TrainSettings, UpdateForm};
+use steerscope::steer::update::Update;
 use steerscope::Error;
 
 fn pairs_of(file: &str, n: usize) -> Vec<PairTokens> {
