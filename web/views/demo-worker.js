@@ -12,6 +12,7 @@
 // Stopping: the page sets the flag; the next progress callback returns true and the core stops
 // with "cancelled" (its state stays usable). The flag is cleared when a call starts.
 import { errText, loadWasm, plain } from '../wasm.js';
+import { checkMagic, fetchModel, sha256Hex } from '../lib/model-file.js';
 
 /**
  * The part of the wasm-bindgen module (web/pkg/steerscope_wasm.d.ts) used here; the Session's
@@ -90,9 +91,13 @@ async function run(msg) {
       return { cancellable: !!stop, methods: wasm.Session.methods() };
     case 'load': {
       wasm = wasm || /** @type {Wasm} */ (await loadWasm());
-      const bytes = await fetchBytes(msg.url, 'the model');
+      // Through the page's model cache: the labs' download (or an earlier visit) is read from
+      // disk, and this page's download is kept for them.
+      const got = await fetchModel(msg.url, { progress: progressFor(msg.id), stopped: () => false });
+      checkMagic(got.bytes);
       if (session) session.free();
-      session = new wasm.Session(bytes);
+      session = new wasm.Session(got.bytes);
+      if (got.save) await got.save(await sha256Hex(got.bytes)).catch(() => {}); // a full disk must not break the page
       return plain(session.info());
     }
     case 'pairs': {
