@@ -2,14 +2,16 @@
 // page open → first curve (precomputed) and first live point, the fit (the one activation pass),
 // a layer change (curve on screen, first live point), new strengths (first estimate and full
 // point, p50/p95 over 12 moves), cached strengths (p50/p95), the full live sweep with both
-// baselines. Prints numbers with the load average; asserts nothing. Run after web/build.sh:
-//   node tests/browser/bench-page.mjs            (also run at the end of tests/browser/bench.mjs)
+// baselines. Prints numbers with the load average and the CPU flags; asserts nothing. Two
+// threads load the threaded build (web/pkg/threads/, SIMD128) where one thread gets the
+// relaxed-SIMD build: the engine line printed says which ran. Run after web/build.sh:
+//   node tests/browser/bench-page.mjs
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { serve } from './page.mjs';
+import { machine, serve } from './page.mjs';
 
 const WEB = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
 const { chromium } = createRequire(join(WEB, 'package.json'))('playwright-core');
@@ -118,7 +120,7 @@ async function run(threads, url) {
 
 const { url, child } = await serve();
 try {
-  console.log(`page benchmark (${url}); load average ${load()}`);
+  console.log(`page benchmark (${url}); ${machine()}`);
   for (const threads of [1, 2]) {
     const r = await run(threads, url);
     const q = (x) => `p50 ${ms(x.p50)}, p95 ${ms(x.p95)} (n=${x.n})`;

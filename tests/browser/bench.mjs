@@ -5,17 +5,16 @@
 //   node tests/browser/bench.mjs
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machine } from './page.mjs';
 
 const WEB = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'web');
 const { chromium } = createRequire(join(WEB, 'package.json'))('playwright-core');
 const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
-const flags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m) || ['', ''])[1]
-  .split(' ').filter((f) => /^(avx|sse|fma|f16c)/.test(f)).join(' ');
-console.log(`CPU flags: ${flags}`);
+console.log(machine());
 
 const server = spawn(process.execPath, [join(WEB, 'serve.mjs'), '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
 const url = await new Promise((ok) => server.stdout.on('data', (d) => {

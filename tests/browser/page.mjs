@@ -11,8 +11,8 @@ import { before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir, homedir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir, homedir, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -43,6 +43,14 @@ export function missing(need) {
   }
   if (need === 'model' && !existsSync(MODEL)) return { reason: `model file missing: ${MODEL}` };
   return { playwright };
+}
+
+/** The x86 SIMD flags of this CPU and the load average, for every benchmark's header (CPUs
+ *  differ between machines). */
+export function machine() {
+  const flags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m) || ['', ''])[1]
+    .split(' ').filter((f) => /^(avx|sse|fma|f16c)/.test(f)).join(' ');
+  return `CPU flags: ${flags}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`;
 }
 
 export function skipOrFail(t, reason) {
