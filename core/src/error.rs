@@ -156,3 +156,13 @@ impl From<candle_core::Error> for Error {
         Error::Backend(alloc::format!("{e}"))
     }
 }
+
+/// The member of `all` whose `name` is `value`, else an error naming the value and every
+/// choice: how the crate's enums of names parse (`what` names the kind, e.g. "kernel path").
+pub fn parse_name<T: Copy, S: AsRef<str>>(all: &[T], name: impl Fn(T) -> S, value: &str, what: &str) -> Result<T> {
+    all.iter().copied().find(|&t| name(t).as_ref() == value).ok_or_else(|| {
+        let names: alloc::vec::Vec<S> = all.iter().map(|&t| name(t)).collect();
+        let names: alloc::vec::Vec<&str> = names.iter().map(AsRef::as_ref).collect();
+        Error::Invalid(alloc::format!("unknown {what} `{value}` (expected one of: {})", names.join(", ")))
+    })
+}

@@ -4,33 +4,18 @@
 // guest (hostile attributes and links, the host's own hash, a model from another host, 320 px).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, labText, rows, serve, base, ensureServer } from './page.mjs';
+import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, labText, rows, serve, base, ensureServer, freshContext, countModelDownloads } from './page.mjs';
 
 useBrowser();
-
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking'];
-
-/** A fresh browser profile (nothing cached), closed and removed by the returned `close`. */
-async function freshContext(playwright, options = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'steerscope-embed-'));
-  const ctx = await playwright.chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, ...options });
-  return { ctx, close: async () => { await ctx.close(); rmSync(dir, { recursive: true, force: true }); } };
-}
 
 test('two elements on a host page share one model download; attributes re-render; events fire', { timeout: 6 * STEP }, async (t) => {
   const { playwright, reason } = missing('model');
   if (!playwright) return skipOrFail(t, reason);
   const { ctx, close } = await freshContext(playwright);
   try {
-    let downloads = 0;
-    await ctx.route('**/models/model.gguf', (route) => {
-      if (route.request().method() === 'GET') downloads++;
-      return route.continue();
-    });
+    const downloads = await countModelDownloads(ctx);
     const page = await ctx.newPage();
     const errors = [];
     page.on('pageerror', (e) => errors.push(String(e)));
@@ -42,7 +27,7 @@ test('two elements on a host page share one model download; attributes re-render
     const ready = (id) => waitFor(page, `#${id} ready`, (sel) => document.querySelector(sel).dataset.model === 'ready', `#${id}`);
     await ready('pirate');
     await ready('ocean');
-    assert.equal(downloads, 1, 'one download of the model for two elements');
+    assert.equal(downloads(), 1, 'one download of the model for two elements');
     // Only the controls the host asked for.
     assert.equal(await page.locator('#pirate select[name=concept]').isVisible(), false);
     assert.equal(await page.locator('#pirate input[name=layer]').isVisible(), true);

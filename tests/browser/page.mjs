@@ -112,6 +112,24 @@ export async function browser(playwright) {
   return context;
 }
 
+/** A fresh browser profile (nothing cached, no service worker), closed and removed by the
+ *  returned `close`. */
+export async function freshContext(playwright, options = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'steerscope-fresh-'));
+  const ctx = await playwright.chromium.launchPersistentContext(dir, { executablePath: CHROMIUM, headless: true, args: ARGS, ...options });
+  return { ctx, close: async () => { await ctx.close(); rmSync(dir, { recursive: true, force: true }); } };
+}
+
+/** Counts the GET requests for the model file in `ctx` from now on; returns the count's reader. */
+export async function countModelDownloads(ctx) {
+  let downloads = 0;
+  await ctx.route('**/models/model.gguf', (route) => {
+    if (route.request().method() === 'GET') downloads++;
+    return route.continue();
+  });
+  return () => downloads;
+}
+
 /** A fresh page that records console errors and uncaught exceptions. */
 export async function openPage(ctx, hash) {
   const page = await ctx.newPage();

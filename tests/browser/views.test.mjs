@@ -4,11 +4,10 @@
 // Harness and skip rules: page.mjs. Screenshots: tests/browser/out/views-*.png.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MEAN_BOUND } from '../node/engine_bounds.mjs';
-import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, ensureServer } from './page.mjs';
+import { OUT, STEP, missing, skipOrFail, browser, openPage, waitFor, useBrowser, ensureServer, freshContext, countModelDownloads } from './page.mjs';
 
 useBrowser();
 
@@ -279,25 +278,19 @@ test('a copied link reproduces its state; a concept switch and live training red
 test('the views page reads the model the labs downloaded from the page\'s model cache (no second download)', { timeout: 4 * STEP }, async (t) => {
   const { playwright, reason } = missing('model');
   if (!playwright) return skipOrFail(t, reason);
-  const dir = mkdtempSync(join(tmpdir(), 'steerscope-views-cache-'));
-  const ctx = await playwright.chromium.launchPersistentContext(dir, { executablePath: process.env.CHROMIUM || '/usr/bin/chromium', headless: true, args: ['--no-sandbox'] });
+  const { ctx, close } = await freshContext(playwright);
   try {
-    let downloads = 0;
-    await ctx.route('**/models/model.gguf', (route) => {
-      if (route.request().method() === 'GET') downloads++;
-      return route.continue();
-    });
+    const downloads = await countModelDownloads(ctx);
     const lab = await ctx.newPage();
     await lab.goto(`${await ensureServer()}#n_train=2&n_test=1`);
     await waitFor(lab, 'the lab\'s model', () => document.querySelector('steer-lab').dataset.model === 'ready');
     await lab.close();
-    assert.equal(downloads, 1, 'the lab downloads the model once');
+    assert.equal(downloads(), 1, 'the lab downloads the model once');
     const { page, errors } = await openPage(ctx, 'views/demo.html#n_train=2&n_test=1');
     await waitFor(page, 'the first full paint', () => document.body.dataset.ready === 'true');
-    assert.equal(downloads, 1, 'the views page read the cached copy');
+    assert.equal(downloads(), 1, 'the views page read the cached copy');
     assert.deepEqual(errors, []);
   } finally {
-    await ctx.close();
-    rmSync(dir, { recursive: true, force: true });
+    await close();
   }
 });

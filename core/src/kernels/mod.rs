@@ -16,7 +16,6 @@ pub mod q4_1;
 pub mod q8_0;
 
 use crate::error::{Error, Result};
-use alloc::vec::Vec;
 use core::ops::Range;
 use core::sync::atomic::{AtomicU8, Ordering};
 use half::f16;
@@ -150,10 +149,7 @@ impl core::str::FromStr for Isa {
     /// assert!("sse9".parse::<Isa>().unwrap_err().to_string().contains("`sse9`"));
     /// ```
     fn from_str(name: &str) -> Result<Isa> {
-        Isa::ALL.into_iter().find(|i| i.name() == name).ok_or_else(|| {
-            let names: Vec<&str> = Isa::ALL.iter().map(|i| i.name()).collect();
-            Error::Invalid(alloc::format!("unknown kernel path `{name}` (expected one of {})", names.join(", ")))
-        })
+        crate::error::parse_name(&Isa::ALL, Isa::name, name, "kernel path")
     }
 }
 

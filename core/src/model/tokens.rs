@@ -80,10 +80,7 @@ impl core::str::FromStr for ReadPositions {
     /// assert!("middle".parse::<ReadPositions>().unwrap_err().to_string().contains("`middle`"));
     /// ```
     fn from_str(s: &str) -> Result<Self> {
-        ReadPositions::ALL.into_iter().find(|r| r.name() == s).ok_or_else(|| {
-            let names: Vec<&str> = ReadPositions::ALL.iter().map(|r| r.name()).collect();
-            Error::Invalid(alloc::format!("unknown read positions `{s}` (expected one of {})", names.join(", ")))
-        })
+        crate::error::parse_name(&ReadPositions::ALL, ReadPositions::name, s, "read positions")
     }
 }
 

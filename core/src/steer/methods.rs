@@ -74,9 +74,6 @@ impl FromStr for Method {
     /// assert!(e.starts_with("unknown method `lora-dpo` (expected one of: diffmean, pca, vector-sft"), "{e}");
     /// ```
     fn from_str(s: &str) -> Result<Self> {
-        Method::all().into_iter().find(|m| m.name() == s).ok_or_else(|| {
-            let names: alloc::vec::Vec<String> = Method::all().iter().map(|m| m.name()).collect();
-            Error::Invalid(format!("unknown method `{s}` (expected one of: {})", names.join(", ")))
-        })
+        crate::error::parse_name(&Method::all(), Method::name, s, "method")
     }
 }
