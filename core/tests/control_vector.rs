@@ -190,3 +190,32 @@ fn layer_numbering_matches_llama_cpp() {
     assert!(worst[2] <= 2.0, "steered gap {} exceeds the unsteered engine gap", worst[2]);
     assert!(agree >= 2);
 }
+
+/// What the CLI and the page export: a residual add at every position, its strength folded in
+/// and recorded; every other update refused with a message naming what it is.
+#[test]
+fn export_folds_the_strength_and_refuses_what_is_not_a_control_vector() {
+    use steerscope::gguf::Value;
+    use steerscope::model::sites::Positions;
+    use steerscope::steer::control_vector::Provenance;
+    let v = Tensor::new(&[1f32, -2.0, 0.5], &Device::Cpu).unwrap();
+    let add = Edit::AddVector(v.clone());
+    let export = |site, positions, edit: &Edit, m| {
+        ControlVector::export("diffmean", 7, site, positions, edit, m, Provenance::default())
+    };
+    let cv = export(Site::Residual, Positions::All, &add, -2.0).unwrap();
+    assert_eq!(cv.directions, vec![(7, vec![-2.0, 4.0, -1.0])]);
+    assert!(cv.meta.extra.contains(&("steerscope.strength".into(), Value::F32(-2.0))));
+    let refused = |site, positions, edit: &Edit, m| export(site, positions, edit, m).unwrap_err().to_string();
+    assert!(refused(Site::Residual, Positions::All, &Edit::ProjectOut(v.clone()), 1.0)
+        .contains("project-out (it can only add)"));
+    assert!(refused(Site::MlpOut, Positions::All, &add, 1.0).contains("diffmean at site `mlp_out`"));
+    assert!(refused(Site::Residual, Positions::Prompt, &add, 1.0).contains("steering positions `prompt`"));
+    let lora = Edit::LowRank {
+        a: Tensor::ones((1, 3), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        b: Tensor::ones((3, 1), candle_core::DType::F32, &Device::Cpu).unwrap(),
+    };
+    assert!(refused(Site::MlpOut, Positions::All, &lora, 1.0).contains("diffmean at mlp_out, a weight update"));
+    assert!(refused(Site::Residual, Positions::All, &add, 0.0).contains("zero vector"));
+    assert!(refused(Site::Residual, Positions::All, &add, f32::NAN).contains("non-finite"));
+}

@@ -163,7 +163,7 @@ test('a trained method (LoRA, SPLIT) trains in the page, is scored with both bas
   // A LoRA update is not a vector: exporting it as a control vector says why not.
   await page.locator('steer-lab button[name=export-cvec]').click();
   await page.locator('steer-lab .box-error:not([hidden])').waitFor({ timeout: STEP });
-  assert.match(await labText(page, '.box-error'), /lora-split at mlp_out \(all positions\) is not one/);
+  assert.match(await labText(page, '.box-error'), /lora-split at mlp_out, a weight update \(LoRA, local weight\), cannot be exported as one/);
   await page.locator('steer-lab .box-error .dismiss').click();
   // LoRA is a weight update: the residual stream has no affine writer to update.
   await setControl(page, 'select[name=site]', 'residual');

@@ -1,6 +1,9 @@
 // One sweep, natively and in wasm: the CLI (`steerscope sweep --json`, x86 kernels) and the wasm
 // Session (web/pkg/, SIMD128 kernels, run here in Node) on the same pairs, layer, method and
-// strengths must report the same numbers — the page wraps the very core the CLI wraps.
+// strengths must report the same numbers — the page wraps the very core the CLI wraps: the
+// update's points and the random direction's, the strength unit, the off-manifold statistics.
+// (The curve fits are not compared: the CLI fits them on the train points, the page on the
+// held-out ones it has.)
 //
 // Tolerance: engine_bounds.mjs (why native and wasm differ at all, and by how much).
 //
@@ -40,6 +43,9 @@ test('the wasm session reports the native sweep number for number', { timeout: 3
     `--strengths=${STRENGTHS.join(',')}`, '--max-pairs', String(N), '--out', out],
   { maxBuffer: 1 << 28, stdio: ['ignore', 'pipe', 'ignore'] }).toString());
   const run = native.results.find((r) => r.method === 'diffmean');
+  // The random direction of the same size (the baseline every point is read against).
+  const random = native.results.find((r) => r.method === 'random');
+  assert.ok(random, `the native sweep measured the random direction: ${native.results.map((r) => r.method)}`);
   const unsteered = run.heldout.points.find((x) => x.strength === 0);
   const tokens = tokensPerPair(unsteered);
 
@@ -60,6 +66,8 @@ test('the wasm session reports the native sweep number for number', { timeout: 3
       const p = plain(s.point(m, false, () => {}, none));
       const q = run.heldout.points.find((x) => x.strength === m);
       compare(q, p, `point(${m})`, diffs, tokens);
+      const r = plain(s.point(m, true, () => {}, none));
+      compare(random.heldout.points.find((x) => x.strength === m), r, `random point(${m})`, diffs, tokens);
     }
     const summary = plain(s.summary());
     compare(run.heldout.manifold_rank, summary.manifold_rank, 'manifold_rank', diffs);

@@ -14,7 +14,6 @@ use steerscope::analysis::session::DEFAULT_STRENGTHS;
 use steerscope::analysis::session::{Direction, Split, Steered, SweepSession};
 use steerscope::analysis::sweep::SweepPoint;
 use steerscope::data::{parse_jsonl, Pair};
-use steerscope::gguf::Value;
 use steerscope::model::chat::PromptFormat;
 use steerscope::model::generate::{cpu_step, generate_reporting, pick, Sampling};
 use steerscope::model::pairs::{Activations, Prepared, Read};
@@ -318,30 +317,14 @@ impl Session {
         let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
         session.steering(&self.model.llama, Direction::Update, strength).map_err(js_err)?; // NaN, ∞
         let s = session.steered().expect("checked by steering()");
-        let v = match (&s.edit, s.site, s.positions) {
-            (Edit::AddVector(v), Site::Residual, Positions::All) => v,
-            _ => {
-                return Err(JsError::new(&format!(
-                    "llama.cpp control vectors add one vector to the residual stream at every position; {} at {} \
-                     ({} positions) is not one (DiffMean, PCA and the trained vector at the residual site are)",
-                    s.name,
-                    s.site,
-                    s.positions.name()
-                )))
-            }
-        };
-        if strength == 0.0 {
-            return Err(JsError::new("strength 0 would export a zero vector: pick a nonzero strength"));
-        }
-        let v: Vec<f32> = (v * strength as f64).and_then(|t| t.to_vec1()).map_err(js_err)?;
         let known = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let from = Provenance {
             method: Some(s.name.clone()),
             model_sha256: known(model_sha256),
             dataset_sha256: known(pairs_sha256),
         };
-        let mut cv = ControlVector::residual_add(session.layer(), v, from);
-        cv.meta.extra.push(("steerscope.strength".into(), Value::F32(strength)));
+        let cv = ControlVector::export(&s.name, session.layer(), s.site, s.positions, &s.edit, strength, from)
+            .map_err(js_err)?;
         cv.to_gguf_bytes().map_err(js_err)
     }
 

@@ -290,6 +290,49 @@ impl ControlVector {
     }
 }
 
+/// Exporting a steering update (needs the model types: the `model` feature).
+#[cfg(feature = "model")]
+impl ControlVector {
+    /// An update as a llama.cpp control vector at `strength` (folded in, and kept as
+    /// `steerscope.strength`): what the CLI's `vector --out X.gguf` and the page's download
+    /// export. A control vector adds one vector to the residual stream at every position, so
+    /// anything else — another site or operation, a position mask, a weight update — is refused
+    /// naming what it is, as is a strength that is 0 or not finite.
+    pub fn export(
+        name: &str, layer: usize, site: crate::model::Site, positions: crate::model::sites::Positions,
+        edit: &crate::model::Edit, strength: f32, from: Provenance,
+    ) -> Result<Self> {
+        let refuse = |what: String| {
+            Error::Invalid(format!("llama.cpp control vectors add one vector to the residual stream at every position; {what} cannot be exported as one"))
+        };
+        use crate::model::{sites::Positions, Edit, Site};
+        let Edit::AddVector(v) = edit else {
+            let kind = match edit {
+                Edit::ProjectOut(_) => "project-out (it can only add)",
+                Edit::Clamp(_) => "clamp (it can only add)",
+                _ => "a weight update (LoRA, local weight)",
+            };
+            return Err(refuse(format!("{name} at {site}, {kind},")));
+        };
+        if site != Site::Residual {
+            return Err(refuse(format!("{name} at site `{site}`")));
+        }
+        if positions != Positions::All {
+            return Err(refuse(format!("{name} steering positions `{}`", positions.name())));
+        }
+        if !strength.is_finite() || strength == 0.0 {
+            return Err(Error::Invalid(format!(
+                "strength {strength} would export a {} vector: pick a finite, nonzero strength",
+                if strength == 0.0 { "zero" } else { "non-finite" }
+            )));
+        }
+        let v: Vec<f32> = (v * strength as f64)?.to_vec1()?;
+        let mut cv = ControlVector::residual_add(layer, v, from);
+        cv.meta.extra.push(("steerscope.strength".into(), Value::F32(strength)));
+        Ok(cv)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use steerscope::model::pairs::Read;
 use steerscope::model::sites::{Operation, Positions};
 use steerscope::model::{Edit, Site};
+use steerscope::steer::control_vector::{ControlVector, Provenance};
 use steerscope::steer::fitted::FittedVector;
 use steerscope::steer::methods::Method;
 use steerscope::steer::update::Update;
@@ -73,21 +74,18 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
         ("pairs_sha256".into(), crate::fetch::sha256_file(&args.pairs)?),
         ("mean_activation_norm".into(), dm.mean_activation_norm.to_string()),
     ]);
+    let v = candle_core::Tensor::from_slice(&dm.vector, dm.vector.len(), &candle_core::Device::Cpu)?;
+    let edit = Edit::with_operation(v, args.operation);
     if args.out.extension().is_some_and(|e| e == "gguf") {
-        anyhow::ensure!(
-            args.operation == Operation::Add,
-            "llama.cpp control vectors can only add; `{}` cannot be exported as one",
-            args.operation
-        );
-        anyhow::ensure!(
-            args.steer_positions == Positions::All,
-            "llama.cpp control vectors steer every position; `{}` cannot be exported as one",
-            args.steer_positions.name()
-        );
-        write_control_vector(&args.out, args.site, args.layer, &dm.vector, &meta)?;
+        let from = Provenance {
+            method: meta.get("method").cloned(),
+            model_sha256: meta.get("model_sha256").cloned(),
+            dataset_sha256: meta.get("pairs_sha256").cloned(),
+        };
+        let cv =
+            ControlVector::export(&args.method.name(), args.layer, args.site, args.steer_positions, &edit, 1.0, from)?;
+        std::fs::write(&args.out, cv.to_gguf_bytes()?).with_context(|| format!("writing {}", args.out.display()))?;
     } else {
-        let v = candle_core::Tensor::from_slice(&dm.vector, dm.vector.len(), &candle_core::Device::Cpu)?;
-        let edit = Edit::with_operation(v, args.operation);
         let update = Update { layer: args.layer, site: args.site, edit, positions: args.steer_positions, meta };
         crate::save_update(&update, &args.out)?;
     }
@@ -103,24 +101,5 @@ pub fn run(args: VectorArgs, model_path: &Path, json: bool) -> Result<()> {
             dm.mean_activation_norm
         )
     }
-    Ok(())
-}
-
-/// A llama.cpp control-vector GGUF holding `v` at `layer`, with our self-describing metadata.
-fn write_control_vector(
-    path: &Path, site: Site, layer: usize, v: &[f32], meta: &HashMap<String, String>,
-) -> Result<()> {
-    use steerscope::steer::control_vector::{ControlVector, Provenance};
-    anyhow::ensure!(
-        site == Site::Residual,
-        "llama.cpp control vectors act on the residual stream; site `{site}` cannot be exported as one"
-    );
-    let from = Provenance {
-        method: meta.get("method").cloned(),
-        model_sha256: meta.get("model_sha256").cloned(),
-        dataset_sha256: meta.get("pairs_sha256").cloned(),
-    };
-    let cv = ControlVector::residual_add(layer, v.to_vec(), from);
-    std::fs::write(path, cv.to_gguf_bytes()?).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
