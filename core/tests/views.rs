@@ -411,3 +411,39 @@ fn a_combination_is_the_weighted_sum_of_unit_vectors_rescaled() {
     let e = s.combine(llama, &[parts[0].clone(), Part { name: "lora".into(), weight: 1.0 }]).unwrap_err();
     assert!(e.to_string().contains("`lora` is a weight update"), "{e}");
 }
+
+/// The page's token view is the session's update measured by `TokenEffects::measure`: the
+/// same steering (the update's own mask unless one is given) and, without a completion, the
+/// unsteered model's greedy one (`generate`, an independent path through the decode loop).
+#[test]
+fn token_effects_of_a_session_are_its_update_measured_alone() {
+    let m = model();
+    let llama = &m.llama;
+    let mut s = small_session(LAYER);
+    assert!(s.token_effects(m, &[1, 2], Some(&[3]), 2.0, None, 4).unwrap_err().to_string().contains("fit one first"));
+    s.fit(llama, Method::DiffMean, Site::Residual, Positions::Completion, None, 1, |_, _| {}).unwrap();
+    let prompt = m.tokenizer.encode(&m.chat.render(&Default::default(), "Describe the weather today.")).unwrap();
+    assert!(matches!(s.token_effects(m, &[], None, 2.0, None, 4), Err(Error::EmptyPrompt)));
+    assert!(s.token_effects(m, &prompt, None, f32::NAN, None, 4).is_err());
+
+    let fx = s.token_effects(m, &prompt, None, 6.0, None, 6).unwrap();
+    let greedy = steerscope::model::generate::generate(
+        m,
+        &prompt,
+        6,
+        steerscope::model::generate::Sampling::GREEDY,
+        &Steering::none(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(&fx.ids[..prompt.len()], &prompt[..]);
+    assert_eq!(&fx.ids[prompt.len()..], &greedy.ids[..]);
+    let own = s.steering(llama, Direction::Update, 6.0).unwrap();
+    let alone =
+        TokenEffects::measure(llama, &m.tokenizer, &prompt, &greedy.ids, &own, ReadPositions::CompletionMean).unwrap();
+    assert_eq!(fx, alone);
+    // Another mask steers other positions and gives another total.
+    let masked = s.token_effects(m, &prompt, Some(&greedy.ids), 6.0, Some(Positions::Prompt), 6).unwrap();
+    assert_eq!(masked.steered, (0..fx.ids.len()).map(|i| i < prompt.len()).collect::<Vec<_>>());
+    assert_ne!(masked.total_change, fx.total_change);
+}

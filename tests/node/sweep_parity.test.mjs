@@ -2,8 +2,12 @@
 // Session (web/pkg/, SIMD128 kernels, run here in Node) on the same pairs, layer, method and
 // strengths must report the same numbers — the page wraps the very core the CLI wraps: the
 // update's points and the random direction's, the strength unit, the off-manifold statistics.
-// (The curve fits are not compared: the CLI fits them on the train points, the page on the
-// held-out ones it has.)
+// The curves: the page fits them on the held-out points it has, so they are compared with the
+// CLI's `heldout_curves` (the same fit), by what the page shows of them — held-out R² and
+// whether the fit is degenerate; a degenerate fit's parameters are not pinned by the points, so
+// two engines may land on different ones with the same R². (At these 4 strengths both fits
+// are degenerate — n ≤ p, R² = 1 — and both engines must say so; a fit with free degrees of
+// freedom needs ≥ 10 strengths, doubling this test's time.)
 //
 // Tolerance: engine_bounds.mjs (why native and wasm differ at all, and by how much).
 //
@@ -72,6 +76,15 @@ test('the wasm session reports the native sweep number for number', { timeout: 3
     const summary = plain(s.summary());
     compare(run.heldout.manifold_rank, summary.manifold_rank, 'manifold_rank', diffs);
     compare(run.heldout.manifold_vs_utility_drop, summary.manifold_vs_utility_drop, 'manifold_vs_utility_drop', diffs);
+    // The native sweep exists, so steering was applied there (Sweep::new refuses otherwise).
+    assert.equal(summary.applied, true, 'the page says steering was not applied');
+    for (const kind of ['preference', 'utility']) {
+      const [n, w] = [run.heldout_curves, summary.curves];
+      compare(n[`${kind}_r2`][1], w[`${kind}_r2`][1], `curves.${kind}_r2 (held-out)`, diffs);
+      const degenerate = (c) => (c.Ok ? Boolean(c.Ok.degenerate) : `no fit: ${c.Err}`);
+      diffs.push({ path: `curves.${kind} degenerate`, native: degenerate(n[kind]), wasm: degenerate(w[kind]),
+        ok: degenerate(n[kind]) === degenerate(w[kind]) });
+    }
     const bad = diffs.filter((d) => !d.ok);
     const worst = diffs.filter((d) => Number.isFinite(d.abs)).reduce((a, d) => Math.max(a, d.abs), 0);
     console.log(`${onePass ? 'one-pass activations' : 'fit at the layer'}: ${diffs.length} numbers, max |Δ| ${worst.toExponential(2)}`);

@@ -5,7 +5,7 @@
 use candle_core::{Device, Tensor};
 use steerscope::gguf::Gguf;
 use steerscope::gpu::{Gpu, GpuLlama, GpuOptions, GpuSteering, Readout};
-use steerscope::model::sites::Positions;
+use steerscope::model::sites::{Operation, Positions};
 use steerscope::model::{Edit, Intervention, Site, Steering};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -35,7 +35,7 @@ pub struct GpuSession {
 pub struct GpuEdit {
     layer: usize,
     site: Site,
-    operation: String,
+    operation: Operation,
     vector: Vec<f32>,
     strength: f32,
     positions: Positions,
@@ -50,9 +50,9 @@ impl GpuEdit {
         layer: usize, site: &str, operation: &str, vector: Vec<f32>, strength: f32, positions: &str,
     ) -> Result<GpuEdit, JsError> {
         let site: Site = site.parse().map_err(|e: steerscope::Error| JsError::new(&e.to_string()))?;
-        steerscope::model::sites::check_operation(operation).map_err(|e| JsError::new(&e.to_string()))?;
+        let operation: Operation = operation.parse().map_err(|e: steerscope::Error| JsError::new(&e.to_string()))?;
         let positions = Positions::parse(positions).map_err(|e| JsError::new(&e.to_string()))?;
-        Ok(GpuEdit { layer, site, operation: operation.into(), vector, strength, positions })
+        Ok(GpuEdit { layer, site, operation, vector, strength, positions })
     }
 }
 
@@ -64,7 +64,7 @@ impl GpuSession {
             self.model.config(),
             e.layer,
             e.site,
-            Edit::with_operation(v, &e.operation)?,
+            Edit::with_operation(v, e.operation),
             e.strength,
         )?
         .at(e.positions);

@@ -10,8 +10,7 @@ use steerscope::analysis::combine::Part;
 use steerscope::analysis::frontier;
 use steerscope::analysis::session::{Split, Steered, SweepSession};
 use steerscope::model::sites::Positions;
-use steerscope::model::tokens::TokenEffects;
-use steerscope::model::{Edit, Intervention, Steering};
+use steerscope::model::Edit;
 use steerscope::steer::induced::{Detail, WeightChange};
 use steerscope::steer::methods::Method;
 use wasm_bindgen::prelude::*;
@@ -129,30 +128,15 @@ impl Session {
         if prompt.trim().is_empty() {
             return Err(js_err(steerscope::Error::EmptyPrompt));
         }
-        let (model, llama) = (&self.model, &self.model.llama);
-        let positions = if mask.is_empty() { s.positions } else { Positions::parse(mask).map_err(js_err)? };
+        let model = &self.model;
+        let mask = if mask.is_empty() { None } else { Some(Positions::parse(mask).map_err(js_err)?) };
         let prompt_ids = model.tokenizer.encode(&model.chat.render(&self.format, prompt)).map_err(js_err)?;
-        let completion_ids = match completion {
-            Some(text) => model.tokenizer.encode_continuation(&text).map_err(js_err)?,
-            None => {
-                let g = steerscope::model::generate::generate(
-                    model,
-                    &prompt_ids,
-                    max_tokens,
-                    steerscope::model::generate::Sampling::GREEDY,
-                    &Steering::none(),
-                    |_| {},
-                )
-                .map_err(js_err)?;
-                g.ids
-            }
-        };
-        let iv = Intervention::new(&llama.config, session.layer(), s.site, s.edit.clone(), strength)
-            .map_err(js_err)?
-            .at(positions);
-        let steering = Steering::none().with(iv);
-        let effects = TokenEffects::measure(llama, &model.tokenizer, &prompt_ids, &completion_ids, &steering, s.reads)
+        let completion_ids =
+            completion.map(|text| model.tokenizer.encode_continuation(&text)).transpose().map_err(js_err)?;
+        let effects = session
+            .token_effects(model, &prompt_ids, completion_ids.as_deref(), strength, mask, max_tokens)
             .map_err(js_err)?;
+        let positions = mask.unwrap_or(s.positions);
         let mut out = serde_json::to_value(&effects).map_err(js_err)?;
         out["name"] = s.name.clone().into();
         out["reads"] = s.reads.name().into();

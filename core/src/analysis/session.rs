@@ -17,14 +17,15 @@
 //! only ever measures held-out points never touches the training pairs' forward pass.
 use crate::analysis::baseline::random_direction;
 use crate::analysis::point::summarize;
-use crate::analysis::sweep::{self, fit_curves, Curves, OffManifold, Sweep, SweepPoint};
+use crate::analysis::sweep::{self, fit_curves, fit_curves_heldout, Curves, OffManifold, Sweep, SweepPoint};
 use crate::error::{Error, Result};
 use crate::math::logodds::PairScore;
+use crate::model::generate::{generate, Sampling};
 use crate::model::pairs::{Activations, Prepared, Read};
 use crate::model::score::PairTokens;
 use crate::model::sites::Positions;
-use crate::model::tokens::ReadPositions;
-use crate::model::{Edit, Intervention, Llama, Site, Steering};
+use crate::model::tokens::{ReadPositions, TokenEffects};
+use crate::model::{Edit, Intervention, Llama, Model, Site, Steering};
 use crate::progress::{Part, Progress};
 use crate::steer::fitted::FittedVector;
 use crate::steer::methods::Method;
@@ -387,12 +388,41 @@ impl SweepSession {
 
     /// The steering that measures `direction` at strength `m` (for generating text with it).
     pub fn steering(&self, llama: &Llama, direction: Direction, m: f32) -> Result<Steering> {
+        self.steering_at(llama, direction, m, None)
+    }
+
+    /// [`SweepSession::steering`] on the positions `mask` (`None`: the update's own).
+    fn steering_at(&self, llama: &Llama, direction: Direction, m: f32, mask: Option<Positions>) -> Result<Steering> {
         let s = self.steered().ok_or_else(|| Error::Invalid("no steering update yet: fit one first".into()))?;
         let edit = match direction {
             Direction::Update => s.edit.clone(),
             Direction::Random => s.random.clone(),
         };
-        Ok(Steering::none().with(Intervention::new(&llama.config, self.layer, s.site, edit, m)?.at(s.positions)))
+        let positions = mask.unwrap_or(s.positions);
+        Ok(Steering::none().with(Intervention::new(&llama.config, self.layer, s.site, edit, m)?.at(positions)))
+    }
+
+    /// Where the current update acts, token by token, on `prompt` and `completion` — `None`:
+    /// the unsteered model's greedy completion of up to `max_tokens` — at strength `m`, steering
+    /// the positions `mask` (`None`: the update's own). The page's token view.
+    pub fn token_effects(
+        &self, model: &Model, prompt: &[u32], completion: Option<&[u32]>, m: f32, mask: Option<Positions>,
+        max_tokens: usize,
+    ) -> Result<TokenEffects> {
+        let steering = self.steering_at(&model.llama, Direction::Update, m, mask)?; // checks m and the update
+        if prompt.is_empty() {
+            return Err(Error::EmptyPrompt);
+        }
+        let greedy;
+        let completion = match completion {
+            Some(ids) => ids,
+            None => {
+                greedy = generate(model, prompt, max_tokens, Sampling::GREEDY, &Steering::none(), |_| {})?.ids;
+                &greedy
+            }
+        };
+        let reads = self.steered().map_or(ReadPositions::Unknown, |s| s.reads);
+        TokenEffects::measure(&model.llama, &model.tokenizer, prompt, completion, &steering, reads)
     }
 
     /// The point at strength `m` on `split` (cached; `m = 0` is shared by both directions).
@@ -593,13 +623,9 @@ impl SweepSession {
         sweep::applied(&self.points(split, Direction::Update))
     }
 
-    /// The paper's curves fitted on the update's points so far on `fit_on`, with R² there and on
-    /// the other split's points (where there are any).
+    /// The paper's curves fitted on the update's points so far on `fit_on`, with R² as
+    /// `[train, held-out]` (`None` for a split without points).
     pub fn curves(&self, fit_on: Split) -> Curves {
-        let other = match fit_on {
-            Split::Train => Split::Test,
-            Split::Test => Split::Train,
-        };
         let site = self.steered().map_or(Site::Residual, |s| s.site);
         let as_sweep = |split| Sweep {
             layer: self.layer,
@@ -608,12 +634,9 @@ impl SweepSession {
             manifold_rank: self.manifold_rank(split),
             manifold_vs_utility_drop: None,
         };
-        let (fitted, held) = (as_sweep(fit_on), as_sweep(other));
-        let mut curves = fit_curves(&fitted, &held);
-        if fit_on == Split::Test {
-            curves.preference_r2.swap(0, 1);
-            curves.utility_r2.swap(0, 1);
+        match fit_on {
+            Split::Train => fit_curves(&as_sweep(Split::Train), &as_sweep(Split::Test)),
+            Split::Test => fit_curves_heldout(&as_sweep(Split::Train), &as_sweep(Split::Test)),
         }
-        curves
     }
 }

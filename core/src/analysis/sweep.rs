@@ -142,6 +142,15 @@ pub fn fit_curves(train: &Sweep, heldout: &Sweep) -> Curves {
     }
 }
 
+/// Both curves fitted on `heldout`'s points instead — what the page shows, having only those —
+/// with R² still `[train, held-out]`.
+pub fn fit_curves_heldout(train: &Sweep, heldout: &Sweep) -> Curves {
+    let mut curves = fit_curves(heldout, train);
+    curves.preference_r2.swap(0, 1);
+    curves.utility_r2.swap(0, 1);
+    curves
+}
+
 /// Whether steering changed anything: `None` until there is an unsteered point and a steered
 /// one, then whether any steered point's mean losses differ from the unsteered ones.
 pub fn applied(points: &[SweepPoint]) -> Option<bool> {

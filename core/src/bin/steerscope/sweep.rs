@@ -115,6 +115,8 @@ pub struct Run {
     pub train: Sweep,
     pub test: Sweep,
     pub curves: Curves,
+    /// The curves fitted on the held-out points instead: what the page shows, having only those.
+    pub heldout_curves: Curves,
     /// Greedy text for one held-out prompt at each strength, with its fluency proxies.
     pub texts: Vec<TextPoint>,
 }
@@ -147,6 +149,7 @@ impl Run {
         let test = session.sweep(llama, Split::Test, direction, strengths, bar(&pb))?;
         pb.finish_and_clear();
         let curves = curves_of(&train, &test);
+        let heldout_curves = steerscope::analysis::sweep::fit_curves_heldout(&train, &test);
         let texts = strengths
             .iter()
             .map(|&m| {
@@ -162,7 +165,7 @@ impl Run {
             })
             .collect::<Result<Vec<_>>>()?;
         let steered = Steered { name, ..steered };
-        Ok(Run { steered, train, test, curves, texts })
+        Ok(Run { steered, train, test, curves, heldout_curves, texts })
     }
 
     pub fn name(&self) -> &str {
@@ -173,7 +176,8 @@ impl Run {
         let s = &self.steered;
         serde_json::json!({"method": s.name, "layer": self.test.layer, "site": s.site, "scale": s.scale,
             "positions": {"read": s.reads, "steered": s.positions.name()},
-            "heldout": self.test, "train": self.train, "curves": self.curves, "texts": self.texts})
+            "heldout": self.test, "train": self.train, "curves": self.curves,
+            "heldout_curves": self.heldout_curves, "texts": self.texts})
     }
 }
 
