@@ -2,6 +2,8 @@
 # Builds the two wasm packages the page chooses between (web/wasm.js, by feature detection):
 #   web/pkg/          SIMD128 — runs in every browser with wasm SIMD; with the TypeScript
 #                     declarations of the wasm-bindgen types (they ship in the npm package);
+#                     and the WebGPU engine (`GpuSession`, feature `gpu`: +0.1 MB gzip), which
+#                     the worker loads beside whichever CPU build it runs, to probe the GPU;
 #   web/pkg/relaxed/  SIMD128 + relaxed SIMD (the Q4 × Q8 dot product in one instruction);
 #   web/pkg/threads/  SIMD128 + atomics: rayon's pool as Web Workers sharing the wasm memory,
 #                     loaded by the worker when the page is cross-origin isolated and more than
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/steerscope/target}"
 unset RUSTFLAGS
-cargo build -p steerscope-wasm --target wasm32-unknown-unknown --profile wasm
+cargo build -p steerscope-wasm --features gpu --target wasm32-unknown-unknown --profile wasm
 wasm-bindgen --target web --out-dir web/pkg \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/steerscope_wasm.wasm"
 

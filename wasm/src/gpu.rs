@@ -60,14 +60,9 @@ impl GpuSession {
     fn steering(&self, edit: Option<GpuEdit>) -> Result<GpuSteering, steerscope::Error> {
         let Some(e) = edit else { return Ok(GpuSteering::none()) };
         let v = Tensor::from_vec(e.vector.clone(), e.vector.len(), &Device::Cpu)?;
-        let iv = Intervention::new(
-            self.model.config(),
-            e.layer,
-            e.site,
-            Edit::with_operation(v, e.operation),
-            e.strength,
-        )?
-        .at(e.positions);
+        let iv =
+            Intervention::new(self.model.config(), e.layer, e.site, Edit::with_operation(v, e.operation), e.strength)?
+                .at(e.positions);
         GpuSteering::new(&self.model, &Steering::none().with(iv))
     }
 }

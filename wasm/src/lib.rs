@@ -363,11 +363,7 @@ impl Session {
         if prompt.trim().is_empty() {
             return Err(js_err(steerscope::Error::EmptyPrompt));
         }
-        let steering = match (self.sweeps.first(), strength) {
-            (_, 0.0) => Steering::none(),
-            (Some(s), m) => s.steering(&self.model.llama, Direction::Update, m).map_err(js_err)?,
-            (None, _) => return Err(JsError::new("no steering update yet: fit one first")),
-        };
+        let steering = self.steering_at(strength)?;
         let ids = self.model.tokenizer.encode(&self.model.chat.render(&self.format, prompt)).map_err(js_err)?;
         let stop = std::cell::Cell::new(false);
         let on_text = |piece: &str| {
@@ -408,11 +404,14 @@ impl Session {
     }
 
     /// The logits of a fresh sequence: after prefilling `ids`, then after each of `steps`
-    /// greedy decode steps, concatenated (`(steps + 1) · vocab` floats). The browser test
-    /// compares two wasm builds' kernels with it, prefill and decode paths both.
-    pub fn trace_logits(&self, ids: &[u32], steps: usize) -> Result<Vec<f32>, JsError> {
-        let (mut cache, none) = (Cache::with_capacity(ids.len() + steps), Steering::none());
-        let mut step = cpu_step(&self.model.llama, &mut cache, &none);
+    /// greedy decode steps, concatenated (`(steps + 1) · vocab` floats), steered by the
+    /// session's update at `strength` (none or 0: the base model). The browser tests compare
+    /// two wasm builds' kernels with it, prefill and decode paths both, and the WebGPU engine
+    /// against the CPU.
+    pub fn trace_logits(&self, ids: &[u32], steps: usize, strength: Option<f32>) -> Result<Vec<f32>, JsError> {
+        let (mut cache, steering) =
+            (Cache::with_capacity(ids.len() + steps), self.steering_at(strength.unwrap_or(0.0))?);
+        let mut step = cpu_step(&self.model.llama, &mut cache, &steering);
         let (mut input, mut out) = (ids.to_vec(), Vec::new());
         for _ in 0..=steps {
             let logits = step(&input).map_err(js_err)?;
@@ -420,6 +419,17 @@ impl Session {
             out.extend(logits);
         }
         Ok(out)
+    }
+}
+
+impl Session {
+    /// The session's update at `strength` as a steering (0: none).
+    fn steering_at(&self, strength: f32) -> Result<Steering, JsError> {
+        match (self.sweeps.first(), strength) {
+            (_, 0.0) => Ok(Steering::none()),
+            (Some(s), m) => s.steering(&self.model.llama, Direction::Update, m).map_err(js_err),
+            (None, _) => Err(JsError::new("no steering update yet: fit one first")),
+        }
     }
 }
 
