@@ -16,6 +16,30 @@ use candle_core::{Device, Tensor};
 use safetensors::{tensor::TensorView, Dtype, SafeTensors};
 use std::collections::HashMap;
 
+/// `bytes` (a safetensors file) with its header's metadata keys sorted. The safetensors crate
+/// takes the metadata as a `HashMap`, whose order differs from run to run, so the same update
+/// was written as different bytes each time (and a byte mutation hit different fields).
+fn in_fixed_order(mut bytes: Vec<u8>) -> Result<Vec<u8>> {
+    #[derive(serde::Serialize, serde::Deserialize)]
+    struct Header {
+        #[serde(rename = "__metadata__")]
+        meta: alloc::collections::BTreeMap<String, String>,
+        #[serde(flatten)]
+        tensors: alloc::collections::BTreeMap<String, serde_json::Value>,
+    }
+    let n = bytes.get(..8).map_or(0, |b| u64::from_le_bytes(b.try_into().unwrap_or_default()) as usize);
+    let end = 8usize.saturating_add(n).min(bytes.len());
+    let header: Header = serde_json::from_slice(bytes[8..end].trim_ascii_end()).map_err(|e| bad(format!("{e}")))?;
+    let sorted = serde_json::to_vec(&header).map_err(|e| bad(format!("{e}")))?;
+    // The same keys and values without whitespace: never longer; pad as safetensors does.
+    if sorted.len() > end - 8 {
+        return Err(bad(format!("sorted header is {} bytes, the written one {}", sorted.len(), end - 8)));
+    }
+    bytes[8..8 + sorted.len()].copy_from_slice(&sorted);
+    bytes[8 + sorted.len()..end].fill(b' ');
+    Ok(bytes)
+}
+
 /// A steering update at one site of one layer, with what produced it.
 #[derive(Debug, Clone)]
 pub struct Update {
@@ -85,7 +109,7 @@ impl Update {
         meta.insert("layer".into(), self.layer.to_string());
         meta.insert("operation".into(), self.edit.operation().name().into());
         meta.insert("steered_positions".into(), self.positions.name());
-        safetensors::serialize(views, Some(meta)).map_err(bad)
+        in_fixed_order(safetensors::serialize(views, Some(meta)).map_err(bad)?)
     }
 
     /// Reads an update from safetensors bytes. Every problem — not safetensors, missing or bad
@@ -205,6 +229,30 @@ mod tests {
         );
         let Edit::Clamp(v) = back.edit else { panic!("{:?}", back.edit) };
         assert_eq!(v.to_vec1::<f32>().unwrap(), [1.0, -2.0]);
+    }
+
+    /// The same update gives the same bytes, although each metadata map iterates in its own
+    /// random order (a fresh `HashMap` per update, ten keys: equal orders by chance are rare).
+    #[test]
+    fn the_same_update_is_the_same_bytes() {
+        let update = || {
+            let mut meta = Update::meta_for("lora-split", Some("split"));
+            for k in 0..8 {
+                meta.insert(format!("key{k}"), format!("value {k}"));
+            }
+            let a = Tensor::new(&[[1.0f32, 2.0], [3.0, 4.0]], &Device::Cpu).unwrap();
+            let edit = Edit::LowRank { a: a.clone(), b: a.t().unwrap().contiguous().unwrap() };
+            Update { layer: 2, site: Site::AttnOut, edit, positions: Positions::All, meta }
+        };
+        let first = update().to_safetensors().unwrap();
+        for _ in 0..4 {
+            assert_eq!(update().to_safetensors().unwrap(), first);
+        }
+        let back = Update::from_safetensors(&first).unwrap();
+        assert_eq!(back.meta.get("key7").map(String::as_str), Some("value 7"));
+        let (_, header) = SafeTensors::read_metadata(&first).unwrap();
+        let keys: Vec<&String> = header.metadata().as_ref().unwrap().keys().collect();
+        assert_eq!(keys.len(), 15, "{keys:?}");
     }
 
     /// Regressions found by the mutation test: extra tensors and an `operation` a weight update
