@@ -422,6 +422,9 @@ fn token_effects_of_a_session_are_its_update_measured_alone() {
     let mut s = small_session(LAYER);
     assert!(s.token_effects(m, &[1, 2], Some(&[3]), 2.0, None, 4).unwrap_err().to_string().contains("fit one first"));
     s.fit(llama, Method::DiffMean, Site::Residual, Positions::Completion, None, 1, |_, _| {}).unwrap();
+    // Steering the completion only is no llama.cpp control vector (those steer every position).
+    let refused = s.control_vector(2.0, None, None).unwrap_err().to_string();
+    assert!(refused.contains("positions `completion`"), "{refused}");
     let prompt = m.tokenizer.encode(&m.chat.render(&Default::default(), "Describe the weather today.")).unwrap();
     assert!(matches!(s.token_effects(m, &[], None, 2.0, None, 4), Err(Error::EmptyPrompt)));
     assert!(s.token_effects(m, &prompt, None, f32::NAN, None, 4).is_err());

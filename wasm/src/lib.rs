@@ -21,7 +21,7 @@ use steerscope::model::score::PairTokens;
 use steerscope::model::sites::Positions;
 use steerscope::model::{Cache, Edit, Model, Site, Steering};
 use steerscope::progress::Progress;
-use steerscope::steer::control_vector::{ControlVector, Provenance};
+use steerscope::steer::control_vector::ControlVector;
 use steerscope::steer::methods::Method;
 use steerscope::steer::update::Update;
 use wasm_bindgen::prelude::*;
@@ -315,16 +315,8 @@ impl Session {
     /// pairs sha256 when the host knows them ("" = unknown).
     pub fn control_vector(&self, strength: f32, model_sha256: &str, pairs_sha256: &str) -> Result<Vec<u8>, JsError> {
         let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
-        session.steering(&self.model.llama, Direction::Update, strength).map_err(js_err)?; // NaN, ∞
-        let s = session.steered().expect("checked by steering()");
         let known = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let from = Provenance {
-            method: Some(s.name.clone()),
-            model_sha256: known(model_sha256),
-            dataset_sha256: known(pairs_sha256),
-        };
-        let cv = ControlVector::export(&s.name, session.layer(), s.site, s.positions, &s.edit, strength, from)
-            .map_err(js_err)?;
+        let cv = session.control_vector(strength, known(model_sha256), known(pairs_sha256)).map_err(js_err)?;
         cv.to_gguf_bytes().map_err(js_err)
     }
 

@@ -27,6 +27,7 @@ use crate::model::sites::Positions;
 use crate::model::tokens::{ReadPositions, TokenEffects};
 use crate::model::{Edit, Intervention, Llama, Model, Site, Steering};
 use crate::progress::{Part, Progress};
+use crate::steer::control_vector::{ControlVector, Provenance};
 use crate::steer::fitted::FittedVector;
 use crate::steer::methods::Method;
 use crate::steer::strength::{residual_norm, UpdateScale};
@@ -376,6 +377,11 @@ impl SweepSession {
         self.current.map(|i| &self.updates[i])
     }
 
+    /// The current update, or the error that says there is none yet.
+    fn current_update(&self) -> Result<&Steered> {
+        self.steered().ok_or_else(|| Error::Invalid("no steering update yet: fit one first".into()))
+    }
+
     /// The cache key of a point of the current update.
     fn key(&self, direction: Direction, m: f32) -> Option<String> {
         let s = self.steered()?;
@@ -393,13 +399,24 @@ impl SweepSession {
 
     /// [`SweepSession::steering`] on the positions `mask` (`None`: the update's own).
     fn steering_at(&self, llama: &Llama, direction: Direction, m: f32, mask: Option<Positions>) -> Result<Steering> {
-        let s = self.steered().ok_or_else(|| Error::Invalid("no steering update yet: fit one first".into()))?;
+        let s = self.current_update()?;
         let edit = match direction {
             Direction::Update => s.edit.clone(),
             Direction::Random => s.random.clone(),
         };
         let positions = mask.unwrap_or(s.positions);
         Ok(Steering::none().with(Intervention::new(&llama.config, self.layer, s.site, edit, m)?.at(positions)))
+    }
+
+    /// The current update at strength `m` as a llama.cpp control vector, with the model's and
+    /// the pairs' sha256 where the host knows them ([`ControlVector::export`] refuses what is
+    /// not a residual add at every position, and a zero or non-finite `m`).
+    pub fn control_vector(
+        &self, m: f32, model_sha256: Option<String>, dataset_sha256: Option<String>,
+    ) -> Result<ControlVector> {
+        let s = self.current_update()?;
+        let from = Provenance { method: Some(s.name.clone()), model_sha256, dataset_sha256 };
+        ControlVector::export(&s.name, self.layer, s.site, s.positions, &s.edit, m, from)
     }
 
     /// Where the current update acts, token by token, on `prompt` and `completion` — `None`:
@@ -517,9 +534,7 @@ impl SweepSession {
     /// The checks of [`SweepSession::steering`] that need no model: an update exists and `m` is
     /// finite.
     fn steering_check(&self, m: f32) -> Result<()> {
-        if self.steered().is_none() {
-            return Err(Error::Invalid("no steering update yet: fit one first".into()));
-        }
+        self.current_update()?;
         if !m.is_finite() {
             return Err(Error::BadStrength(m));
         }
