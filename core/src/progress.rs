@@ -97,6 +97,38 @@ impl<P: Progress + ?Sized> Progress for Share<'_, P> {
     }
 }
 
+// ---- interrupting a forward pass -----------------------------------------------------------
+//
+// A `Progress` is asked between units of work, and one unit can be long: a held-out pair is
+// ~0.6 s of forward passes in the browser, a training pair's activation pass ~2 s. A host that
+// must drop stale work sooner (the page, when a slider moves) also installs an interrupt: a
+// check asked before every layer of every forward pass on this thread. It is per thread, as a
+// wasm call's host is (and as parallel Rust tests need); the pool's helper threads never ask it.
+
+#[cfg(feature = "std")]
+std::thread_local! {
+    static INTERRUPT: core::cell::RefCell<Option<alloc::boxed::Box<dyn Fn() -> bool>>> =
+        const { core::cell::RefCell::new(None) };
+}
+
+/// Installs `check` (or removes the current one with `None`): from now on every forward pass on
+/// this thread asks it before each layer and, when it returns `true`, stops with
+/// [`Error::Cancelled`] — the same error, and the same usable state afterwards, as a
+/// [`Progress`] that stops between pairs (a pair is kept only once it is finished).
+#[cfg(feature = "std")]
+pub fn set_interrupt(check: Option<alloc::boxed::Box<dyn Fn() -> bool>>) {
+    INTERRUPT.with(|i| *i.borrow_mut() = check);
+}
+
+/// [`Error::Cancelled`] when this thread's interrupt ([`set_interrupt`]) says stop.
+pub fn check_interrupt() -> Result<()> {
+    #[cfg(feature = "std")]
+    if INTERRUPT.with(|i| i.borrow().as_ref().is_some_and(|stop| stop())) {
+        return Err(Error::Cancelled);
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

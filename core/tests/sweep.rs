@@ -242,3 +242,58 @@ fn cancelled_training_keeps_the_last_finished_update() {
     // The session goes on: a point is measured with that update.
     assert!(s.point(llama, Split::Test, Direction::Update, 3.0, |_, _| {}).unwrap().point.pref_odds.is_finite());
 }
+
+/// The page's interrupt (`set_interrupt`, asked before every layer and the output head): a point
+/// stopped inside a forward pass — below the layer, in the unsteered pass or the steered one —
+/// returns Cancelled right after the check that said stop (no layer runs after it), keeps
+/// nothing half-done, and the point measured afterwards equals one measured without any
+/// interruption, bit for bit. A training stopped inside a step keeps the update it had.
+#[test]
+fn an_interrupt_stops_within_a_layer_and_keeps_the_session() {
+    use std::{cell::Cell, rc::Rc};
+    use steerscope::progress::set_interrupt;
+    let llama = &model().llama;
+    let fresh = || {
+        let mut s = SweepSession::new(llama, pairs(2), pairs(3), 12).unwrap();
+        s.set_update(llama, &update(12, vector(2)), "v").unwrap();
+        s
+    };
+    let interrupt_after = |n: usize| {
+        let asked = Rc::new(Cell::new(0usize));
+        let a = asked.clone();
+        set_interrupt(Some(Box::new(move || {
+            a.set(a.get() + 1);
+            a.get() >= n
+        })));
+        asked
+    };
+    // How many checks a whole point asks (3 pairs below the layer, then the unsteered and the
+    // steered passes above it, with their output heads).
+    let counted = interrupt_after(usize::MAX);
+    fresh().point(llama, Split::Test, Direction::Update, 3.0, |_, _| {}).unwrap();
+    let total = counted.get();
+    // Asked at every layer: at least once per layer of each pair's positive and negative pass.
+    assert!(total >= 3 * 2 * llama.config.n_layers, "only {total} checks in a point");
+    let mut s = fresh();
+    // Stops in the first pair below the layer, in later pairs, and in the steered passes (each
+    // stopped call keeps the pairs it finished, so the next one starts further on).
+    for trip in [5, total / 4, total / 4, total / 4] {
+        let asked = interrupt_after(trip);
+        let e = s.point(llama, Split::Test, Direction::Update, 3.0, |_, _| {});
+        set_interrupt(None);
+        assert_eq!(e.unwrap_err(), Error::Cancelled, "interrupt after {trip} checks");
+        assert_eq!(asked.get(), trip, "the call went on after the interrupt said stop");
+    }
+    let p = s.point(llama, Split::Test, Direction::Update, 3.0, |_, _| {}).unwrap();
+    let q = fresh().point(llama, Split::Test, Direction::Update, 3.0, |_, _| {}).unwrap();
+    assert_eq!(serde_json::to_value(&p).unwrap(), serde_json::to_value(&q).unwrap());
+
+    let before = s.steered().unwrap().name.clone();
+    let asked = interrupt_after(20);
+    let settings = TrainSettings::new(UpdateForm::Vector, Objective::Sft, 12, Site::Residual);
+    let e = s.train(llama, settings, Positions::All, |_, _| {});
+    set_interrupt(None);
+    assert_eq!(e.unwrap_err(), Error::Cancelled);
+    assert_eq!(asked.get(), 20);
+    assert_eq!(s.steered().unwrap().name, before, "a stopped training keeps the update it had");
+}

@@ -430,6 +430,16 @@ fn greedy(logits: &[f32]) -> u32 {
     pick(logits, Sampling::GREEDY, &mut steerscope::rng::Rng::new(0))
 }
 
+/// Installs `check` — `() => stop?`, the worker's read of the running call's shared flag — as
+/// the interrupt every forward pass asks before each layer and the output head (`undefined`
+/// removes it): a superseded call stops within one layer's time, not one pair's.
+#[wasm_bindgen]
+pub fn set_stop_check(check: Option<Function>) {
+    steerscope::progress::set_interrupt(check.map(|f| {
+        Box::new(move || f.call0(&JsValue::NULL).ok().is_some_and(|v| v.is_truthy())) as Box<dyn Fn() -> bool>
+    }));
+}
+
 /// The kernel path this build runs (`simd128` or `relaxed-simd`).
 #[wasm_bindgen]
 pub fn kernel_path() -> String {

@@ -14,7 +14,9 @@
 // newer message cannot be read while it runs: cancellation goes through shared memory instead.
 // Every long wasm call reports progress after each unit of work (a pair, a training step, a
 // token); the callback reads this call's flag with Atomics.load and returns `true` to stop, and
-// the call throws "cancelled" with the session still usable. Without cross-origin isolation
+// the call throws "cancelled" with the session still usable. The same read is installed as the
+// core's interrupt (set_stop_check), asked before every layer of every forward pass, so a call
+// stops within one layer's time even in the middle of a pair. Without cross-origin isolation
 // there is no shared memory: a running call then finishes (its result is dropped by the client)
 // and only queued calls are dropped.
 import { errText, loadWasm, plain } from '../wasm.js';
@@ -65,15 +67,21 @@ async function pump() {
     while (queue.length) {
       const req = /** @type {Request} */ (queue.shift());
       running = req;
+      const c = ctx(req);
       try {
         const op = OPS[req.op];
         if (!op) throw new Error(`unknown call: ${req.op}`);
-        const { value, transfer } = wrap(await op(req.args, ctx(req)));
+        // Besides the per-pair progress callbacks, every forward pass asks the flag before each
+        // layer: a superseded call stops within a layer's time.
+        wasm?.set_stop_check(c.stopped);
+        const { value, transfer } = wrap(await op(req.args, c));
         post({ id: req.id, type: 'result', value }, transfer);
       } catch (e) {
         const message = errText(e);
         const name = message === 'cancelled' || (e instanceof Error && e.name === 'AbortError') ? 'AbortError' : 'Error';
         post({ id: req.id, type: 'error', name, message });
+      } finally {
+        wasm?.set_stop_check(undefined);
       }
       running = null;
       // Let queued messages (aborts, newer calls) land before the next call starts.

@@ -20,7 +20,8 @@ import { checkMagic, fetchModel, sha256Hex } from '../lib/model-file.js';
  * @typedef {{ free(): void, info(): unknown,
  *   set_pairs(train: string, test: string, format: string, system?: string | null): unknown,
  *   load_update(bytes: Uint8Array, name: string): unknown, [method: string]: unknown }} Session
- * @typedef {{ Session: { new (bytes: Uint8Array): Session, methods(): string[] } }} Wasm
+ * @typedef {{ Session: { new (bytes: Uint8Array): Session, methods(): string[] },
+ *   set_stop_check(check: (() => boolean) | undefined): void }} Wasm
  *
  * The requests above.
  * @typedef {{ id: number } & ({ op: 'init', cancel?: SharedArrayBuffer | null }
@@ -116,7 +117,15 @@ async function run(msg) {
       if (typeof s[method] !== 'function') throw new Error(`the Session has no method ${method}`);
       const args = (msg.args || []).slice();
       if (msg.progress) args.push(progressFor(msg.id));
-      return plain(s[method](...args));
+      // Long calls also read the flag before every layer (the core's interrupt): a stop lands
+      // within a layer's time, not a pair's.
+      const w = /** @type {Wasm} */ (wasm); // a session exists, so the module does
+      if (msg.progress) w.set_stop_check(() => !!stop && Atomics.load(stop, 0) === 1);
+      try {
+        return plain(s[method](...args));
+      } finally {
+        w.set_stop_check(undefined);
+      }
     }
     default: // no Request has another op (so `msg` is typed never here), but a message may
       throw new Error(`unknown request ${/** @type {{ op: unknown }} */ (msg).op}`);

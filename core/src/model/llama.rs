@@ -209,6 +209,7 @@ impl Llama {
         let masks = PositionMasks::new(steering, pos, seq, cache.prompt_end)?;
         let reserve = cache.reserve;
         for i in layers {
+            crate::progress::check_interrupt()?;
             let layer = &self.layers[i];
             let mut site = |s: Site, h: Tensor, u: &Tensor| -> Result<Tensor> {
                 let h = apply_site(steering, &masks, i, s, h, u, None)?;
@@ -248,6 +249,8 @@ impl Llama {
     /// graph (training) the check is left to the trainer, which stops on a non-finite loss and
     /// keeps its last good step.
     pub fn logits(&self, hidden_rows: &Tensor) -> Result<Tensor> {
+        // The output head (49152 × 576) costs about eight layers per row: an interrupt point.
+        crate::progress::check_interrupt()?;
         let logits = self.output.forward(hidden_rows)?;
         if !logits.track_op() {
             check_finite_logits(&logits)?;

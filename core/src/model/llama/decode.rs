@@ -114,6 +114,7 @@ impl Llama {
         let heads = Heads { n_heads: c.n_heads, n_kv_heads: c.n_kv_heads, head_dim: c.head_dim };
         let eps = c.rms_eps as f32;
         for i in layers {
+            crate::progress::check_interrupt()?;
             let l = &self.layers[i];
             let mut site = Sites { steering, masks: &masks, recorded: &mut recorded, layer: i };
             let split = |n: usize, job: &(dyn Fn(usize) + Sync)| team.run(n, job);
