@@ -348,7 +348,7 @@ fn experiment_plan_quick_uses_lookup() -> bool {
 mod training {
     use super::*;
     use steerscope::attention::experiment::{model_of, TrainConfig};
-    use steerscope::attention::train::{batch, init_stack, train, Model};
+    use steerscope::attention::train::{batch, init_stack, train, TrainableStack};
 
     #[test]
     fn candle_forward_equals_plain_stack() {
@@ -371,7 +371,7 @@ mod training {
             let (x, _) = batch(&task, &mut Rng::new(1), 3);
             for spec in specs {
                 let stack = init_stack(&task, &model_of(spec, 32), 5).unwrap();
-                let model = Model::from_stack(&stack).unwrap();
+                let model = TrainableStack::from_stack(&stack).unwrap();
                 let logits = model.logits(&x, 3, n).unwrap();
                 for i in 0..3 {
                     let h = stack.forward(&x[i * n * f..(i + 1) * n * f], n, MixerMode::Recurrent).unwrap();

@@ -14,7 +14,7 @@ use candle_core::{Device, Tensor};
 use common::*;
 use std::collections::HashMap;
 use steerscope::analysis::calibrate::Calibration;
-use steerscope::analysis::combine::Part;
+use steerscope::analysis::combine::Term;
 use steerscope::analysis::frontier;
 use steerscope::analysis::session::{Direction, Split, SweepSession};
 use steerscope::model::linear::qtensor;
@@ -378,7 +378,7 @@ fn a_combination_is_the_weighted_sum_of_unit_vectors_rescaled() {
     };
     s.set_update(llama, &noise, "noise").unwrap();
     let (a, b) = (unit(&s, "diffmean"), unit(&s, "noise"));
-    let parts = [Part { name: "diffmean".into(), weight: 0.5 }, Part { name: "noise".into(), weight: 2.0 }];
+    let parts = [Term { name: "diffmean".into(), weight: 0.5 }, Term { name: "noise".into(), weight: 2.0 }];
     let c = s.combine(llama, &parts).unwrap().clone();
     assert_eq!(c.name, "0.5·diffmean + 2·noise");
     assert_eq!(s.steered().unwrap().name, c.name, "the combination is current");
@@ -408,7 +408,7 @@ fn a_combination_is_the_weighted_sum_of_unit_vectors_rescaled() {
         meta: HashMap::from([("method".to_string(), "lora".to_string())]),
     };
     s.set_update(llama, &lora, "lora").unwrap();
-    let e = s.combine(llama, &[parts[0].clone(), Part { name: "lora".into(), weight: 1.0 }]).unwrap_err();
+    let e = s.combine(llama, &[parts[0].clone(), Term { name: "lora".into(), weight: 1.0 }]).unwrap_err();
     assert!(e.to_string().contains("`lora` is a weight update"), "{e}");
 }
 

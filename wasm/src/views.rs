@@ -6,7 +6,7 @@
 use crate::{js_err, steered_info, to_js, JsProgress, Session};
 use js_sys::Function;
 use steerscope::analysis::calibrate::Calibration;
-use steerscope::analysis::combine::Part;
+use steerscope::analysis::combine::Term;
 use steerscope::analysis::frontier;
 use steerscope::analysis::session::{Split, Steered, SweepSession};
 use steerscope::model::sites::Positions;
@@ -158,7 +158,7 @@ impl Session {
         if names.len() != weights.len() {
             return Err(JsError::new(&format!("{} weights for {} vectors", weights.len(), names.len())));
         }
-        let parts: Vec<Part> = names.into_iter().zip(weights).map(|(name, &weight)| Part { name, weight }).collect();
+        let parts: Vec<Term> = names.into_iter().zip(weights).map(|(name, &weight)| Term { name, weight }).collect();
         let llama = &self.model.llama;
         let session = self.sweeps.first_mut().ok_or_else(no_update)?;
         let layer = session.layer();

@@ -16,7 +16,7 @@ use candle_core::{Device, Tensor};
 
 /// One part of a combination: an update of the session by name, and its weight.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Part {
+pub struct Term {
     /// The update's name in the session.
     pub name: String,
     /// Its weight in the sum.
@@ -24,7 +24,7 @@ pub struct Part {
 }
 
 /// The name a combination gets: `0.5·diffmean + 1·vector-split`.
-pub fn combined_name(parts: &[Part]) -> String {
+pub fn combined_name(parts: &[Term]) -> String {
     let terms: Vec<String> = parts.iter().map(|p| format!("{}·{}", p.weight, p.name)).collect();
     terms.join(" + ")
 }
@@ -65,7 +65,7 @@ impl SweepSession {
     /// Adds `Σ weight·vector` over `parts` (at least two, vectors at one site and on the same
     /// positions) as an update named by [`combined_name`], rescaled to strength units, and makes
     /// it current.
-    pub fn combine(&mut self, llama: &Llama, parts: &[Part]) -> Result<&Steered> {
+    pub fn combine(&mut self, llama: &Llama, parts: &[Term]) -> Result<&Steered> {
         if parts.len() < 2 {
             return Err(Error::Invalid(format!("combining needs two or more vectors, got {}", parts.len())));
         }

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 
 /// Per-step log-decay λ_t.
 #[derive(Debug, Clone, Copy)]
-pub enum Decay<'a> {
+pub enum LogDecay<'a> {
     /// No decay (λ = 0).
     None,
     /// One λ_t per token (n).
@@ -27,12 +27,12 @@ pub enum Decay<'a> {
     Channel(&'a [f32]),
 }
 
-impl Decay<'_> {
+impl LogDecay<'_> {
     fn at(&self, t: usize, c: usize, dk: usize) -> f32 {
         match self {
-            Decay::None => 0.0,
-            Decay::Scalar(l) => l[t],
-            Decay::Channel(l) => l[t * dk + c],
+            LogDecay::None => 0.0,
+            LogDecay::Scalar(l) => l[t],
+            LogDecay::Channel(l) => l[t * dk + c],
         }
     }
 }
@@ -40,7 +40,7 @@ impl Decay<'_> {
 /// Chunked form of the decayed linear recurrence; q, k: (n, dk), v: (n, dv) → o: (n, dv).
 #[allow(clippy::too_many_arguments)]
 pub fn decay_chunked(
-    q: &[f32], k: &[f32], v: &[f32], decay: Decay<'_>, n: usize, dk: usize, dv: usize, chunk: usize,
+    q: &[f32], k: &[f32], v: &[f32], decay: LogDecay<'_>, n: usize, dk: usize, dv: usize, chunk: usize,
 ) -> Vec<f32> {
     let mut o = vec![0.0; n * dv];
     let mut s = vec![0.0f32; dk * dv];

@@ -26,9 +26,9 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use super::error::{AttnError, Result};
-use super::mixer::{AnyMixer, Dense, Heads};
+use super::mixer::{AnyMixer, Dense, Projections};
 use super::softmax::SoftmaxAttention;
-use super::stack::{Block, Readout, Stack};
+use super::stack::{AnswerHead, Block, Stack};
 use super::task::{Rng, TaskSpec};
 
 /// Slack c in β = ln n + c.
@@ -130,7 +130,7 @@ pub fn construct(task: &TaskSpec, beta: Option<f32>) -> Result<Construction> {
         let mut wk = Dense::zeros(d, 1);
         wk.set(enc.blk_z0(), 0, 1.0);
         let (wv, wo) = copy_val_to(d, enc.val(), r(0), b);
-        blocks.push(block(Heads { heads: 1, dk: 1, dv: b, wq, wk, wv, wo }, beta));
+        blocks.push(block(Projections { heads: 1, dk: 1, dv: b, wq, wk, wv, wo }, beta));
     }
     // Layer k+1: look up z_k at (w_{k−1}, i_{k−1}).
     for k in 1..=steps {
@@ -150,7 +150,7 @@ pub fn construct(task: &TaskSpec, beta: Option<f32>) -> Result<Construction> {
             wk.set(enc.lo() + j, 1 + bh + j, 1.0);
         }
         let (wv, wo) = copy_val_to(d, enc.val(), r(k), b);
-        blocks.push(block(Heads { heads: 1, dk, dv: b, wq, wk, wv, wo }, beta));
+        blocks.push(block(Projections { heads: 1, dk, dv: b, wq, wk, wv, wo }, beta));
     }
     let stack = Stack {
         d_in: f,
@@ -158,7 +158,7 @@ pub fn construct(task: &TaskSpec, beta: Option<f32>) -> Result<Construction> {
         embed: None,
         blocks,
         final_norm: None,
-        readout: Readout::Code { offset: r(steps), bits: b },
+        readout: AnswerHead::Code { offset: r(steps), bits: b },
     };
     Ok(Construction { task: task.clone(), beta, stack })
 }
@@ -173,7 +173,7 @@ fn copy_val_to(d: usize, val: usize, dst: usize, b: usize) -> (Dense, Dense) {
     (wv, wo)
 }
 
-fn block(heads: Heads, beta: f32) -> Block {
+fn block(heads: Projections, beta: f32) -> Block {
     Block { mixer: AnyMixer::Softmax(SoftmaxAttention { heads, scale: beta }), norm1: None, mlp: None, norm2: None }
 }
 

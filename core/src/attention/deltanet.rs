@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunk::delta_chunked;
 use super::error::Result;
-use super::mixer::{check_chunk, head_col, l2norm_rows, sigmoid, Dense, Heads, Mixer};
+use super::mixer::{check_chunk, head_col, l2norm_rows, sigmoid, Dense, Mixer, Projections};
 use super::spec::MixerKind;
 use super::task::Rng;
 
@@ -16,7 +16,7 @@ use super::task::Rng;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeltaNet {
     /// Projections.
-    pub heads: Heads,
+    pub heads: Projections,
     /// d → H write strengths (logits, with bias).
     pub wb: Dense,
 }
@@ -26,7 +26,7 @@ impl DeltaNet {
     pub fn random(d: usize, heads: usize, head_dim: usize, rng: &mut Rng) -> Self {
         let mut wb = Dense::random(d, heads, rng);
         wb.b = Some(vec![0.0; heads]);
-        DeltaNet { heads: Heads::random(d, heads, head_dim, head_dim, rng), wb }
+        DeltaNet { heads: Projections::random(d, heads, head_dim, head_dim, rng), wb }
     }
     /// β (n, H).
     pub fn beta(&self, x: &[f32], n: usize) -> Result<Vec<f32>> {

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::chunk::delta_chunked;
 use super::error::Result;
-use super::mixer::{check_chunk, head_col, l2norm_rows, sigmoid, softplus, Dense, Heads, Mixer};
+use super::mixer::{check_chunk, head_col, l2norm_rows, sigmoid, softplus, Dense, Mixer, Projections};
 use super::spec::MixerKind;
 use super::task::Rng;
 
@@ -16,12 +16,12 @@ use super::task::Rng;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GatedDeltaNet {
     /// Projections.
-    pub heads: Heads,
+    pub heads: Projections,
     /// d → H write strengths (logits, with bias).
     pub wb: Dense,
     /// d → H decay step sizes (with bias).
     pub wa: Dense,
-    /// Decay rate −exp(a_log) per head.
+    /// LogDecay rate −exp(a_log) per head.
     pub a_log: Vec<f32>,
 }
 
@@ -32,7 +32,7 @@ impl GatedDeltaNet {
         wb.b = Some(vec![0.0; heads]);
         let mut wa = Dense::random(d, heads, rng);
         wa.b = Some(vec![-3.0; heads]);
-        GatedDeltaNet { heads: Heads::random(d, heads, head_dim, head_dim, rng), wb, wa, a_log: vec![0.0; heads] }
+        GatedDeltaNet { heads: Projections::random(d, heads, head_dim, head_dim, rng), wb, wa, a_log: vec![0.0; heads] }
     }
     /// (β, g), each (n, H).
     pub fn gates(&self, x: &[f32], n: usize) -> Result<(Vec<f32>, Vec<f32>)> {

@@ -6,9 +6,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use super::chunk::{decay_chunked, Decay};
+use super::chunk::{decay_chunked, LogDecay};
 use super::error::Result;
-use super::mixer::{check_chunk, head_slice, log_sigmoid, scale, Dense, Heads, Mixer};
+use super::mixer::{check_chunk, head_slice, log_sigmoid, scale, Dense, Mixer, Projections};
 use super::spec::MixerKind;
 use super::task::Rng;
 
@@ -19,7 +19,7 @@ pub const GATE_NORM: f32 = 16.0;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Gla {
     /// Projections.
-    pub heads: Heads,
+    pub heads: Projections,
     /// d → H·dk gate logits (with bias).
     pub wg: Dense,
 }
@@ -29,7 +29,7 @@ impl Gla {
     pub fn random(d: usize, heads: usize, head_dim: usize, rng: &mut Rng) -> Self {
         let mut wg = Dense::random(d, heads * head_dim, rng);
         wg.b = Some(vec![2.0; heads * head_dim]);
-        Gla { heads: Heads::random(d, heads, head_dim, head_dim, rng), wg }
+        Gla { heads: Projections::random(d, heads, head_dim, head_dim, rng), wg }
     }
 
     /// Per-token, per-channel log-decays (n, H·dk).
@@ -82,7 +82,7 @@ impl Mixer for Gla {
         self.heads.run(x, n, |h, mut q, k, v| {
             scale(&mut q, sc);
             let gh = head_slice(&g, n, hh, dk, h);
-            decay_chunked(&q, &k, &v, Decay::Channel(&gh), n, dk, dv, chunk)
+            decay_chunked(&q, &k, &v, LogDecay::Channel(&gh), n, dk, dv, chunk)
         })
     }
     fn num_params(&self) -> usize {

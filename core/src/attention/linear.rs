@@ -5,9 +5,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use super::chunk::{decay_chunked, Decay};
+use super::chunk::{decay_chunked, LogDecay};
 use super::error::Result;
-use super::mixer::{check_chunk, scale, Heads, Mixer};
+use super::mixer::{check_chunk, scale, Mixer, Projections};
 use super::spec::MixerKind;
 use super::task::Rng;
 
@@ -15,13 +15,13 @@ use super::task::Rng;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearAttention {
     /// Projections.
-    pub heads: Heads,
+    pub heads: Projections,
 }
 
 impl LinearAttention {
     /// Random weights.
     pub fn random(d: usize, heads: usize, head_dim: usize, rng: &mut Rng) -> Self {
-        LinearAttention { heads: Heads::random(d, heads, head_dim, head_dim, rng) }
+        LinearAttention { heads: Projections::random(d, heads, head_dim, head_dim, rng) }
     }
 }
 
@@ -63,7 +63,7 @@ impl Mixer for LinearAttention {
         let sc = 1.0 / libm::sqrtf(dk as f32);
         self.heads.run(x, n, |_, mut q, k, v| {
             scale(&mut q, sc);
-            decay_chunked(&q, &k, &v, Decay::None, n, dk, dv, chunk)
+            decay_chunked(&q, &k, &v, LogDecay::None, n, dk, dv, chunk)
         })
     }
     fn num_params(&self) -> usize {

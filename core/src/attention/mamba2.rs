@@ -7,9 +7,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use super::chunk::{decay_chunked, Decay};
+use super::chunk::{decay_chunked, LogDecay};
 use super::error::Result;
-use super::mixer::{check_chunk, head_col, softplus, Dense, Heads, Mixer};
+use super::mixer::{check_chunk, head_col, softplus, Dense, Mixer, Projections};
 use super::spec::MixerKind;
 use super::task::Rng;
 
@@ -17,7 +17,7 @@ use super::task::Rng;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Mamba2 {
     /// q = C, k = B, v = x projections and output.
-    pub heads: Heads,
+    pub heads: Projections,
     /// d → H step sizes (with bias).
     pub w_dt: Dense,
     /// A = −exp(a_log), per head.
@@ -32,7 +32,7 @@ impl Mamba2 {
         let mut w_dt = Dense::random(d, heads, rng);
         w_dt.b = Some(vec![-2.0; heads]);
         Mamba2 {
-            heads: Heads::random(d, heads, head_dim, head_dim, rng),
+            heads: Projections::random(d, heads, head_dim, head_dim, rng),
             w_dt,
             a_log: (0..heads).map(|h| libm::logf(1.0 + h as f32)).collect(),
             d_skip: vec![1.0; heads],
@@ -95,7 +95,7 @@ impl Mixer for Mamba2 {
             for t in 0..n {
                 xs[t * dv..(t + 1) * dv].iter_mut().for_each(|z| *z *= dth[t]);
             }
-            let mut y = decay_chunked(&c, &b, &xs, Decay::Scalar(&lam), n, dk, dv, chunk);
+            let mut y = decay_chunked(&c, &b, &xs, LogDecay::Scalar(&lam), n, dk, dv, chunk);
             for (yi, xi) in y.iter_mut().zip(&xv) {
                 *yi += self.d_skip[h] * xi;
             }

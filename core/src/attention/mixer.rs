@@ -91,7 +91,7 @@ impl Dense {
 
 /// Query/key/value/output projections of a multi-head mixer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Heads {
+pub struct Projections {
     /// Number of heads H.
     pub heads: usize,
     /// Key (and query) dim per head.
@@ -108,10 +108,10 @@ pub struct Heads {
     pub wo: Dense,
 }
 
-impl Heads {
+impl Projections {
     /// Random projections.
     pub fn random(d: usize, heads: usize, dk: usize, dv: usize, rng: &mut Rng) -> Self {
-        Heads {
+        Projections {
             heads,
             dk,
             dv,
@@ -273,7 +273,7 @@ impl Mixer for AnyMixer {
     }
 }
 
-impl Heads {
+impl Projections {
     /// Projects x, runs `f(h, q_h, k_h, v_h) -> o_h` (each contiguous (n, ·)) on every head,
     /// concatenates the heads and applies the output projection.
     pub fn run<F>(&self, x: &[f32], n: usize, mut f: F) -> Result<Vec<f32>>

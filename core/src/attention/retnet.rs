@@ -5,9 +5,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
-use super::chunk::{decay_chunked, Decay};
+use super::chunk::{decay_chunked, LogDecay};
 use super::error::Result;
-use super::mixer::{check_chunk, scale, Heads, Mixer};
+use super::mixer::{check_chunk, scale, Mixer, Projections};
 use super::spec::MixerKind;
 use super::task::Rng;
 
@@ -15,7 +15,7 @@ use super::task::Rng;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetNet {
     /// Projections.
-    pub heads: Heads,
+    pub heads: Projections,
 }
 
 /// γ_h = 1 − 2^{−5−h}.
@@ -26,7 +26,7 @@ pub fn gamma(h: usize) -> f32 {
 impl RetNet {
     /// Random weights.
     pub fn random(d: usize, heads: usize, head_dim: usize, rng: &mut Rng) -> Self {
-        RetNet { heads: Heads::random(d, heads, head_dim, head_dim, rng) }
+        RetNet { heads: Projections::random(d, heads, head_dim, head_dim, rng) }
     }
 }
 
@@ -69,7 +69,7 @@ impl Mixer for RetNet {
         self.heads.run(x, n, |h, mut q, k, v| {
             scale(&mut q, sc);
             let lam = vec![libm::logf(gamma(h)); n];
-            decay_chunked(&q, &k, &v, Decay::Scalar(&lam), n, dk, dv, chunk)
+            decay_chunked(&q, &k, &v, LogDecay::Scalar(&lam), n, dk, dv, chunk)
         })
     }
     fn num_params(&self) -> usize {

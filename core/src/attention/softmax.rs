@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 use serde::{Deserialize, Serialize};
 
 use super::error::Result;
-use super::mixer::{check_chunk, Heads, Mixer};
+use super::mixer::{check_chunk, Mixer, Projections};
 use super::spec::MixerKind;
 use super::task::Rng;
 
@@ -18,7 +18,7 @@ use super::task::Rng;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SoftmaxAttention {
     /// Projections.
-    pub heads: Heads,
+    pub heads: Projections,
     /// Inverse temperature applied to q·k (1/√dk by default).
     pub scale: f32,
 }
@@ -27,7 +27,7 @@ impl SoftmaxAttention {
     /// Random weights.
     pub fn random(d: usize, heads: usize, head_dim: usize, rng: &mut Rng) -> Self {
         SoftmaxAttention {
-            heads: Heads::random(d, heads, head_dim, head_dim, rng),
+            heads: Projections::random(d, heads, head_dim, head_dim, rng),
             scale: 1.0 / libm::sqrtf(head_dim as f32),
         }
     }

@@ -56,7 +56,7 @@ pub struct Block {
 /// How the answer is read from the last token.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Readout {
+pub enum AnswerHead {
     /// Class logits = x_last·W + b; answer = argmax.
     Logits {
         /// d → classes.
@@ -85,7 +85,7 @@ pub struct Stack {
     /// Final RMSNorm gain.
     pub final_norm: Option<Vec<f32>>,
     /// Readout.
-    pub readout: Readout,
+    pub readout: AnswerHead,
 }
 
 /// Width and options of a randomly initialised stack.
@@ -150,7 +150,7 @@ impl Stack {
             embed: Some(Dense::random(shape.d_in, d, rng)),
             blocks,
             final_norm: Some(vec![1.0; d]),
-            readout: Readout::Logits { head },
+            readout: AnswerHead::Logits { head },
         })
     }
 
@@ -169,7 +169,7 @@ impl Stack {
                 p += m.up.num_params() + m.down.num_params();
             }
         }
-        if let Readout::Logits { head } = &self.readout {
+        if let AnswerHead::Logits { head } = &self.readout {
             p += head.num_params();
         }
         p
@@ -236,7 +236,7 @@ impl Stack {
             None => last.to_vec(),
         };
         match &self.readout {
-            Readout::Logits { head } => {
+            AnswerHead::Logits { head } => {
                 let logits = head.apply(&h, 1)?;
                 if logits.iter().any(|z| !z.is_finite()) {
                     return Err(AttnError::NonFinite { what: "readout logits".into(), step: None });
@@ -247,7 +247,7 @@ impl Stack {
                     .fold((0, f32::NEG_INFINITY), |acc, (i, &z)| if z > acc.1 { (i, z) } else { acc });
                 Ok((best.0 as u32, logits))
             }
-            Readout::Code { offset, bits } => {
+            AnswerHead::Code { offset, bits } => {
                 let code = h[*offset..*offset + *bits].to_vec();
                 Ok((super::task::decode(&code), code))
             }

@@ -15,9 +15,9 @@ use candle_core::{DType, Device, Tensor, Var, D};
 
 use super::error::{AttnError, Result};
 pub use super::experiment::{ModelConfig, TrainConfig, TrainResult, EARLY_STOP_WINDOW};
-use super::mixer::{AnyMixer, Dense, Heads};
+use super::mixer::{AnyMixer, Dense, Projections};
 use super::spec::{parse_spec, MixerKind};
-use super::stack::{Block, Mlp, Readout, Stack, StackShape};
+use super::stack::{AnswerHead, Block, Mlp, Stack, StackShape};
 use super::task::{Rng, TaskSpec};
 
 fn ce(e: candle_core::Error) -> AttnError {
@@ -106,7 +106,7 @@ fn rms(x: &Tensor, g: &Var) -> candle_core::Result<Tensor> {
 
 impl MixerV {
     fn new(m: &AnyMixer, dev: &Device) -> Result<Self> {
-        let mk = |h: &Heads,
+        let mk = |h: &Projections,
                   kind,
                   x1: Option<&Dense>,
                   x2: Option<&Dense>,
@@ -160,7 +160,7 @@ impl MixerV {
 
     fn export(&self) -> candle_core::Result<AnyMixer> {
         use super::{deltanet, gated_deltanet, gla, linear, mamba2, retnet, softmax};
-        let heads = Heads {
+        let heads = Projections {
             heads: self.heads,
             dk: self.dk,
             dv: self.dv,
@@ -338,7 +338,7 @@ struct BlockV {
 }
 
 /// A trainable stack (candle parameters mirroring a [`Stack`]).
-pub struct Model {
+pub struct TrainableStack {
     embed: DenseV,
     blocks: Vec<BlockV>,
     final_norm: Option<Var>,
@@ -348,11 +348,11 @@ pub struct Model {
     dev: Device,
 }
 
-impl Model {
+impl TrainableStack {
     /// Copies a stack's parameters into candle variables (logit readout and embedding required).
     pub fn from_stack(s: &Stack) -> Result<Self> {
         let dev = Device::Cpu;
-        let Readout::Logits { head } = &s.readout else {
+        let AnswerHead::Logits { head } = &s.readout else {
             return Err(AttnError::Config("training needs a logit readout".into()));
         };
         let Some(embed) = &s.embed else {
@@ -374,7 +374,7 @@ impl Model {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Model {
+        Ok(TrainableStack {
             embed: DenseV::new(embed, &dev)?,
             blocks,
             final_norm: opt(&s.final_norm)?,
@@ -411,7 +411,7 @@ impl Model {
             embed: Some(self.embed.export().map_err(ce)?),
             blocks,
             final_norm: opt(&self.final_norm)?,
-            readout: Readout::Logits { head: self.head.export().map_err(ce)? },
+            readout: AnswerHead::Logits { head: self.head.export().map_err(ce)? },
         })
     }
 
@@ -501,7 +501,7 @@ pub fn batch(task: &TaskSpec, rng: &mut Rng, size: usize) -> (Vec<f32>, Vec<u32>
 }
 
 /// Held-out accuracy of a candle model (instances from `seed`).
-pub fn accuracy(model: &Model, task: &TaskSpec, instances: usize, seed: u64) -> Result<f64> {
+pub fn accuracy(model: &TrainableStack, task: &TaskSpec, instances: usize, seed: u64) -> Result<f64> {
     let mut rng = Rng::new(seed);
     let n = task.prompt_len();
     let classes = task.num_classes();
@@ -533,7 +533,7 @@ pub fn train(cfg: &TrainConfig, mut progress: impl FnMut(usize, f32) -> bool) ->
     }
     let stack = init_stack(&cfg.task, &cfg.model, cfg.seed)?;
     let params = stack.num_params();
-    let model = Model::from_stack(&stack)?;
+    let model = TrainableStack::from_stack(&stack)?;
     let steps = cfg.task.steps();
     let chain_head = chain_head(&stack, steps, cfg.task.num_classes(), cfg.seed, &model.dev)?;
     let mut vars = model.vars();

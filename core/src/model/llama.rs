@@ -319,7 +319,7 @@ impl Llama {
         let m = iv.strength as f64;
         let scale = |t: Option<Tensor>| t.map(|t| t * m).transpose();
         let (dw, db) = (scale(dw)?, scale(db)?);
-        let kind = Writer::of(iv.site, dw.is_some())?;
+        let kind = SiteWriter::of(iv.site, dw.is_some())?;
         let layer = &mut self.layers[iv.layer];
         let writer = match kind {
             WriterKind::O => &mut layer.o,
@@ -332,22 +332,22 @@ impl Llama {
     /// sublayer's weights as f32 `(out, in)` (dequantized, or as merged): `W_o` for `attn_out`,
     /// `W_down` for `mlp_out`, and for `residual` a bias of `W_down` (a vector only — `weight`
     /// says whether the update has a `ΔW` part). `mlp_mid` has no such sublayer.
-    pub fn writer(&self, layer: usize, site: Site, weight: bool) -> Result<(Writer, Tensor)> {
+    pub fn writer(&self, layer: usize, site: Site, weight: bool) -> Result<(SiteWriter, Tensor)> {
         self.config.check_layer(layer)?;
-        let kind = Writer::of(site, weight)?;
+        let kind = SiteWriter::of(site, weight)?;
         let l = &self.layers[layer];
         let (lin, short, tensor) = match kind {
             WriterKind::O => (&l.o, "W_o", "attn_output"),
             WriterKind::Down => (&l.down, "W_down", "ffn_down"),
         };
-        let writer = Writer { tensor: format!("blk.{layer}.{tensor}.weight"), name: short, shape: lin.shape };
+        let writer = SiteWriter { tensor: format!("blk.{layer}.{tensor}.weight"), name: short, shape: lin.shape };
         Ok((writer, lin.dense()?))
     }
 }
 
 /// The affine sublayer that writes a site: where an update, applied as weights, goes.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Writer {
+pub struct SiteWriter {
     /// The GGUF tensor, e.g. `blk.15.ffn_down.weight`.
     pub tensor: alloc::string::String,
     /// Its name in the unified formula: `W_o` or `W_down`.
@@ -361,7 +361,7 @@ enum WriterKind {
     Down,
 }
 
-impl Writer {
+impl SiteWriter {
     /// Which sublayer writes `site` for an update with (`weight`) or without a `ΔW` part: the
     /// residual site's delta joins the MLP branch, so a vector there is a bias of `W_down`, but
     /// the block as a whole is not affine, so a `ΔW` there has no weight to go into.

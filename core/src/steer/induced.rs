@@ -12,7 +12,7 @@
 //! `ΔW = B·A` (`B = Q_B R_B`, `Aᵀ = Q_A R_A`, so `B·A = Q_B (R_B R_Aᵀ) Q_Aᵀ` has the core's
 //! singular values). All of them, not a truncated few, so the rank is exact too.
 use crate::error::{Error, Result};
-use crate::model::llama::Writer;
+use crate::model::llama::SiteWriter;
 use crate::model::{Edit, Llama, Site};
 use alloc::{format, string::String, vec::Vec};
 use candle_core::Tensor;
@@ -61,7 +61,7 @@ pub struct WeightChange {
     pub source: &'static str,
     /// The sublayer it changes when applied as weights; `None` at `mlp_mid`, whose writer
     /// (`silu(W_gate·x)·(W_up·x)`) is not affine.
-    pub writer: Option<Writer>,
+    pub writer: Option<SiteWriter>,
     /// The strength all the numbers below are at (`ΔW` and `Δb` scale with it).
     pub strength: f32,
     /// `(out, in)` of `ΔW`; `None` for a vector (`ΔW = 0`).
@@ -187,7 +187,7 @@ fn parts(edit: &Edit) -> Result<(Form, Option<Tensor>, Option<Tensor>)> {
     Ok((form, dw, db))
 }
 
-fn formula(form: Form, site: Site, writer: Option<&Writer>, shape: Option<(usize, usize)>, edit: &Edit) -> String {
+fn formula(form: Form, site: Site, writer: Option<&SiteWriter>, shape: Option<(usize, usize)>, edit: &Edit) -> String {
     let shape = shape.map_or(String::new(), |(o, i)| format!("{o}×{i} "));
     let part = match (form, edit) {
         (Form::Vector, _) => "ΔW = 0, Δb = v".into(),
