@@ -438,8 +438,14 @@ impl SweepSession {
                 &greedy
             }
         };
-        let reads = self.steered().map_or(ReadPositions::Unknown, |s| s.reads);
-        TokenEffects::measure(&model.llama, &model.tokenizer, prompt, completion, &steering, reads)
+        TokenEffects::measure(
+            &model.llama,
+            &model.tokenizer,
+            prompt,
+            completion,
+            &steering,
+            self.current_update()?.reads,
+        )
     }
 
     /// The point at strength `m` on `split` (cached; `m = 0` is shared by both directions).

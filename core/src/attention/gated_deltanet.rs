@@ -21,7 +21,7 @@ pub struct GatedDeltaNet {
     pub wb: Dense,
     /// d → H decay step sizes (with bias).
     pub wa: Dense,
-    /// LogDecay rate −exp(a_log) per head.
+    /// Decay rate −exp(a_log) per head.
     pub a_log: Vec<f32>,
 }
 
