@@ -3,7 +3,11 @@
 //! vs a naive recompute (every strength, every completion: prompt ++ completion from scratch),
 //! both in this process on one thread. Prints seconds and the ratio; asserts nothing about time.
 //!
-//! `RAYON_NUM_THREADS=1 cargo bench -p steerscope --bench sweep`
+//! Then the cost per token row of one call over layers ℓ.. and the output head, by rows per call:
+//! whether scoring several pairs as one batched call would gain (it gains only where the
+//! kernels get cheaper per row as rows grow).
+//!
+//! `RAYON_NUM_THREADS=1 cargo bench -p steerscope --bench sweep` (`-- rows`: the second part only)
 #[path = "../tests/common/model_path.rs"]
 mod model_path;
 use candle_core::{Device, IndexOp, Tensor};
@@ -39,6 +43,9 @@ fn main() {
         Steering::none()
             .with(Intervention::new(&llama.config, LAYER, Site::Residual, Edit::AddVector(v.clone()), m).unwrap())
     };
+    if std::env::args().any(|a| a == "rows") {
+        return rows_per_call(llama, &steer(2.0));
+    }
     println!(
         "{} strengths × {} pairs at layer {LAYER}; threads {}",
         strengths.len(),
@@ -71,4 +78,29 @@ fn main() {
     println!("sweep engine   {fast:8.2} s");
     println!("naive recompute {slow:7.2} s");
     println!("speed-up {:.2}×   (Σ losses {engine:.2} vs {naive:.2})", slow / fast);
+    rows_per_call(llama, &steer(2.0));
+}
+
+/// ms per token row of layers ℓ.. plus the output head, for calls of 8 to 512 rows (best of 3).
+fn rows_per_call(llama: &steerscope::model::Llama, steering: &Steering) {
+    let hidden = llama.config.hidden;
+    println!("rows per call   ms/row (layers {LAYER}.. + head)   vs 8 rows");
+    let mut base: Option<f64> = None;
+    for rows in [8usize, 16, 32, 64, 128, 256, 512] {
+        let x: Vec<f32> = (0..rows * hidden).map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 504.0).collect();
+        let x = Tensor::from_vec(x, (1, rows, hidden), &Device::Cpu).unwrap();
+        let best = (0..3)
+            .map(|_| {
+                let t = Instant::now();
+                let (h, _) =
+                    llama.run_layers(x.clone(), LAYER..llama.config.n_layers, &mut Cache::new(), steering).unwrap();
+                llama.logits(&llama.final_norm(&h).unwrap()).unwrap();
+                t.elapsed().as_secs_f64()
+            })
+            .fold(f64::INFINITY, f64::min);
+        let per_row = best * 1e3 / rows as f64;
+        let base = *base.get_or_insert(per_row);
+        let ratio = format!("{:.2}×", base / per_row);
+        println!("{rows:>13}   {per_row:>8.3}   {ratio}");
+    }
 }

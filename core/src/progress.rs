@@ -24,7 +24,7 @@ pub trait Progress {
 }
 
 /// A borrowed [`Progress`] (see [`Progress::by_ref`]).
-pub struct ByRef<'a, P: Progress + ?Sized>(&'a mut P);
+pub struct ByRef<'a, P: Progress + ?Sized>(pub &'a mut P);
 
 impl<P: Progress + ?Sized> Progress for ByRef<'_, P> {
     fn report(&mut self, done: usize, total: usize) -> Result<()> {

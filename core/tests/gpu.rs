@@ -883,3 +883,121 @@ fn cli_generate_backend() {
     let (cpu_s, gpu_s) = (probe["cpu"].as_f64().unwrap(), probe["gpu"].as_f64().unwrap());
     assert_eq!(auto["backend"]["backend"], if cpu_s <= gpu_s { "cpu" } else { "gpu" });
 }
+
+/// A sweep session scoring on the GPU (`score_on`, what `sweep --backend gpu` does) against
+/// the same session on the CPU, on the tiny model (F32 weights: both paths multiply f32
+/// activations, so they differ by float rounding order only, ≤ 1e-4 as its logits): every
+/// number of a point — per-pair losses, preference, utility, off-manifold score — at two sites
+/// (different widths of the recorded activations), two position masks, the random direction
+/// and the shared `m = 0` point.
+#[test]
+fn tiny_sweep_session_scores_on_the_gpu() {
+    use std::rc::Rc;
+    use steerscope::analysis::session::{Direction, Split, SweepSession};
+    use steerscope::gpu::GpuEngine;
+    use steerscope::model::score::PairTokens;
+    use steerscope::steer::methods::Method;
+    let Some(g) = gpu() else { return };
+    let bytes = tiny::tiny_llama("llama");
+    let engine: Rc<dyn steerscope::model::pairs::PairEngine> = Rc::new(GpuEngine(load_on(g, &bytes)));
+    let mut llama = Llama::load(&Gguf::parse(&bytes).unwrap()).unwrap();
+    llama.to_f32().unwrap();
+    let mut rng = Rng::new(7);
+    let mut ids = |n: usize| -> Vec<u32> { (0..n).map(|_| (rng.next_u64() % 38) as u32).collect() };
+    let pairs: Vec<PairTokens> =
+        (0..6).map(|i| PairTokens { prompt: ids(9 + i), positive: ids(1 + i % 4), negative: ids(2 + i % 3) }).collect();
+    let (train, test) = (pairs[..3].to_vec(), pairs[3..].to_vec());
+    for (site, positions) in [(Site::Residual, Positions::All), (Site::MlpMid, Positions::Completion)] {
+        let mut session = SweepSession::new(&llama, train.clone(), test.clone(), 1).unwrap();
+        session.fit(&llama, Method::DiffMean, site, positions, None, 1, |_, _| {}).unwrap();
+        let measure = |session: &mut SweepSession| {
+            [(Direction::Update, 0.0), (Direction::Update, 3.0), (Direction::Random, 3.0), (Direction::Update, -6.0)]
+                .map(|(d, m)| session.point(&llama, Split::Test, d, m, |_, _| {}).unwrap())
+        };
+        let cpu = measure(&mut session);
+        session.score_on(Some(engine.clone()));
+        let on_gpu = measure(&mut session);
+        for (c, g) in cpu.iter().zip(&on_gpu) {
+            let numbers = |p: &steerscope::analysis::sweep::SweepPoint| -> Vec<f32> {
+                let mut v =
+                    vec![p.point.pref_odds, p.point.util_odds.unwrap_or(f32::NAN), p.off_manifold.unwrap_or(0.0)];
+                v.extend(p.pairs.iter().flat_map(|s| [s.lp.sum, s.ln.sum]));
+                v
+            };
+            let d = max_diff(&numbers(c), &numbers(g));
+            println!("{site} {positions:?} m = {}: CPU vs GPU point, max |Δ| {d:e}", c.point.strength);
+            assert!(d <= 1e-4, "{site} m = {}: {d}", c.point.strength);
+            assert_eq!(c.pairs.len(), g.pairs.len());
+        }
+        // Steering moved the numbers (by far more than the bound), on both engines.
+        let moved = (on_gpu[1].point.pref_odds - on_gpu[0].point.pref_odds).abs();
+        assert!(moved > 1e-2, "{site}: steering moved the GPU's preference by {moved}");
+    }
+}
+
+/// `steerscope sweep|calibrate --backend gpu|auto` on the tiny model: the JSON names the backend
+/// and adapter; the GPU's held-out points are not the CPU's bits (they ran elsewhere) but the
+/// same science within the quantized-CPU bound (the CPU rounds activations to 8 bits); `auto`
+/// reports both probe times and keeps the faster.
+#[cfg(feature = "cli")]
+#[test]
+fn tiny_cli_sweep_and_calibrate_backend() {
+    let Some(g) = gpu() else { return };
+    let dir = std::env::temp_dir().join(format!("steerscope-gpu-sweep-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("tiny.gguf");
+    std::fs::write(&model, tiny::tiny_llama("llama")).unwrap();
+    let lines = |rows: &[(&str, &str, &str)]| -> String {
+        rows.iter()
+            .map(|(p, a, b)| format!("{{\"prompt\": \"{p}\", \"positive\": \"{a}\", \"negative\": \"{b}\"}}\n"))
+            .collect()
+    };
+    std::fs::write(
+        dir.join("train.jsonl"),
+        lines(&[("abcab", "cab", "bca"), ("bcd", "dd", "ab"), ("cade", "ec", "ba")]),
+    )
+    .unwrap();
+    std::fs::write(dir.join("test.jsonl"), lines(&[("dcba", "cab", "bca"), ("eab", "dd", "abc")])).unwrap();
+    let run = |command: &str, backend: &str| -> serde_json::Value {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_steerscope"));
+        cmd.args(["--model", model.to_str().unwrap(), "--json", command, "--format", "raw", "--backend", backend]);
+        cmd.arg("--train").arg(dir.join("train.jsonl")).arg("--test").arg(dir.join("test.jsonl"));
+        cmd.arg("--out").arg(dir.join(format!("{command}-{backend}")));
+        match command {
+            "sweep" => cmd.args(["--layer", "1", "--method", "diffmean", "--strengths=-4,0,4"]),
+            _ => cmd.args(["--layers", "0,1", "--strengths=-4,0,4", "--budget", "0.3"]),
+        };
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{command} {backend}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let heldout = |j: &serde_json::Value| -> Vec<f32> {
+        let points = j["results"][0]["heldout"]["points"].as_array().unwrap();
+        points
+            .iter()
+            .flat_map(|p| [&p["pref_odds"], &p["util_odds"], &p["off_manifold"]])
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect()
+    };
+    let (cpu, on_gpu, auto) = (run("sweep", "cpu"), run("sweep", "gpu"), run("sweep", "auto"));
+    assert_eq!(cpu["backend"]["backend"], "cpu");
+    assert_eq!(on_gpu["backend"]["backend"], "gpu");
+    assert_eq!(on_gpu["backend"]["adapter"]["name"], g.adapter().name.as_str());
+    let (c, gp) = (heldout(&cpu), heldout(&on_gpu));
+    let d = max_diff(&c, &gp);
+    println!("sweep held-out pref/util: CPU {c:?}\nGPU {gp:?}\nmax |Δ| {d}");
+    assert!(c != gp, "the GPU run gave the CPU's bits: it did not run on the GPU");
+    assert!(d <= QUANT_BOUND, "{d}");
+    let probe = &auto["backend"]["probe_s"];
+    let (cpu_s, gpu_s) = (probe["cpu"].as_f64().unwrap(), probe["gpu"].as_f64().unwrap());
+    assert_eq!(auto["backend"]["backend"], if cpu_s <= gpu_s { "cpu" } else { "gpu" });
+    let (cal_cpu, cal_gpu) = (run("calibrate", "cpu"), run("calibrate", "gpu"));
+    assert_eq!(cal_gpu["backend"]["backend"], "gpu");
+    let cells = |j: &serde_json::Value| {
+        j["cells"].as_array().unwrap().iter().map(|c| c["pref_odds"].as_f64().unwrap() as f32).collect::<Vec<_>>()
+    };
+    let d = max_diff(&cells(&cal_cpu), &cells(&cal_gpu));
+    println!("calibration cells: max |Δ pref| {d}");
+    assert!(cells(&cal_cpu).len() == 6 && d <= QUANT_BOUND, "{d}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -331,7 +331,8 @@ fn calibration_from_activations_read_once_is_the_same_grid() {
     let llama = &model().llama;
     let (train, test) = (concept_pairs("sentiment.train.jsonl", 3), concept_pairs("sentiment.test.jsonl", 2));
     let (layers, strengths) = ([9, 15], [0.0, 3.0, 6.0]);
-    let own = Calibration::run(llama, &train, &test, Method::DiffMean, &layers, &strengths, 0.3, |_, _| {}).unwrap();
+    let own =
+        Calibration::run(llama, &train, &test, Method::DiffMean, &layers, &strengths, 0.3, None, |_, _| {}).unwrap();
     let sites: Vec<(usize, Site)> = (0..30).flat_map(|l| Site::ALL.map(|s| (l, s))).collect();
     let acts = Prepared::new(llama, &train, 0, |_, _| {})
         .unwrap()
@@ -339,7 +340,7 @@ fn calibration_from_activations_read_once_is_the_same_grid() {
         .unwrap();
     let mut seen = Vec::new();
     let shared =
-        Calibration::run_with(llama, &acts, &train, &test, Method::DiffMean, &layers, &strengths, 0.3, |d, t| {
+        Calibration::run_with(llama, &acts, &train, &test, Method::DiffMean, &layers, &strengths, 0.3, None, |d, t| {
             seen.push((d, t))
         })
         .unwrap();
@@ -356,7 +357,7 @@ fn calibration_from_activations_read_once_is_the_same_grid() {
     }
     // Stopping the grid ends it with Cancelled.
     let stop = Stoppable { on_progress: |_, _| {}, stop: || true };
-    let e = Calibration::run_with(llama, &acts, &train, &test, Method::DiffMean, &layers, &strengths, 0.3, stop);
+    let e = Calibration::run_with(llama, &acts, &train, &test, Method::DiffMean, &layers, &strengths, 0.3, None, stop);
     assert_eq!(e.unwrap_err(), Error::Cancelled);
 }
 

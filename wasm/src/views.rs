@@ -106,10 +106,21 @@ impl Session {
         let llama = &self.model.llama;
         let progress = JsProgress(on_progress);
         let c = match &self.activations {
-            Some(a) => {
-                Calibration::run_with(llama, a, &self.train, &self.test, method, &layers, strengths, budget, progress)
+            Some(a) => Calibration::run_with(
+                llama,
+                a,
+                &self.train,
+                &self.test,
+                method,
+                &layers,
+                strengths,
+                budget,
+                None,
+                progress,
+            ),
+            None => {
+                Calibration::run(llama, &self.train, &self.test, method, &layers, strengths, budget, None, progress)
             }
-            None => Calibration::run(llama, &self.train, &self.test, method, &layers, strengths, budget, progress),
         }
         .map_err(js_err)?;
         to_js(&c)

@@ -114,6 +114,10 @@ pub struct Calibration {
     pub recommendation: core::result::Result<Recommendation, String>,
 }
 
+/// Where a calibration scores its held-out points when not on the CPU.
+#[cfg(feature = "model")]
+type Engine = alloc::rc::Rc<dyn crate::model::pairs::PairEngine>;
+
 #[cfg(feature = "model")]
 impl Calibration {
     /// Fits `method` (DiffMean or PCA, at the residual site) at every layer from one pass over
@@ -124,7 +128,7 @@ impl Calibration {
     pub fn run(
         llama: &crate::model::Llama, train: &[crate::model::score::PairTokens],
         test: &[crate::model::score::PairTokens], method: crate::steer::methods::Method, layers: &[usize],
-        strengths: &[f32], budget: f32, progress: impl crate::progress::Progress,
+        strengths: &[f32], budget: f32, engine: Option<&Engine>, progress: impl crate::progress::Progress,
     ) -> Result<Self> {
         use crate::model::{pairs::Prepared, pairs::Read, Site};
         check(llama, method, layers, strengths, budget)?;
@@ -135,19 +139,20 @@ impl Calibration {
             Read::CompletionMean,
             |_, _| {},
         )?;
-        Self::run_with(llama, &acts, train, test, method, layers, strengths, budget, progress)
+        Self::run_with(llama, &acts, train, test, method, layers, strengths, budget, engine, progress)
     }
 
     /// [`Calibration::run`] with the training pairs' activations already read (they must
     /// include the residual site of every layer in `layers`; the page reads every layer and
-    /// site once). Progress: one unit per held-out pair of each (layer, strength); stopping
-    /// through it ends the grid with [`Error::Cancelled`].
+    /// site once). The held-out points are scored on `engine` (e.g. the GPU) when given, else on
+    /// the CPU. Progress: one unit per held-out pair of each (layer, strength); stopping through
+    /// it ends the grid with [`Error::Cancelled`].
     #[allow(clippy::too_many_arguments)]
     pub fn run_with(
         llama: &crate::model::Llama, activations: &crate::model::pairs::Activations,
         train: &[crate::model::score::PairTokens], test: &[crate::model::score::PairTokens],
         method: crate::steer::methods::Method, layers: &[usize], strengths: &[f32], budget: f32,
-        mut progress: impl crate::progress::Progress,
+        engine: Option<&Engine>, mut progress: impl crate::progress::Progress,
     ) -> Result<Self> {
         use crate::analysis::session::{Direction, Split, SweepSession};
         use crate::model::{sites::Positions, Site};
@@ -161,6 +166,7 @@ impl Calibration {
         let mut cells = Vec::with_capacity(layers.len() * strengths.len());
         for (i, &layer) in layers.iter().enumerate() {
             let mut session = SweepSession::new(llama, train.to_vec(), test.to_vec(), layer)?;
+            session.score_on(engine.cloned());
             let steered =
                 session.fit(llama, method, Site::Residual, Positions::All, Some(activations), 1, |_, _| {})?;
             let unit = steered.scale.to_strength_units();

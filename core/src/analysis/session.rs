@@ -21,7 +21,7 @@ use crate::analysis::sweep::{self, fit_curves, fit_curves_heldout, Curves, OffMa
 use crate::error::{Error, Result};
 use crate::math::logodds::PairScore;
 use crate::model::generate::{generate, Sampling};
-use crate::model::pairs::{Activations, Prepared, Read};
+use crate::model::pairs::{Activations, PairEngine, Prepared, Read, ScorePairs};
 use crate::model::score::PairTokens;
 use crate::model::sites::Positions;
 use crate::model::tokens::{ReadPositions, TokenEffects};
@@ -33,7 +33,7 @@ use crate::steer::methods::Method;
 use crate::steer::strength::{residual_norm, UpdateScale};
 use crate::steer::train::{TrainSettings, Trainer};
 use crate::steer::update::Update;
-use alloc::{format, string::String, vec::Vec};
+use alloc::{boxed::Box, format, rc::Rc, string::String, vec::Vec};
 use candle_core::{Device, Tensor};
 
 /// The strengths a sweep measures unless told otherwise (10 adds a `Δh` of half the layer's mean
@@ -137,10 +137,12 @@ pub struct Summary {
     pub curves: Curves,
 }
 
-/// The per-session state of one split: its pairs as tokens, and (on first need) prepared.
+/// The per-session state of one split: its pairs as tokens, and (on first need) prepared — on
+/// the CPU, and on the session's engine when it scores elsewhere.
 struct SplitPairs {
     tokens: Vec<PairTokens>,
     prepared: Option<Prepared>,
+    on_engine: Option<Box<dyn ScorePairs>>,
 }
 
 /// A cached point and what it was measured with.
@@ -164,6 +166,8 @@ pub struct SweepSession {
     points: Vec<Cached>,
     /// Off-manifold references per (split, site), from unsteered activations.
     references: Vec<(Split, Site, Option<OffManifold>)>,
+    /// Where points are scored when not on the CPU ([`SweepSession::score_on`]).
+    engine: Option<Rc<dyn PairEngine>>,
 }
 
 fn index(split: Split) -> usize {
@@ -180,7 +184,7 @@ impl SweepSession {
         if train.is_empty() || test.is_empty() {
             return Err(Error::EmptyDataset);
         }
-        let split = |tokens| SplitPairs { tokens, prepared: None };
+        let split = |tokens| SplitPairs { tokens, prepared: None, on_engine: None };
         Ok(SweepSession {
             layer,
             splits: [split(train), split(test)],
@@ -189,7 +193,41 @@ impl SweepSession {
             current: None,
             points: Vec::new(),
             references: Vec::new(),
+            engine: None,
         })
+    }
+
+    /// Scores points on `engine` (e.g. the GPU) from now on, or on the CPU with `None`. Points
+    /// and references measured so far are forgotten — they came from the other engine's
+    /// arithmetic — while updates are kept (fitting and training stay on the CPU).
+    pub fn score_on(&mut self, engine: Option<Rc<dyn PairEngine>>) {
+        self.engine = engine;
+        for s in &mut self.splits {
+            s.on_engine = None;
+        }
+        self.points.clear();
+        self.references.clear();
+    }
+
+    /// `split`'s pairs prepared for scoring points: on the session's engine, or on the CPU.
+    fn scorer(&mut self, llama: &Llama, split: Split, mut progress: impl Progress) -> Result<&dyn ScorePairs> {
+        let layer = self.layer;
+        let Some(engine) = &self.engine else { return Ok(self.prepared(llama, split, progress)?) };
+        let s = &mut self.splits[index(split)];
+        if s.on_engine.is_none() {
+            s.on_engine = Some(engine.prepare(llama, &s.tokens, layer, &mut progress)?);
+        }
+        Ok(s.on_engine.as_deref().expect("just prepared"))
+    }
+
+    /// Whether `split` is prepared where its points are scored.
+    fn scorer_ready(&self, split: Split) -> bool {
+        let s = &self.splits[index(split)];
+        if self.engine.is_some() {
+            s.on_engine.is_some()
+        } else {
+            s.prepared.is_some()
+        }
     }
 
     /// Replaces the held-out pairs, keeping every update (only the training pairs determine
@@ -199,7 +237,7 @@ impl SweepSession {
         if test.is_empty() {
             return Err(Error::EmptyDataset);
         }
-        self.splits[index(Split::Test)] = SplitPairs { tokens: test, prepared: None };
+        self.splits[index(Split::Test)] = SplitPairs { tokens: test, prepared: None, on_engine: None };
         self.points.retain(|c| c.split != Split::Test);
         self.references.retain(|(s, _, _)| *s != Split::Test);
         Ok(())
@@ -474,20 +512,17 @@ impl SweepSession {
         let site = self.steered().expect("checked above").site;
         let key = self.key(direction, m).expect("checked above");
         let n = self.len(split);
-        let parts = [
-            self.splits[index(split)].prepared.is_none(),
-            !self.references.iter().any(|(s, t, _)| *s == split && *t == site),
-            m != 0.0,
-        ];
+        let parts =
+            [!self.scorer_ready(split), !self.references.iter().any(|(s, t, _)| *s == split && *t == site), m != 0.0];
         let total = n * parts.iter().filter(|&&p| p).count().max(1);
         // Where each part starts in the whole: after the parts before it that are needed.
         let start = |k: usize| n * parts[..k].iter().filter(|&&p| p).count();
-        self.prepared(llama, split, Part { whole: &mut progress, before: start(0), total })?;
+        self.scorer(llama, split, Part { whole: &mut progress, before: start(0), total })?;
         let reference = self.reference(llama, split, site, Part { whole: &mut progress, before: start(1), total })?;
-        let prepared = self.prepared(llama, split, |_, _| {})?;
+        let prepared = self.scorer(llama, split, |_, _| {})?;
         let point = if m == 0.0 {
             // The reference already ran the unsteered pairs: the point is their summary.
-            let base = prepared.unsteered(llama, site, |_, _| {})?;
+            let base = prepared.unsteered(llama, site, &mut |_, _| {})?;
             let off_manifold = reference.as_ref().map(|r| r.score(&base.activations)).transpose()?;
             let p = SweepPoint { point: summarize(m, &base.scores), off_manifold, pairs: base.scores.clone() };
             partial(&p);
@@ -554,13 +589,13 @@ impl SweepSession {
 
     /// The off-manifold reference of `split` at `site`: unsteered activations, fitted once.
     fn reference(
-        &mut self, llama: &Llama, split: Split, site: Site, progress: impl Progress,
+        &mut self, llama: &Llama, split: Split, site: Site, mut progress: impl Progress,
     ) -> Result<Option<OffManifold>> {
         if let Some((_, _, r)) = self.references.iter().find(|(s, t, _)| *s == split && *t == site) {
             return Ok(r.clone());
         }
-        let prepared = self.prepared(llama, split, |_, _| {})?;
-        let base = prepared.unsteered(llama, site, progress)?;
+        let prepared = self.scorer(llama, split, |_, _| {})?;
+        let base = prepared.unsteered(llama, site, &mut progress)?;
         let reference = OffManifold::fit(&base.activations)?;
         self.references.push((split, site, reference.clone()));
         Ok(reference)

@@ -30,6 +30,7 @@ mod matmul;
 pub mod model;
 mod norm;
 pub mod ops;
+pub mod pairs;
 mod program;
 mod rope;
 mod steer;
@@ -41,6 +42,7 @@ pub use context::{AdapterSummary, Gpu, GpuLimits, GpuOptions};
 pub use forward::{GpuStream, Input, Output, Readout};
 pub use model::GpuLlama;
 pub use ops::{AttentionShape, EditRows, Ops};
+pub use pairs::{GpuEngine, GpuPairs};
 pub use steering::GpuSteering;
 pub use weights::Format;
 

@@ -15,7 +15,7 @@ use crate::math::logodds::PairScore;
 use crate::math::vector::{mean_rows, norm};
 use crate::model::score::{nll_of_rows, PairTokens};
 use crate::model::{Cache, Llama, Site, Steering};
-use crate::progress::Progress;
+use crate::progress::{ByRef, Progress};
 use alloc::{rc::Rc, vec::Vec};
 use candle_core::{IndexOp, Tensor};
 use core::cell::RefCell;
@@ -26,7 +26,70 @@ pub struct Prepared {
     pairs: Vec<PreparedPair>,
     /// Unsteered scores and activations, per site, computed on first need: every sweep over these
     /// pairs shares its `m = 0` point and its off-manifold reference.
-    unsteered: RefCell<Vec<(Site, Rc<Scored>)>>,
+    unsteered: UnsteeredCache,
+}
+
+/// Pairs ready to be scored under a steering acting at layers ≥ ℓ: [`Prepared`] on the CPU, or
+/// another engine's (the GPU's `crate::gpu::GpuPairs`), so a sweep session measures its points on
+/// either with the same code around them.
+pub trait ScorePairs {
+    /// Number of pairs.
+    fn len(&self) -> usize;
+
+    /// Never true: an empty pair set is refused when the pairs are prepared.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pair `i`'s score under `steering`, and the activation rows at `(ℓ, site)` over both
+    /// completions' tokens (the positive completion's first).
+    fn score_pair(
+        &self, llama: &Llama, i: usize, steering: &Steering, site: Site,
+    ) -> Result<(PairScore, Vec<Vec<f32>>)>;
+
+    /// Every pair unsteered (computed once per site). Progress: one unit per pair.
+    fn unsteered(&self, llama: &Llama, site: Site, progress: &mut dyn Progress) -> Result<Rc<Scored>>;
+}
+
+/// An engine that prepares pairs for scoring at a layer: how a sweep session is told to score
+/// somewhere other than on the CPU ([`crate::analysis::session::SweepSession::score_on`]).
+pub trait PairEngine {
+    /// `pairs` run through the layers below `layer`, ready for [`ScorePairs::score_pair`].
+    /// Progress: one unit per pair.
+    fn prepare(
+        &self, llama: &Llama, pairs: &[PairTokens], layer: usize, progress: &mut dyn Progress,
+    ) -> Result<alloc::boxed::Box<dyn ScorePairs>>;
+}
+
+/// Every pair's score under `steering`, with the activations at `(ℓ, site)`, on any engine.
+/// Progress: one unit per pair.
+pub fn score_all(
+    pairs: &dyn ScorePairs, llama: &Llama, steering: &Steering, site: Site, mut progress: impl Progress,
+) -> Result<Scored> {
+    let mut out = Scored { scores: Vec::with_capacity(pairs.len()), activations: Vec::new() };
+    for i in 0..pairs.len() {
+        let (score, rows) = pairs.score_pair(llama, i, steering, site)?;
+        out.scores.push(score);
+        out.activations.extend(rows);
+        progress.report(i + 1, pairs.len())?;
+    }
+    Ok(out)
+}
+
+/// The unsteered [`Scored`] of a pair set, per site, kept once computed.
+#[derive(Default)]
+pub struct UnsteeredCache(RefCell<Vec<(Site, Rc<Scored>)>>);
+
+impl UnsteeredCache {
+    /// The scores at `site`, from `compute` the first time.
+    pub fn get_or(&self, site: Site, compute: impl FnOnce() -> Result<Scored>) -> Result<Rc<Scored>> {
+        if let Some((_, s)) = self.0.borrow().iter().find(|(s, _)| *s == site) {
+            return Ok(s.clone());
+        }
+        let scored = Rc::new(compute()?);
+        self.0.borrow_mut().push((site, scored.clone()));
+        Ok(scored)
+    }
 }
 
 struct PreparedPair {
@@ -158,7 +221,7 @@ impl Prepared {
             out.push(PreparedPair { prompt, completions: [below(&p.positive)?, below(&p.negative)?] });
             progress.report(i + 1, pairs.len())?;
         }
-        Ok(Prepared { layer, pairs: out, unsteered: RefCell::default() })
+        Ok(Prepared { layer, pairs: out, unsteered: UnsteeredCache::default() })
     }
 
     /// The layer ℓ below which the pairs are prepared.
@@ -228,41 +291,15 @@ impl Prepared {
         Ok((rows, recp.into_iter().zip(recn).map(|(p, n)| [p, n]).collect()))
     }
 
-    /// Pair `i`'s score under `steering`, and the activation rows at `(ℓ, site)` over both
-    /// completions' tokens.
-    pub fn score_pair(
-        &self, llama: &Llama, i: usize, steering: &Steering, site: Site,
-    ) -> Result<(PairScore, Vec<Vec<f32>>)> {
-        let run = self.run(llama, i, steering, &[(self.layer, site)])?;
-        let [tp, tn] = self.targets(i);
-        let score = PairScore::new(nll_of_rows(llama, &run.rows[0], tp)?, nll_of_rows(llama, &run.rows[1], tn)?);
-        let [ap, an] = &run.recorded[0];
-        let mut rows: Vec<Vec<f32>> = ap.to_vec2()?;
-        rows.extend(an.to_vec2::<f32>()?);
-        Ok((score, rows))
-    }
-
     /// Every pair's score under `steering` (acting at layers ≥ ℓ), with the activations at
     /// `(ℓ, site)`. Progress: one unit per pair.
-    pub fn score(&self, llama: &Llama, steering: &Steering, site: Site, mut progress: impl Progress) -> Result<Scored> {
-        let mut out = Scored { scores: Vec::with_capacity(self.len()), activations: Vec::new() };
-        for i in 0..self.len() {
-            let (score, rows) = self.score_pair(llama, i, steering, site)?;
-            out.scores.push(score);
-            out.activations.extend(rows);
-            progress.report(i + 1, self.len())?;
-        }
-        Ok(out)
+    pub fn score(&self, llama: &Llama, steering: &Steering, site: Site, progress: impl Progress) -> Result<Scored> {
+        score_all(self, llama, steering, site, progress)
     }
 
     /// [`Prepared::score`] without steering, computed once per site.
     pub fn unsteered(&self, llama: &Llama, site: Site, progress: impl Progress) -> Result<Rc<Scored>> {
-        if let Some((_, s)) = self.unsteered.borrow().iter().find(|(s, _)| *s == site) {
-            return Ok(s.clone());
-        }
-        let scored = Rc::new(self.score(llama, &Steering::none(), site, progress)?);
-        self.unsteered.borrow_mut().push((site, scored.clone()));
-        Ok(scored)
+        self.unsteered.get_or(site, || self.score(llama, &Steering::none(), site, progress))
     }
 
     /// The activation rows at each of `sites` (layers ≥ ℓ) for pair `i` under `steering`,
@@ -311,5 +348,27 @@ impl Prepared {
             acc.mean_norm = (sum / n.max(1) as f64) as f32;
         }
         Ok(Activations { read, sites: out })
+    }
+}
+
+impl ScorePairs for Prepared {
+    fn len(&self) -> usize {
+        Prepared::len(self)
+    }
+
+    fn score_pair(
+        &self, llama: &Llama, i: usize, steering: &Steering, site: Site,
+    ) -> Result<(PairScore, Vec<Vec<f32>>)> {
+        let run = self.run(llama, i, steering, &[(self.layer, site)])?;
+        let [tp, tn] = self.targets(i);
+        let score = PairScore::new(nll_of_rows(llama, &run.rows[0], tp)?, nll_of_rows(llama, &run.rows[1], tn)?);
+        let [ap, an] = &run.recorded[0];
+        let mut rows: Vec<Vec<f32>> = ap.to_vec2()?;
+        rows.extend(an.to_vec2::<f32>()?);
+        Ok((score, rows))
+    }
+
+    fn unsteered(&self, llama: &Llama, site: Site, progress: &mut dyn Progress) -> Result<Rc<Scored>> {
+        Prepared::unsteered(self, llama, site, ByRef(progress))
     }
 }

@@ -1,10 +1,14 @@
-//! `--backend cpu|gpu|auto`: where `generate` runs its forward pass. The GPU engine
+//! `--backend cpu|gpu|auto`: where `generate` runs its forward pass, and where `sweep` and
+//! `calibrate` score their pairs (the sweep session's [`PairEngine`]). The GPU engine
 //! (`steerscope::gpu`, wgpu: Vulkan / Metal / DX12) exists in builds with the `gpu` feature;
 //! `auto` times the same probe on both and keeps the faster, and falls back to the CPU — saying
 //! why — when there is no adapter or the engine cannot run the model.
 use anyhow::Result;
 use std::path::Path;
+use std::rc::Rc;
 use steerscope::model::generate::{generate, Generation, Sampling};
+use steerscope::model::pairs::PairEngine;
+use steerscope::model::score::PairTokens;
 use steerscope::model::{Model, Steering};
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,7 +17,8 @@ pub enum Backend {
     Cpu,
     /// The GPU engine; an error when there is no adapter or this build has no GPU backend.
     Gpu,
-    /// Time a probe (the prompt's prefill and one decode step) on each and keep the faster.
+    /// Time a probe on each and keep the faster: the prompt's prefill and one decode step
+    /// (`generate`), or scoring one pair (`sweep`, `calibrate`).
     Auto,
 }
 
@@ -50,22 +55,51 @@ pub fn run_generate(
     }
 }
 
+/// Where a sweep session scores its pairs — `None`: on the CPU — and why (`auto` probes by
+/// scoring `probe` at mid-depth on each backend).
+pub fn pair_engine(
+    backend: Backend, model_path: &Path, model: &Model, probe: &PairTokens,
+) -> Result<(Option<Rc<dyn PairEngine>>, Choice)> {
+    match backend {
+        Backend::Cpu => Ok((None, Choice::cpu(None))),
+        Backend::Gpu | Backend::Auto => gpu::pair_engine(backend, model_path, model, probe),
+    }
+}
+
+/// Says on stderr where a command runs, unless it was simply told `cpu`.
+pub fn report(backend: Backend, choice: &Choice) {
+    if backend != Backend::Cpu {
+        let note = choice.note.as_ref().map_or(String::new(), |n| format!(" ({n})"));
+        eprintln!("backend: {}{note}", choice.backend);
+    }
+}
+
 #[cfg(not(feature = "gpu"))]
 mod gpu {
     use super::*;
     use anyhow::bail;
+
+    const WHY: &str = "this steerscope was built without the GPU backend (cargo build --release --features gpu)";
+
+    pub fn pair_engine(
+        backend: Backend, _model_path: &Path, _model: &Model, _probe: &PairTokens,
+    ) -> Result<(Option<Rc<dyn PairEngine>>, Choice)> {
+        if backend == Backend::Gpu {
+            bail!("--backend gpu: {WHY}");
+        }
+        Ok((None, Choice::cpu(Some(WHY.into()))))
+    }
 
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         backend: Backend, _model_path: &Path, model: &Model, ids: &[u32], max_tokens: usize, sampling: Sampling,
         steering: &Steering, on_text: impl FnMut(&str),
     ) -> Result<(Generation, Choice)> {
-        let why = "this steerscope was built without the GPU backend (cargo build --release --features gpu)";
         if backend == Backend::Gpu {
-            bail!("--backend gpu: {why}");
+            bail!("--backend gpu: {WHY}");
         }
         let gen = generate(model, ids, max_tokens, sampling, steering, on_text)?;
-        Ok((gen, Choice::cpu(Some(why.into()))))
+        Ok((gen, Choice::cpu(Some(WHY.into()))))
     }
 }
 
@@ -76,9 +110,11 @@ mod gpu {
     use candle_core::IndexOp;
     use std::time::Instant;
     use steerscope::gguf::Gguf;
-    use steerscope::gpu::{block_on, Gpu, GpuLlama, GpuOptions, GpuSteering};
+    use steerscope::gpu::{block_on, Gpu, GpuEngine, GpuLlama, GpuOptions, GpuSteering};
     use steerscope::model::generate::generate_with;
+    use steerscope::model::pairs::{Prepared, ScorePairs};
     use steerscope::model::Cache;
+    use steerscope::model::Site;
     use steerscope::Error;
 
     /// Opens the GPU and uploads the model.
@@ -114,6 +150,56 @@ mod gpu {
             llama.logits(&h.i(n - 1..n)?)?;
         }
         Ok((t.elapsed().as_secs_f64(), gpu_s))
+    }
+
+    /// Seconds to prepare `probe` at mid-depth and score it unsteered, on the CPU and on the GPU
+    /// (whose first, untimed run warms it up).
+    fn probe_pair(gm: &GpuLlama, model: &Model, probe: &PairTokens) -> Result<(f64, f64)> {
+        let (llama, engine) = (&model.llama, GpuEngine(gm.clone()));
+        let layer = llama.config.n_layers / 2;
+        let pairs = std::slice::from_ref(probe);
+        let time = |prepare: &dyn Fn() -> steerscope::Result<Box<dyn ScorePairs>>| -> Result<f64> {
+            let t = Instant::now();
+            prepare()?.score_pair(llama, 0, &Steering::none(), Site::Residual)?;
+            Ok(t.elapsed().as_secs_f64())
+        };
+        let on_gpu = || engine.prepare(llama, pairs, layer, &mut |_, _| {});
+        time(&on_gpu)?;
+        let gpu_s = time(&on_gpu)?;
+        let cpu_s = time(&|| Ok(Box::new(Prepared::new(llama, pairs, layer, |_, _| {})?)))?;
+        Ok((cpu_s, gpu_s))
+    }
+
+    pub fn pair_engine(
+        backend: Backend, model_path: &Path, model: &Model, probe: &PairTokens,
+    ) -> Result<(Option<Rc<dyn PairEngine>>, Choice)> {
+        let gm = match open(model_path) {
+            Ok(gm) => gm,
+            Err(e) if backend == Backend::Auto => {
+                return Ok((None, Choice::cpu(Some(format!("the GPU cannot run it: {e:#}")))));
+            }
+            Err(e) => return Err(e.context("--backend gpu")),
+        };
+        let mut choice = Choice { backend: "gpu", adapter: Some(adapter(&gm)), probe_s: None, note: None };
+        if backend == Backend::Auto {
+            let tokens = probe.prompt.len() + probe.positive.len() + probe.negative.len();
+            match probe_pair(&gm, model, probe) {
+                Ok((cpu_s, gpu_s)) => {
+                    choice.probe_s = Some(serde_json::json!({"cpu": cpu_s, "gpu": gpu_s, "tokens": tokens}));
+                    if cpu_s <= gpu_s {
+                        choice.backend = "cpu";
+                        choice.note = Some(format!("the CPU was faster on the probe ({cpu_s:.3} s vs {gpu_s:.3} s)"));
+                        return Ok((None, choice));
+                    }
+                }
+                Err(e) => {
+                    choice.backend = "cpu";
+                    choice.note = Some(format!("the GPU probe failed: {e:#}"));
+                    return Ok((None, choice));
+                }
+            }
+        }
+        Ok((Some(Rc::new(GpuEngine(gm))), choice))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -3,12 +3,15 @@
 //! recommended (layer, strength) under a utility budget ([`steerscope::analysis::calibrate`]).
 //! Strengths are given in the shared unit and reported also as a multiple of the vector as
 //! fitted and as a fraction of the layer's mean residual norm.
+use crate::backend::{pair_engine, Backend};
 use crate::plot::{heatmap, panels, Line};
 use crate::sweep::{bar, read_pairs, tokens, STRENGTH_UNIT_TEXT};
 use crate::FormatArgs;
 use anyhow::Result;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use steerscope::analysis::calibrate::{Calibration, Cell, Recommendation};
+use steerscope::model::pairs::PairEngine;
 use steerscope::model::Model;
 use steerscope::steer::methods::Method;
 
@@ -37,6 +40,10 @@ pub struct CalibrateArgs {
     pub max_pairs: Option<usize>,
     #[arg(long, default_value = "calibrate-out")]
     pub out: PathBuf,
+    /// Where the held-out pairs are scored: cpu; gpu (in builds with the `gpu` feature); auto
+    /// (times one pair on both and keeps the faster). The choice goes to stderr and calibrate.json.
+    #[arg(long, value_enum, default_value_t = Backend::Cpu)]
+    pub backend: Backend,
 }
 
 /// The grid, its units, prompt format and positions, and the recommendation (or why there is none).
@@ -48,28 +55,32 @@ pub fn report_json(c: &Calibration, format: &str) -> serde_json::Value {
     j
 }
 
-/// Runs the grid of `args` with a progress bar.
-pub fn calibrate(model: &Model, args: &CalibrateArgs) -> Result<Calibration> {
+/// Runs the grid of `args` with a progress bar, scoring on `engine` (`None`: the CPU).
+pub fn calibrate(model: &Model, args: &CalibrateArgs, engine: Option<&Rc<dyn PairEngine>>) -> Result<Calibration> {
     let method: Method = args.method.parse()?;
     crate::check_strengths(&args.strengths)?;
     let format = args.format.prompt_format()?;
     let train = tokens(model, &read_pairs(&args.train, args.max_pairs)?, &format)?;
     let test = tokens(model, &read_pairs(&args.test, args.max_pairs)?, &format)?;
     let pb = crate::progress_bar(0, "calibrate");
-    let c =
-        Calibration::run(&model.llama, &train, &test, method, &args.layers, &args.strengths, args.budget, bar(&pb))?;
+    let (layers, strengths) = (&args.layers, &args.strengths);
+    let c = Calibration::run(&model.llama, &train, &test, method, layers, strengths, args.budget, engine, bar(&pb))?;
     pb.finish_and_clear();
     Ok(c)
 }
 
 pub fn run(args: CalibrateArgs, model_path: &Path, json: bool) -> Result<()> {
     let model = crate::load_model(model_path)?;
-    let c = calibrate(&model, &args)?;
+    let probe = tokens(&model, &read_pairs(&args.test, Some(1))?, &args.format.prompt_format()?)?.remove(0);
+    let (engine, choice) = pair_engine(args.backend, model_path, &model, &probe)?;
+    crate::backend::report(args.backend, &choice);
+    let c = calibrate(&model, &args, engine.as_ref())?;
     std::fs::create_dir_all(&args.out)?;
     std::fs::write(args.out.join("calibrate.svg"), plot(&c.cells, &args.layers, &args.strengths)?)?;
     let mut report = report_json(&c, &args.format.prompt_format()?.describe());
     report["train"] = serde_json::json!(args.train);
     report["test"] = serde_json::json!(args.test);
+    report["backend"] = serde_json::json!(choice);
     std::fs::write(args.out.join("calibrate.json"), serde_json::to_string_pretty(&report)?)?;
     if json {
         println!("{report}");

@@ -78,10 +78,7 @@ pub fn run(args: GenerateArgs, model_path: &Path, json: bool) -> Result<()> {
         );
     } else {
         println!();
-        if args.backend != Backend::Cpu {
-            let note = choice.note.as_ref().map(|n| format!(" ({n})")).unwrap_or_default();
-            eprintln!("backend: {}{note}", choice.backend);
-        }
+        crate::backend::report(args.backend, &choice);
     }
     Ok(())
 }

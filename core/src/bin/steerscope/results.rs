@@ -319,7 +319,9 @@ fn run_concept(model: &Model, args: &ResultsArgs, concept: &Concept, dir: &Path)
             budget: args.budget,
             max_pairs: Some(args.test_pairs.min(8)),
             out: PathBuf::new(),
+            backend: crate::backend::Backend::Cpu,
         },
+        None,
     )?;
     let name = &concept.name;
     // The random direction's line drawn last.

@@ -70,6 +70,11 @@ pub struct SweepArgs {
     /// Output directory (sweep.json, sweep.svg).
     #[arg(long, default_value = "sweep-out")]
     pub out: PathBuf,
+    /// Where the pairs are scored: cpu; gpu (in builds with the `gpu` feature); auto (times one
+    /// pair on both and keeps the faster). Fitting and training run on the CPU. The choice goes
+    /// to stderr and sweep.json.
+    #[arg(long, value_enum, default_value_t = crate::backend::Backend::Cpu)]
+    pub backend: crate::backend::Backend,
 }
 
 /// Reads a JSONL pairs file, keeping at most `max` pairs.
@@ -245,9 +250,12 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     let instruction = args.instruction.clone().unwrap_or_else(|| instruction_for(&args.train, &test_pairs[0]));
     let prompting = prompting_baseline(&model, &test_pairs, &format, &instruction);
     let probe = &test[0].prompt;
+    let (engine, choice) = crate::backend::pair_engine(args.backend, model_path, &model, &test[0])?;
+    crate::backend::report(args.backend, &choice);
     let mut runs = Vec::new();
     for &layer in &layers {
         let mut session = SweepSession::new(llama, train.clone(), test.clone(), layer)?;
+        session.score_on(engine.clone());
         let mut random = None;
         if args.layer.contains(&layer) {
             for &m in &methods {
@@ -271,7 +279,7 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     let report = serde_json::json!({"train": args.train, "test": args.test,
         "n_train_pairs": train.len(), "n_test_pairs": test.len(), "format": format.describe(),
         "strength_unit": STRENGTH_UNIT_TEXT, "results": runs.iter().map(Run::json).collect::<Vec<_>>(),
-        "baselines": {"prompting": prompting_json(&prompting)}});
+        "baselines": {"prompting": prompting_json(&prompting)}, "backend": choice});
     std::fs::write(args.out.join("sweep.json"), serde_json::to_string_pretty(&report)?)?;
     std::fs::write(args.out.join("sweep.svg"), plot(&runs.iter().collect::<Vec<_>>(), prompting.as_ref().ok())?)?;
     if let Some(path) = &args.per_pair {

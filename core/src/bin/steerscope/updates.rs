@@ -197,6 +197,7 @@ fn ship_calibration(model: &Model, args: &ShipArgs, concept: &Concept, dir: &Pat
         &args.calibrate_layers,
         &args.calibrate_strengths,
         args.budget,
+        None,
         bar(&pb),
     )?;
     pb.finish_and_clear();
