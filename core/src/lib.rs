@@ -74,6 +74,8 @@ pub mod analysis;
 pub mod attention;
 pub mod data;
 pub mod error;
+#[cfg(feature = "model")]
+pub mod future;
 pub mod gguf;
 #[cfg(feature = "gpu")]
 pub mod gpu;

@@ -9,7 +9,7 @@
 mod common;
 use common::*;
 use steerscope::data::parse_jsonl;
-use steerscope::model::pairs::{Prepared, ScorePairs};
+use steerscope::model::pairs::Prepared;
 use steerscope::model::score::PairTokens;
 use steerscope::model::{Intervention, Site, Steering};
 use steerscope::steer::train::{Objective, Schedule, TrainSettings, Trainer, UpdateForm};

@@ -19,9 +19,10 @@ use crate::analysis::baseline::random_direction;
 use crate::analysis::point::summarize;
 use crate::analysis::sweep::{self, fit_curves, fit_curves_heldout, Curves, OffManifold, Sweep, SweepPoint};
 use crate::error::{Error, Result};
+use crate::future::wait;
 use crate::math::logodds::PairScore;
 use crate::model::generate::{generate, Sampling};
-use crate::model::pairs::{Activations, PairEngine, Prepared, Read, ScorePairs};
+use crate::model::pairs::{unsteered, Activations, PairEngine, Prepared, Read, ScorePairs};
 use crate::model::score::PairTokens;
 use crate::model::sites::Positions;
 use crate::model::tokens::{ReadPositions, TokenEffects};
@@ -210,12 +211,12 @@ impl SweepSession {
     }
 
     /// `split`'s pairs prepared for scoring points: on the session's engine, or on the CPU.
-    fn scorer(&mut self, llama: &Llama, split: Split, mut progress: impl Progress) -> Result<&dyn ScorePairs> {
+    async fn scorer(&mut self, llama: &Llama, split: Split, mut progress: impl Progress) -> Result<&dyn ScorePairs> {
         let layer = self.layer;
         let Some(engine) = &self.engine else { return Ok(self.prepared(llama, split, progress)?) };
         let s = &mut self.splits[index(split)];
         if s.on_engine.is_none() {
-            s.on_engine = Some(engine.prepare(llama, &s.tokens, layer, &mut progress)?);
+            s.on_engine = Some(engine.prepare(llama, &s.tokens, layer, &mut progress).await?);
         }
         Ok(s.on_engine.as_deref().expect("just prepared"))
     }
@@ -500,6 +501,15 @@ impl SweepSession {
     /// the layer (first point of a split), their unsteered pass (first point at a site), then
     /// the steered pass — so a host can stop it after any pair, whichever part is running.
     pub fn point_progressive(
+        &mut self, llama: &Llama, split: Split, direction: Direction, m: f32, partial: impl FnMut(&SweepPoint),
+        progress: impl Progress,
+    ) -> Result<SweepPoint> {
+        wait(self.point_progressive_async(llama, split, direction, m, partial, progress))
+    }
+
+    /// [`SweepSession::point_progressive`] as a future, for a host whose engine must be awaited
+    /// (the browser's GPU); on the CPU it is ready at once.
+    pub async fn point_progressive_async(
         &mut self, llama: &Llama, split: Split, direction: Direction, m: f32, mut partial: impl FnMut(&SweepPoint),
         mut progress: impl Progress,
     ) -> Result<SweepPoint> {
@@ -517,12 +527,13 @@ impl SweepSession {
         let total = n * parts.iter().filter(|&&p| p).count().max(1);
         // Where each part starts in the whole: after the parts before it that are needed.
         let start = |k: usize| n * parts[..k].iter().filter(|&&p| p).count();
-        self.scorer(llama, split, Part { whole: &mut progress, before: start(0), total })?;
-        let reference = self.reference(llama, split, site, Part { whole: &mut progress, before: start(1), total })?;
-        let prepared = self.scorer(llama, split, |_, _| {})?;
+        self.scorer(llama, split, Part { whole: &mut progress, before: start(0), total }).await?;
+        let reference =
+            self.reference(llama, split, site, Part { whole: &mut progress, before: start(1), total }).await?;
+        let prepared = self.scorer(llama, split, |_, _| {}).await?;
         let point = if m == 0.0 {
             // The reference already ran the unsteered pairs: the point is their summary.
-            let base = prepared.unsteered(llama, site, &mut |_, _| {})?;
+            let base = unsteered(prepared, llama, site, |_, _| {}).await?;
             let off_manifold = reference.as_ref().map(|r| r.score(&base.activations)).transpose()?;
             let p = SweepPoint { point: summarize(m, &base.scores), off_manifold, pairs: base.scores.clone() };
             partial(&p);
@@ -533,7 +544,7 @@ impl SweepSession {
             let (mut scores, mut rows): (Vec<PairScore>, Vec<Vec<f32>>) = (Vec::new(), Vec::new());
             let mut last = None;
             for i in 0..prepared.len() {
-                let (score, acts) = prepared.score_pair(llama, i, &steering, site)?;
+                let (score, acts) = prepared.score_pair(llama, i, &steering, site).await?;
                 scores.push(score);
                 rows.extend(acts);
                 let off_manifold = reference.as_ref().map(|r| r.score(&rows)).transpose()?;
@@ -588,14 +599,14 @@ impl SweepSession {
     }
 
     /// The off-manifold reference of `split` at `site`: unsteered activations, fitted once.
-    fn reference(
-        &mut self, llama: &Llama, split: Split, site: Site, mut progress: impl Progress,
+    async fn reference(
+        &mut self, llama: &Llama, split: Split, site: Site, progress: impl Progress,
     ) -> Result<Option<OffManifold>> {
         if let Some((_, _, r)) = self.references.iter().find(|(s, t, _)| *s == split && *t == site) {
             return Ok(r.clone());
         }
-        let prepared = self.scorer(llama, split, |_, _| {})?;
-        let base = prepared.unsteered(llama, site, &mut progress)?;
+        let prepared = self.scorer(llama, split, |_, _| {}).await?;
+        let base = unsteered(prepared, llama, site, progress).await?;
         let reference = OffManifold::fit(&base.activations)?;
         self.references.push((split, site, reference.clone()));
         Ok(reference)

@@ -9,25 +9,23 @@
 //! The last row's target is a placeholder whose log-probability is dropped (the readout takes one
 //! target per input row, plus the cache's last state).
 use crate::error::{Error, Result};
+use crate::future::Pending;
 use crate::gpu::cache::GpuCache;
 use crate::gpu::forward::{GpuStream, Input, Readout};
 use crate::gpu::model::GpuLlama;
 use crate::gpu::steering::GpuSteering;
 use crate::math::logodds::{Nll, PairScore};
-use crate::model::pairs::UnsteeredCache;
+use crate::model::pairs::{PairEngine, ScorePairs, UnsteeredCache};
 use crate::model::score::PairTokens;
-use crate::model::{Site, Steering};
+use crate::model::{Llama, Site, Steering};
 use crate::progress::Progress;
-use alloc::{format, vec::Vec};
+use alloc::{boxed::Box, format, vec::Vec};
 
 /// Pairs run through the layers below ℓ on the GPU.
 pub struct GpuPairs {
     model: GpuLlama,
     layer: usize,
     pairs: Vec<GpuPair>,
-    /// Read by the native [`crate::model::pairs::ScorePairs`] impl (the browser has no blocking
-    /// wait: it awaits [`GpuPairs::score_pair_async`]).
-    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     unsteered: UnsteeredCache,
 }
 
@@ -94,43 +92,34 @@ async fn below(model: &GpuLlama, ids: &[u32], layer: usize, cache: &mut GpuCache
     out.stream.ok_or_else(|| Error::Invalid("internal: no stream came back".into()))
 }
 
-/// The GPU as a sweep session's scoring engine ([`crate::model::pairs::PairEngine`]). Natively
-/// each call waits for the GPU ([`crate::gpu::block_on`]); the browser awaits
-/// [`GpuPairs::score_pair_async`] instead.
+/// The GPU as a sweep session's scoring engine ([`PairEngine`]): natively a synchronous call
+/// blocks on it ([`crate::future::wait`]), the browser awaits
+/// [`crate::analysis::session::SweepSession::point_progressive_async`].
 #[derive(Clone)]
 pub struct GpuEngine(pub GpuLlama);
 
-/// Natively, the GPU scores through the same blocking interface as the CPU.
-#[cfg(not(target_arch = "wasm32"))]
-mod blocking {
-    use super::*;
-    use crate::gpu::block_on;
-    use crate::model::pairs::{score_all, PairEngine, ScorePairs, Scored};
-    use crate::model::Llama;
-    use crate::progress::ByRef;
-    use alloc::{boxed::Box, rc::Rc};
+impl PairEngine for GpuEngine {
+    fn prepare<'a>(
+        &'a self, _llama: &'a Llama, pairs: &'a [PairTokens], layer: usize, progress: &'a mut dyn Progress,
+    ) -> Pending<'a, Box<dyn ScorePairs>> {
+        Box::pin(
+            async move { Ok(Box::new(GpuPairs::new(&self.0, pairs, layer, progress).await?) as Box<dyn ScorePairs>) },
+        )
+    }
+}
 
-    impl PairEngine for GpuEngine {
-        fn prepare(
-            &self, _llama: &Llama, pairs: &[PairTokens], layer: usize, progress: &mut dyn Progress,
-        ) -> Result<Box<dyn ScorePairs>> {
-            Ok(Box::new(block_on(GpuPairs::new(&self.0, pairs, layer, progress))?))
-        }
+impl ScorePairs for GpuPairs {
+    fn len(&self) -> usize {
+        self.pairs.len()
     }
 
-    impl ScorePairs for GpuPairs {
-        fn len(&self) -> usize {
-            self.pairs.len()
-        }
+    fn score_pair<'a>(
+        &'a self, _llama: &'a Llama, i: usize, steering: &'a Steering, site: Site,
+    ) -> Pending<'a, (PairScore, Vec<Vec<f32>>)> {
+        Box::pin(self.score_pair_async(i, steering, site))
+    }
 
-        fn score_pair(
-            &self, _llama: &Llama, i: usize, steering: &Steering, site: Site,
-        ) -> Result<(PairScore, Vec<Vec<f32>>)> {
-            block_on(self.score_pair_async(i, steering, site))
-        }
-
-        fn unsteered(&self, llama: &Llama, site: Site, progress: &mut dyn Progress) -> Result<Rc<Scored>> {
-            self.unsteered.get_or(site, || score_all(self, llama, &Steering::none(), site, ByRef(progress)))
-        }
+    fn unsteered_cache(&self) -> &UnsteeredCache {
+        &self.unsteered
     }
 }

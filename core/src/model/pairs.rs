@@ -11,12 +11,13 @@
 //! `n` positions (one row for a single-token answer such as "Yes"), while its loss uses the `n`
 //! hidden rows that *predict* its tokens: the prompt's last, then the completion's first `n − 1`.
 use crate::error::{Error, Result};
+use crate::future::{wait, Pending};
 use crate::math::logodds::PairScore;
 use crate::math::vector::{mean_rows, norm};
 use crate::model::score::{nll_of_rows, PairTokens};
 use crate::model::{Cache, Llama, Site, Steering};
-use crate::progress::{ByRef, Progress};
-use alloc::{rc::Rc, vec::Vec};
+use crate::progress::Progress;
+use alloc::{boxed::Box, rc::Rc, vec::Vec};
 use candle_core::{IndexOp, Tensor};
 use core::cell::RefCell;
 
@@ -31,7 +32,8 @@ pub struct Prepared {
 
 /// Pairs ready to be scored under a steering acting at layers ≥ ℓ: [`Prepared`] on the CPU, or
 /// another engine's (the GPU's `crate::gpu::GpuPairs`), so a sweep session measures its points on
-/// either with the same code around them.
+/// either with the same code around them. Calls return futures ([`Pending`]): the CPU's are ready
+/// at once, the browser's GPU's must be awaited.
 pub trait ScorePairs {
     /// Number of pairs.
     fn len(&self) -> usize;
@@ -43,12 +45,12 @@ pub trait ScorePairs {
 
     /// Pair `i`'s score under `steering`, and the activation rows at `(ℓ, site)` over both
     /// completions' tokens (the positive completion's first).
-    fn score_pair(
-        &self, llama: &Llama, i: usize, steering: &Steering, site: Site,
-    ) -> Result<(PairScore, Vec<Vec<f32>>)>;
+    fn score_pair<'a>(
+        &'a self, llama: &'a Llama, i: usize, steering: &'a Steering, site: Site,
+    ) -> Pending<'a, (PairScore, Vec<Vec<f32>>)>;
 
-    /// Every pair unsteered (computed once per site). Progress: one unit per pair.
-    fn unsteered(&self, llama: &Llama, site: Site, progress: &mut dyn Progress) -> Result<Rc<Scored>>;
+    /// The unsteered scores kept per site (see [`UnsteeredCache`]).
+    fn unsteered_cache(&self) -> &UnsteeredCache;
 }
 
 /// An engine that prepares pairs for scoring at a layer: how a sweep session is told to score
@@ -56,19 +58,19 @@ pub trait ScorePairs {
 pub trait PairEngine {
     /// `pairs` run through the layers below `layer`, ready for [`ScorePairs::score_pair`].
     /// Progress: one unit per pair.
-    fn prepare(
-        &self, llama: &Llama, pairs: &[PairTokens], layer: usize, progress: &mut dyn Progress,
-    ) -> Result<alloc::boxed::Box<dyn ScorePairs>>;
+    fn prepare<'a>(
+        &'a self, llama: &'a Llama, pairs: &'a [PairTokens], layer: usize, progress: &'a mut dyn Progress,
+    ) -> Pending<'a, alloc::boxed::Box<dyn ScorePairs>>;
 }
 
 /// Every pair's score under `steering`, with the activations at `(ℓ, site)`, on any engine.
 /// Progress: one unit per pair.
-pub fn score_all(
+pub async fn score_all(
     pairs: &dyn ScorePairs, llama: &Llama, steering: &Steering, site: Site, mut progress: impl Progress,
 ) -> Result<Scored> {
     let mut out = Scored { scores: Vec::with_capacity(pairs.len()), activations: Vec::new() };
     for i in 0..pairs.len() {
-        let (score, rows) = pairs.score_pair(llama, i, steering, site)?;
+        let (score, rows) = pairs.score_pair(llama, i, steering, site).await?;
         out.scores.push(score);
         out.activations.extend(rows);
         progress.report(i + 1, pairs.len())?;
@@ -76,19 +78,33 @@ pub fn score_all(
     Ok(out)
 }
 
+/// Every pair unsteered, computed once per site and kept ([`ScorePairs::unsteered_cache`]): every
+/// sweep over these pairs shares its `m = 0` point and its off-manifold reference.
+pub async fn unsteered(
+    pairs: &dyn ScorePairs, llama: &Llama, site: Site, progress: impl Progress,
+) -> Result<Rc<Scored>> {
+    if let Some(s) = pairs.unsteered_cache().get(site) {
+        return Ok(s);
+    }
+    let scored = score_all(pairs, llama, &Steering::none(), site, progress).await?;
+    Ok(pairs.unsteered_cache().put(site, scored))
+}
+
 /// The unsteered [`Scored`] of a pair set, per site, kept once computed.
 #[derive(Default)]
 pub struct UnsteeredCache(RefCell<Vec<(Site, Rc<Scored>)>>);
 
 impl UnsteeredCache {
-    /// The scores at `site`, from `compute` the first time.
-    pub fn get_or(&self, site: Site, compute: impl FnOnce() -> Result<Scored>) -> Result<Rc<Scored>> {
-        if let Some((_, s)) = self.0.borrow().iter().find(|(s, _)| *s == site) {
-            return Ok(s.clone());
-        }
-        let scored = Rc::new(compute()?);
+    /// The scores at `site`, if computed.
+    pub fn get(&self, site: Site) -> Option<Rc<Scored>> {
+        self.0.borrow().iter().find(|(s, _)| *s == site).map(|(_, s)| s.clone())
+    }
+
+    /// Keeps `scored` as the scores at `site`.
+    pub fn put(&self, site: Site, scored: Scored) -> Rc<Scored> {
+        let scored = Rc::new(scored);
         self.0.borrow_mut().push((site, scored.clone()));
-        Ok(scored)
+        scored
     }
 }
 
@@ -294,12 +310,26 @@ impl Prepared {
     /// Every pair's score under `steering` (acting at layers ≥ ℓ), with the activations at
     /// `(ℓ, site)`. Progress: one unit per pair.
     pub fn score(&self, llama: &Llama, steering: &Steering, site: Site, progress: impl Progress) -> Result<Scored> {
-        score_all(self, llama, steering, site, progress)
+        wait(score_all(self, llama, steering, site, progress))
     }
 
     /// [`Prepared::score`] without steering, computed once per site.
     pub fn unsteered(&self, llama: &Llama, site: Site, progress: impl Progress) -> Result<Rc<Scored>> {
-        self.unsteered.get_or(site, || self.score(llama, &Steering::none(), site, progress))
+        wait(unsteered(self, llama, site, progress))
+    }
+
+    /// Pair `i`'s score under `steering`, and the activation rows at `(ℓ, site)` over both
+    /// completions' tokens.
+    pub fn score_pair(
+        &self, llama: &Llama, i: usize, steering: &Steering, site: Site,
+    ) -> Result<(PairScore, Vec<Vec<f32>>)> {
+        let run = self.run(llama, i, steering, &[(self.layer, site)])?;
+        let [tp, tn] = self.targets(i);
+        let score = PairScore::new(nll_of_rows(llama, &run.rows[0], tp)?, nll_of_rows(llama, &run.rows[1], tn)?);
+        let [ap, an] = &run.recorded[0];
+        let mut rows: Vec<Vec<f32>> = ap.to_vec2()?;
+        rows.extend(an.to_vec2::<f32>()?);
+        Ok((score, rows))
     }
 
     /// The activation rows at each of `sites` (layers ≥ ℓ) for pair `i` under `steering`,
@@ -356,19 +386,13 @@ impl ScorePairs for Prepared {
         Prepared::len(self)
     }
 
-    fn score_pair(
-        &self, llama: &Llama, i: usize, steering: &Steering, site: Site,
-    ) -> Result<(PairScore, Vec<Vec<f32>>)> {
-        let run = self.run(llama, i, steering, &[(self.layer, site)])?;
-        let [tp, tn] = self.targets(i);
-        let score = PairScore::new(nll_of_rows(llama, &run.rows[0], tp)?, nll_of_rows(llama, &run.rows[1], tn)?);
-        let [ap, an] = &run.recorded[0];
-        let mut rows: Vec<Vec<f32>> = ap.to_vec2()?;
-        rows.extend(an.to_vec2::<f32>()?);
-        Ok((score, rows))
+    fn score_pair<'a>(
+        &'a self, llama: &'a Llama, i: usize, steering: &'a Steering, site: Site,
+    ) -> Pending<'a, (PairScore, Vec<Vec<f32>>)> {
+        Box::pin(core::future::ready(Prepared::score_pair(self, llama, i, steering, site)))
     }
 
-    fn unsteered(&self, llama: &Llama, site: Site, progress: &mut dyn Progress) -> Result<Rc<Scored>> {
-        Prepared::unsteered(self, llama, site, ByRef(progress))
+    fn unsteered_cache(&self) -> &UnsteeredCache {
+        &self.unsteered
     }
 }

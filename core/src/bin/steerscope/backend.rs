@@ -109,6 +109,7 @@ mod gpu {
     use anyhow::Context;
     use candle_core::IndexOp;
     use std::time::Instant;
+    use steerscope::future::wait;
     use steerscope::gguf::Gguf;
     use steerscope::gpu::{block_on, Gpu, GpuEngine, GpuLlama, GpuOptions, GpuSteering};
     use steerscope::model::generate::generate_with;
@@ -160,10 +161,10 @@ mod gpu {
         let pairs = std::slice::from_ref(probe);
         let time = |prepare: &dyn Fn() -> steerscope::Result<Box<dyn ScorePairs>>| -> Result<f64> {
             let t = Instant::now();
-            prepare()?.score_pair(llama, 0, &Steering::none(), Site::Residual)?;
+            wait(prepare()?.score_pair(llama, 0, &Steering::none(), Site::Residual))?;
             Ok(t.elapsed().as_secs_f64())
         };
-        let on_gpu = || engine.prepare(llama, pairs, layer, &mut |_, _| {});
+        let on_gpu = || wait(engine.prepare(llama, pairs, layer, &mut |_, _| {}));
         time(&on_gpu)?;
         let gpu_s = time(&on_gpu)?;
         let cpu_s = time(&|| Ok(Box::new(Prepared::new(llama, pairs, layer, |_, _| {})?)))?;
