@@ -2,9 +2,9 @@
 # Builds the two wasm packages the page chooses between (web/wasm.js, by feature detection):
 #   web/pkg/          SIMD128 — runs in every browser with wasm SIMD; with the TypeScript
 #                     declarations of the wasm-bindgen types (they ship in the npm package);
-#                     and the WebGPU engine (`GpuSession`, feature `gpu`: +0.1 MB gzip), which
-#                     the worker loads beside whichever CPU build it runs, to probe the GPU;
 #   web/pkg/relaxed/  SIMD128 + relaxed SIMD (the Q4 × Q8 dot product in one instruction);
+#                     both with the WebGPU engine (`GpuSession`, feature `gpu`: +0.1 MB gzip),
+#                     which the worker probes at load and scores points on when it is faster;
 #   web/pkg/threads/  SIMD128 + atomics: rayon's pool as Web Workers sharing the wasm memory,
 #                     loaded by the worker when the page is cross-origin isolated and more than
 #                     one thread is asked for. Threads need std rebuilt with atomics:
@@ -24,7 +24,7 @@ wasm-bindgen --target web --out-dir web/pkg \
 
 relaxed_dir="$CARGO_TARGET_DIR/wasm-relaxed"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS='-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend="wasm_js"' \
-  cargo build -p steerscope-wasm --target wasm32-unknown-unknown --profile wasm --target-dir "$relaxed_dir"
+  cargo build -p steerscope-wasm --features gpu --target wasm32-unknown-unknown --profile wasm --target-dir "$relaxed_dir"
 wasm-bindgen --target web --no-typescript --out-dir web/pkg/relaxed \
   "$relaxed_dir/wasm32-unknown-unknown/wasm/steerscope_wasm.wasm"
 

@@ -935,6 +935,41 @@ fn tiny_sweep_session_scores_on_the_gpu() {
     }
 }
 
+/// A device lost between two points of a session scoring on the GPU: the next point is measured
+/// on the CPU — the same bits as a CPU session's — and the session says why it left the GPU.
+#[test]
+fn tiny_sweep_session_finishes_on_the_cpu_after_a_lost_device() {
+    use std::rc::Rc;
+    use steerscope::analysis::session::{Direction, Split, SweepSession};
+    use steerscope::gpu::GpuEngine;
+    use steerscope::model::score::PairTokens;
+    use steerscope::steer::methods::Method;
+    let Some(_) = gpu() else { return };
+    let own = open(&GpuOptions::default()).unwrap(); // destroyed below: not the shared one
+    let bytes = tiny::tiny_llama("llama");
+    let mut llama = Llama::load(&Gguf::parse(&bytes).unwrap()).unwrap();
+    llama.to_f32().unwrap();
+    let pairs: Vec<PairTokens> = (0..4u32)
+        .map(|i| PairTokens { prompt: (i..i + 8).collect(), positive: vec![i + 3, i + 5], negative: vec![i + 7] })
+        .collect();
+    let session = || {
+        let mut s = SweepSession::new(&llama, pairs[..2].to_vec(), pairs[2..].to_vec(), 1).unwrap();
+        s.fit(&llama, Method::DiffMean, Site::Residual, Positions::All, None, 1, |_, _| {}).unwrap();
+        s
+    };
+    let mut on_gpu = session();
+    on_gpu.score_on(Some(Rc::new(GpuEngine(load_on(&own, &bytes)))));
+    on_gpu.point(&llama, Split::Test, Direction::Update, 2.0, |_, _| {}).unwrap();
+    assert!(on_gpu.engine_lost().is_none());
+    own.destroy();
+    let after = on_gpu.point(&llama, Split::Test, Direction::Update, 5.0, |_, _| {}).unwrap();
+    let want = session().point(&llama, Split::Test, Direction::Update, 5.0, |_, _| {}).unwrap();
+    let lost = on_gpu.engine_lost().expect("the session says it left the GPU");
+    println!("after destroy(): {lost}");
+    assert!(lost.to_lowercase().contains("lost") || lost.contains("estroy"), "{lost}");
+    assert_eq!(format!("{after:?}"), format!("{want:?}"), "the CPU finished the point");
+}
+
 /// `steerscope sweep|calibrate --backend gpu|auto` on the tiny model: the JSON names the backend
 /// and adapter; the GPU's held-out points are not the CPU's bits (they ran elsewhere) but the
 /// same science within the quantized-CPU bound (the CPU rounds activations to 8 bits); `auto`

@@ -1,10 +1,16 @@
 //! The GPU engine in the browser (feature `gpu`): WebGPU through `steerscope::gpu`, behind
 //! promises. Only type conversion here: bytes and ids in, `Float32Array`s out, errors as JS
 //! `Error`s whose `name` is `DeviceLost` / `NoGpu` / `GpuError` so a caller can fall back to the
-//! CPU [`crate::Session`].
+//! CPU [`crate::Session`]. A [`crate::Session`] told to [`Session::use_gpu`] scores its points on
+//! the GPU through [`Session::point_async`]: the core's own point loop, awaited.
+use crate::{js_err, no_update, partial, to_js, JsProgress, Session};
 use candle_core::{Device, Tensor};
+use js_sys::Function;
+use std::rc::Rc;
+use steerscope::analysis::session::{Direction, Split};
 use steerscope::gguf::Gguf;
-use steerscope::gpu::{Gpu, GpuLlama, GpuOptions, GpuSteering, Readout};
+use steerscope::gpu::{Gpu, GpuEngine, GpuLlama, GpuOptions, GpuSteering, Input, Readout};
+use steerscope::model::pairs::PairEngine;
 use steerscope::model::sites::{Operation, Positions};
 use steerscope::model::{Edit, Intervention, Site, Steering};
 use wasm_bindgen::prelude::*;
@@ -113,5 +119,97 @@ impl GpuSession {
     /// Destroys the device (what a driver reset does): every later call rejects with `DeviceLost`.
     pub fn destroy(&self) {
         self.gpu.destroy();
+    }
+}
+
+/// The same short work on either engine, for a host that times both and keeps the faster: a
+/// prefill of `ids` through layers `0..layers`, then one decode step through them.
+fn probe_cpu(session: &Session, ids: &[u32], layers: usize) -> steerscope::Result<()> {
+    let llama = &session.model.llama;
+    let (mut cache, none) = (steerscope::model::Cache::new(), Steering::none());
+    let last = *ids.last().ok_or(steerscope::Error::EmptyPrompt)?;
+    llama.run_layers(llama.embed(ids, 0)?, 0..layers, &mut cache, &none)?;
+    llama.run_layers(llama.embed(&[last], cache.pos)?, 0..layers, &mut cache, &none)?;
+    Ok(())
+}
+
+#[wasm_bindgen]
+impl GpuSession {
+    /// [`Session::probe`] on the GPU: resolves when the GPU has finished.
+    pub fn probe(&self, ids: Vec<u32>, layers: usize) -> js_sys::Promise {
+        let model = self.model.clone();
+        future_to_promise(async move {
+            let (mut cache, none) = (model.cache(), GpuSteering::none());
+            let last = *ids.last().ok_or_else(|| gpu_err(steerscope::Error::EmptyPrompt))?;
+            for input in [&ids[..], &[last]] {
+                model
+                    .run(Input::Tokens(input), 0..layers, &mut cache, &none, &Readout::default())
+                    .await
+                    .map_err(gpu_err)?;
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Session {
+    /// Runs the probe (a prefill of `ids` and one decode step through layers `0..layers`) on the
+    /// CPU; the host times it against [`GpuSession::probe`].
+    pub fn probe(&self, ids: Vec<u32>, layers: usize) -> Result<(), JsError> {
+        probe_cpu(self, &ids, layers).map_err(js_err)
+    }
+
+    /// Scores points on `gpu` from now on (every layer's session; points measured on the CPU are
+    /// forgotten, as their arithmetic differs): [`Session::point_async`] measures them.
+    pub fn use_gpu(&mut self, gpu: &GpuSession) -> Result<(), JsError> {
+        self.set_engine(Some(Rc::new(GpuEngine(gpu.model.clone()))))
+    }
+
+    /// Why the current layer's session left the GPU mid-point (a lost device: it then measured
+    /// the point on the CPU), if it did.
+    pub fn engine_lost(&self) -> Result<Option<String>, JsError> {
+        Ok(self.session()?.engine_lost().map(String::from))
+    }
+
+    /// Scores points on the CPU again (after a lost device, say).
+    pub fn use_cpu(&mut self) -> Result<(), JsError> {
+        self.set_engine(None)
+    }
+
+    /// [`Session::point`] as a promise: on the GPU after [`Session::use_gpu`] (the core's point
+    /// loop awaiting each pair), else on the CPU at once. After a lost device the session
+    /// measures the point on the CPU and [`Session::engine_lost`] says why.
+    pub fn point_async(
+        &self, strength: f32, random: bool, on_partial: Function, on_progress: Function,
+    ) -> js_sys::Promise {
+        let (model, sweeps) = (self.model.clone(), self.sweeps.clone());
+        let direction = if random { Direction::Random } else { Direction::Update };
+        future_to_promise(async move {
+            let mut sweeps = sweeps.try_borrow_mut().map_err(|_| JsError::new("busy: a point is being measured"))?;
+            let session = sweeps.first_mut().ok_or_else(no_update)?;
+            let p = session
+                .point_progressive_async(
+                    &model.llama,
+                    Split::Test,
+                    direction,
+                    strength,
+                    partial(&on_partial),
+                    JsProgress(&on_progress),
+                )
+                .await
+                .map_err(gpu_err)?;
+            Ok(to_js(&p)?)
+        })
+    }
+}
+
+impl Session {
+    fn set_engine(&mut self, engine: Option<Rc<dyn PairEngine>>) -> Result<(), JsError> {
+        for s in self.sweeps()?.iter_mut() {
+            s.score_on(engine.clone());
+        }
+        self.engine = engine;
+        Ok(())
     }
 }

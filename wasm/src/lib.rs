@@ -8,6 +8,7 @@
 //! [`steerscope::progress::Progress`], results to JSON.
 use candle_core::{Device, Tensor};
 use js_sys::Function;
+use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 use steerscope::analysis::baseline::prompting;
 use steerscope::analysis::session::DEFAULT_STRENGTHS;
@@ -16,7 +17,7 @@ use steerscope::analysis::sweep::SweepPoint;
 use steerscope::data::{parse_jsonl, Pair};
 use steerscope::model::chat::PromptFormat;
 use steerscope::model::generate::{cpu_step, generate_reporting, pick, Sampling};
-use steerscope::model::pairs::{Activations, Prepared, Read};
+use steerscope::model::pairs::{Activations, PairEngine, Prepared, Read};
 use steerscope::model::score::PairTokens;
 use steerscope::model::sites::Positions;
 use steerscope::model::{Cache, Edit, Model, Site, Steering};
@@ -57,8 +58,11 @@ pub struct Session {
     /// The training pairs' activations at every layer and site, read in one pass, so that
     /// moving the layer or site needs no forward pass over them.
     activations: Option<Activations>,
-    /// The experiment at each recently used layer, the current one first.
-    sweeps: Vec<SweepSession>,
+    /// The experiment at each recently used layer, the current one first. Shared with a point
+    /// being measured on the GPU ([`Session::point_async`]), which holds it while it awaits.
+    sweeps: Rc<RefCell<Vec<SweepSession>>>,
+    /// Where points are scored when not on the CPU (the GPU, [`Session::use_gpu`]).
+    engine: Option<Rc<dyn PairEngine>>,
 }
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -86,6 +90,15 @@ impl Progress for JsProgress<'_> {
             Err(steerscope::Error::Cancelled)
         } else {
             Ok(())
+        }
+    }
+}
+
+/// A JS callback `(point) => void` receiving each estimate of a point as its pairs land.
+fn partial(on_partial: &Function) -> impl FnMut(&SweepPoint) + '_ {
+    |p: &SweepPoint| {
+        if let Ok(v) = to_js(p) {
+            let _ = on_partial.call1(&JsValue::NULL, &v);
         }
     }
 }
@@ -161,12 +174,12 @@ impl Session {
         }
         let keep = !self.train.is_empty() && train == self.train;
         if keep {
-            for s in &mut self.sweeps {
+            for s in self.sweeps()?.iter_mut() {
                 s.set_test(test.clone()).map_err(js_err)?;
             }
         } else {
             self.activations = None;
-            self.sweeps.clear();
+            self.sweeps()?.clear();
         }
         self.train = train;
         self.test = test;
@@ -206,7 +219,8 @@ impl Session {
         let method: Method = method.parse().map_err(js_err)?;
         let site: Site = if site.is_empty() { method.default_site() } else { site.parse().map_err(js_err)? };
         let positions = Positions::parse(if positions.is_empty() { "all" } else { positions }).map_err(js_err)?;
-        let session = session_at(&mut self.sweeps, &self.model, &self.train, &self.test, &self.activations, layer)?;
+        let mut sweeps = self.sweeps()?;
+        let session = self.session_at(&mut sweeps, layer)?;
         let s = session
             .fit(&self.model.llama, method, site, positions, self.activations.as_ref(), epochs, JsProgress(on_progress))
             .map_err(js_err)?;
@@ -217,13 +231,14 @@ impl Session {
     /// cached): `name` as [`Session::fit`] reported it, at `layer` (default: the current layer;
     /// the layer's session must still be kept, see [`KEPT_LAYERS`]).
     pub fn select(&mut self, name: &str, layer: Option<usize>) -> Result<JsValue, JsError> {
+        let mut sweeps = self.sweeps()?;
         if let Some(l) = layer {
-            let i = self.sweeps.iter().position(|s| s.layer() == l).ok_or_else(|| {
+            let i = sweeps.iter().position(|s| s.layer() == l).ok_or_else(|| {
                 JsError::new(&format!("no update at layer {l} any more (only the last {KEPT_LAYERS} layers are kept)"))
             })?;
-            self.sweeps[..=i].rotate_right(1);
+            sweeps[..=i].rotate_right(1);
         }
-        let session = self.sweeps.first_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let session = sweeps.first_mut().ok_or_else(no_update)?;
         let layer = session.layer();
         let s = session.select(name).map_err(js_err)?;
         steered_info(s, layer)
@@ -231,7 +246,8 @@ impl Session {
 
     /// Every update of the current layer's session (a frontier compares them), as `fit` reports each.
     pub fn updates(&self) -> Result<JsValue, JsError> {
-        let Some(session) = self.sweeps.first() else { return to_js(&Vec::<()>::new()) };
+        let sweeps = self.sweeps()?;
+        let Some(session) = sweeps.first() else { return to_js(&Vec::<()>::new()) };
         to_js(&session.updates().iter().map(|s| s.info(session.layer())).collect::<Vec<_>>())
     }
 
@@ -251,14 +267,9 @@ impl Session {
     ) -> Result<JsValue, JsError> {
         let direction = if random { Direction::Random } else { Direction::Update };
         let llama = &self.model.llama;
-        let session = self.sweeps.first_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
-        let partial = |p: &steerscope::analysis::sweep::SweepPoint| {
-            if let Ok(v) = to_js(p) {
-                let _ = on_partial.call1(&JsValue::NULL, &v);
-            }
-        };
+        let mut session = self.session()?;
         let p = session
-            .point_progressive(llama, Split::Test, direction, strength, partial, JsProgress(on_progress))
+            .point_progressive(llama, Split::Test, direction, strength, partial(on_partial), JsProgress(on_progress))
             .map_err(js_err)?;
         to_js(&p)
     }
@@ -267,7 +278,7 @@ impl Session {
     /// off-manifold reference's rank, the rank correlation of leaving the manifold with losing
     /// utility, and the paper's curves fitted on them.
     pub fn summary(&self) -> Result<JsValue, JsError> {
-        let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let session = self.session()?;
         to_js(&session.summary(Split::Test))
     }
 
@@ -279,7 +290,7 @@ impl Session {
         let json = js_sys::JSON::stringify(&points).map_err(|_| JsError::new("points: not JSON"))?;
         let points: Vec<SweepPoint> = serde_json::from_str(&String::from(json))
             .map_err(|e| JsError::new(&format!("points: not sweep points as point() returns them ({e})")))?;
-        let session = self.sweeps.first_mut().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let mut session = self.session()?;
         let direction = if random { Direction::Random } else { Direction::Update };
         let before = session.points(Split::Test, direction).len();
         for p in points {
@@ -291,7 +302,7 @@ impl Session {
     /// The current update at strength 1 in strength units (what `strength` multiplies), as a
     /// vector — `undefined` for a weight update (LoRA, local weight), which is no one vector.
     pub fn vector(&self) -> Result<Option<Vec<f32>>, JsError> {
-        let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let session = self.session()?;
         match &session.steered().expect("a session holds an update once fitted").edit {
             Edit::AddVector(v) => Ok(Some(v.to_vec1().map_err(js_err)?)),
             _ => Ok(None),
@@ -314,7 +325,7 @@ impl Session {
     /// operation, site, layer numbering, norm, sign rule, the strength, and the model and train
     /// pairs sha256 when the host knows them ("" = unknown).
     pub fn control_vector(&self, strength: f32, model_sha256: &str, pairs_sha256: &str) -> Result<Vec<u8>, JsError> {
-        let session = self.sweeps.first().ok_or_else(|| JsError::new("no steering update yet: fit one first"))?;
+        let session = self.session()?;
         let known = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let cv = session.control_vector(strength, known(model_sha256), known(pairs_sha256)).map_err(js_err)?;
         cv.to_gguf_bytes().map_err(js_err)
@@ -417,7 +428,7 @@ impl Session {
 impl Session {
     /// The session's update at `strength` as a steering (0: none).
     fn steering_at(&self, strength: f32) -> Result<Steering, JsError> {
-        match (self.sweeps.first(), strength) {
+        match (self.sweeps()?.first(), strength) {
             (_, 0.0) => Ok(Steering::none()),
             (Some(s), m) => s.steering(&self.model.llama, Direction::Update, m).map_err(js_err),
             (None, _) => Err(JsError::new("no steering update yet: fit one first")),
@@ -449,25 +460,8 @@ pub fn kernel_path() -> String {
 /// The sweep session at `layer`, made the current one (first): kept from earlier if it is among
 /// the [`KEPT_LAYERS`] last used, else a new one (its pairs are prepared on first need, so this
 /// is free until a point is measured; with activations read, its strength unit comes from them).
-fn session_at<'a>(
-    sweeps: &'a mut Vec<SweepSession>, model: &Model, train: &[PairTokens], test: &[PairTokens],
-    activations: &Option<Activations>, layer: usize,
-) -> Result<&'a mut SweepSession, JsError> {
-    if train.is_empty() {
-        return Err(JsError::new("no pairs yet: set_pairs first"));
-    }
-    match sweeps.iter().position(|s| s.layer() == layer) {
-        Some(i) => sweeps[..=i].rotate_right(1),
-        None => {
-            let mut s = SweepSession::new(&model.llama, train.to_vec(), test.to_vec(), layer).map_err(js_err)?;
-            if let Some(a) = activations {
-                s.use_activations(a).map_err(js_err)?;
-            }
-            sweeps.insert(0, s);
-            sweeps.truncate(KEPT_LAYERS);
-        }
-    }
-    Ok(&mut sweeps[0])
+fn no_update() -> JsError {
+    JsError::new("no steering update yet: fit one first")
 }
 
 /// A `(done, total) => Result` closure as a [`Progress`] that can stop the call.
@@ -489,13 +483,46 @@ impl Session {
             test: Vec::new(),
             test_pairs: Vec::new(),
             activations: None,
-            sweeps: Vec::new(),
+            sweeps: Rc::default(),
+            engine: None,
         }
     }
 
+    /// The sweep sessions, unless a point being measured on the GPU holds them.
+    fn sweeps(&self) -> Result<RefMut<'_, Vec<SweepSession>>, JsError> {
+        self.sweeps.try_borrow_mut().map_err(|_| JsError::new("busy: a point is being measured on the GPU"))
+    }
+
+    /// The current layer's sweep session.
+    fn session(&self) -> Result<RefMut<'_, SweepSession>, JsError> {
+        RefMut::filter_map(self.sweeps()?, |v| v.first_mut()).map_err(|_| no_update())
+    }
+
+    /// The session at `layer` among `sweeps`, made current (made on first need, scoring on the
+    /// session's engine).
+    fn session_at<'a>(&self, sweeps: &'a mut Vec<SweepSession>, layer: usize) -> Result<&'a mut SweepSession, JsError> {
+        if self.train.is_empty() {
+            return Err(JsError::new("no pairs yet: set_pairs first"));
+        }
+        match sweeps.iter().position(|s| s.layer() == layer) {
+            Some(i) => sweeps[..=i].rotate_right(1),
+            None => {
+                let llama = &self.model.llama;
+                let mut s = SweepSession::new(llama, self.train.clone(), self.test.clone(), layer).map_err(js_err)?;
+                if let Some(a) = &self.activations {
+                    s.use_activations(a).map_err(js_err)?;
+                }
+                s.score_on(self.engine.clone());
+                sweeps.insert(0, s);
+                sweeps.truncate(KEPT_LAYERS);
+            }
+        }
+        Ok(&mut sweeps[0])
+    }
+
     fn set_update(&mut self, update: &Update, name: &str) -> Result<JsValue, JsError> {
-        let session =
-            session_at(&mut self.sweeps, &self.model, &self.train, &self.test, &self.activations, update.layer)?;
+        let mut sweeps = self.sweeps()?;
+        let session = self.session_at(&mut sweeps, update.layer)?;
         let s = session.set_update(&self.model.llama, update, name).map_err(js_err)?;
         steered_info(s, update.layer)
     }

@@ -3,21 +3,17 @@
 //! where the vector acts token by token, and combining vectors. Science lives in the core
 //! (`steer::induced`, `analysis::frontier`, `analysis::calibrate`, `model::tokens`,
 //! `analysis::combine`); this file converts types, as `lib.rs` does.
-use crate::{js_err, steered_info, to_js, JsProgress, Session};
+use crate::{js_err, no_update, steered_info, to_js, JsProgress, Session};
 use js_sys::Function;
 use steerscope::analysis::calibrate::Calibration;
 use steerscope::analysis::combine::Term;
 use steerscope::analysis::frontier;
-use steerscope::analysis::session::{Split, Steered, SweepSession};
+use steerscope::analysis::session::{Split, Steered};
 use steerscope::model::sites::Positions;
 use steerscope::model::Edit;
 use steerscope::steer::induced::{Detail, WeightChange};
 use steerscope::steer::methods::Method;
 use wasm_bindgen::prelude::*;
-
-fn no_update() -> JsError {
-    JsError::new("no steering update yet: fit one first")
-}
 
 /// [`Steered::info`] with the update's form (`vector`, `low-rank`, `dense`, or the operation).
 fn update_info(s: &Steered, layer: usize) -> Result<serde_json::Value, JsError> {
@@ -31,12 +27,6 @@ fn update_info(s: &Steered, layer: usize) -> Result<serde_json::Value, JsError> 
     }
     .into();
     Ok(info)
-}
-
-impl Session {
-    fn session(&self) -> Result<&SweepSession, JsError> {
-        self.sweeps.first().ok_or_else(no_update)
-    }
 }
 
 #[wasm_bindgen]
@@ -85,8 +75,8 @@ impl Session {
         &mut self, names: Vec<String>, strengths: &[f32], random: bool, on_progress: &Function,
     ) -> Result<JsValue, JsError> {
         let llama = &self.model.llama;
-        let session = self.sweeps.first_mut().ok_or_else(no_update)?;
-        frontier::measure(session, llama, Split::Test, &names, strengths, random, JsProgress(on_progress))
+        let mut session = self.session()?;
+        frontier::measure(&mut session, llama, Split::Test, &names, strengths, random, JsProgress(on_progress))
             .map_err(js_err)?;
         self.frontier()
     }
@@ -171,7 +161,7 @@ impl Session {
         }
         let parts: Vec<Term> = names.into_iter().zip(weights).map(|(name, &weight)| Term { name, weight }).collect();
         let llama = &self.model.llama;
-        let session = self.sweeps.first_mut().ok_or_else(no_update)?;
+        let mut session = self.session()?;
         let layer = session.layer();
         let s = session.combine(llama, &parts).map_err(js_err)?;
         steered_info(s, layer)

@@ -51,7 +51,9 @@
  *
  * @typedef {{ n_train: number, n_test: number, format: string, kept_updates: boolean }} PairsInfo
  * @typedef {{ threads: number, isolated: boolean, shared: boolean, kernels: string }} EngineInfo
- * @typedef {{ model: string, info: ModelInfo, sha256: string, cached: boolean, reused?: boolean }} Loaded
+ * @typedef {{ backend: 'cpu' | 'gpu', note: string, adapter?: { name: string, software: boolean },
+ *   probe_ms?: { cpu: number, gpu: number, tokens: number, layers: number } }} Backend
+ * @typedef {{ model: string, info: ModelInfo, sha256: string, cached: boolean, reused?: boolean, backend: Backend }} Loaded
  */
 
 const SLOTS = 1024;
@@ -68,13 +70,14 @@ class Channel {
    * @param {URL} url the worker script
    * @param {boolean} shareFlags pass a SharedArrayBuffer of stop flags (cross-origin isolated)
    * @param {number} threads
+   * @param {string} [backend] where points are scored: auto, cpu or gpu (the steering worker)
    */
-  constructor(url, shareFlags, threads) {
+  constructor(url, shareFlags, threads, backend = 'auto') {
     this.url = url;
     this.worker = new Worker(url, { type: 'module' });
     this.flags = shareFlags && typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated
       ? new Int32Array(new SharedArrayBuffer(4 * SLOTS)) : null;
-    this.worker.postMessage({ type: 'init', flags: this.flags ? this.flags.buffer : null, threads });
+    this.worker.postMessage({ type: 'init', flags: this.flags ? this.flags.buffer : null, threads, backend });
     /** @type {Map<number, Pending>} */
     this.pending = new Map();
     this.nextId = 1;
@@ -161,9 +164,16 @@ function threads() {
   return Number.isInteger(saved) && saved >= 1 ? Math.min(saved, 16) : 1;
 }
 
+/** Where points are scored: `?backend=cpu|gpu|auto` in the page URL, else `auto` (the worker
+ *  probes a hardware GPU at load and keeps the faster; see `SteerScope#backend`). */
+function backend() {
+  const b = new URLSearchParams(globalThis.location?.search || '').get('backend');
+  return b === 'cpu' || b === 'gpu' ? b : 'auto';
+}
+
 /** The page's one steering worker (made on first use). */
 function channel() {
-  if (!steering) steering = new Channel(new URL('./worker.js', import.meta.url), true, threads());
+  if (!steering) steering = new Channel(new URL('./worker.js', import.meta.url), true, threads(), backend());
   return steering;
 }
 
@@ -243,6 +253,21 @@ export class SteerScope {
     this.cached = loaded.cached;
     /** The model's key in the worker (its URL, or `sha256:<hex>` for bytes). */
     this.model = loaded.model;
+    /** Where points are scored (CPU or GPU), why, and the probe's times when there was one. */
+    this.backend = loaded.backend;
+  }
+
+  /** Asks the worker where points are scored now (a lost GPU device moves them to the CPU).
+   *  @returns {Promise<Backend>} */
+  async refreshBackend() {
+    this.backend = await this.#call('backend');
+    return this.backend;
+  }
+
+  /** Destroys the GPU device, as a driver reset would: the next point falls back to the CPU
+   *  (for tests of that fallback). @returns {Promise<null>} */
+  loseDevice() {
+    return this.#call('loseDevice');
   }
 
   /** @param {string} op @param {object} [args] @param {Listeners & {signal?: AbortSignal}} [opts] @returns {Promise<any>} */

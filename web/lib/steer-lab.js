@@ -364,12 +364,15 @@ export class SteerLab extends HTMLElement {
     const pairs = { train: texts.trainSha, test: texts.testSha, format: f.format, system: f.system };
     const fit = keyOf({ kind: 'fit', model, train: texts.trainSha, format: f.format, system: f.system,
       method: f.method, layer: f.layer, site: f.site, positions: f.positions });
+    // Points scored on the GPU differ from the CPU's by the activations' 8-bit rounding: they
+    // are kept under their own keys (the CPU's keys stay as they were).
+    const test = this.client?.backend?.backend === 'gpu' ? { test: texts.testSha, on: 'gpu' } : { test: texts.testSha };
     return {
       model, texts, fit,
       pairs: keyOf({ kind: 'pairs', model, ...pairs }),
-      index: keyOf({ kind: 'index', fit, test: texts.testSha }),
-      summary: keyOf({ kind: 'summary', fit, test: texts.testSha }),
-      point: (/** @type {number} */ m, random = false) => keyOf({ kind: 'point', fit, test: texts.testSha, m, random: random && m !== 0 }),
+      index: keyOf({ kind: 'index', fit, ...test }),
+      summary: keyOf({ kind: 'summary', fit, ...test }),
+      point: (/** @type {number} */ m, random = false) => keyOf({ kind: 'point', fit, ...test, m, random: random && m !== 0 }),
       prompting: keyOf({ kind: 'prompting', model, test: texts.testSha, format: f.format, system: f.system, instruction: this.#instruction() }),
       base: keyOf({ kind: 'text', model, format: f.format, system: f.system, prompt: f.prompt, max: f.max_tokens, m: 0 }),
       steered: keyOf({ kind: 'text', fit, prompt: f.prompt, max: f.max_tokens, m: f.strength }),
@@ -729,6 +732,8 @@ export class SteerLab extends HTMLElement {
         onPartial: (q) => { this.partial.set(key, q); this.#renderSoon(); },
         onProgress: (d, t) => this.#setProgress('point', label, d, t) });
       this.#storePoint(K, m, random, p);
+      // A lost GPU device hands the work to the CPU: the backend line then says so.
+      if (this.client?.backend?.backend === 'gpu') await this.client.refreshBackend();
       this.dispatchEvent(new CustomEvent('point', { detail: { strength: m, random, point: p }, bubbles: true, composed: true }));
     } finally {
       this.partial.delete(key);
@@ -901,6 +906,7 @@ export class SteerLab extends HTMLElement {
     ui.modelFile = h('input', { type: 'file', name: 'model-file', accept: '.gguf', 'aria-label': 'a local model file' });
     ui.modelFile.addEventListener('change', () => this.#loadFile());
     ui.modelInfo = h('div', { class: 'info', 'data-role': 'model-info' });
+    ui.backend = h('div', { class: 'info', 'data-role': 'backend' });
     ui.progress = h('progress');
     ui.progressLabel = h('span', { class: 'progress-label' });
     ui.progressBox = h('div', { 'data-role': 'progress', hidden: true }, ui.progress, ' ', ui.progressLabel);
@@ -958,7 +964,7 @@ export class SteerLab extends HTMLElement {
         h('div', { class: 'grid' },
           field('model', 'model URL', ui.modelUrl, ui.loadButton),
           h('label', { class: 'field', 'data-control': 'model' }, h('span', {}, 'or a local GGUF file'), ui.modelFile)),
-        ui.modelInfo),
+        ui.modelInfo, ui.backend),
       ui.progressBox,
       h('section', { class: 'grid' },
         field('concept', 'concept', ui.concept),
@@ -1092,6 +1098,8 @@ export class SteerLab extends HTMLElement {
     ui.modelInfo.textContent = !model ? 'no model: give a GGUF URL above (or the element\'s model attribute), or choose a local GGUF file' :
       info ? `${info.architecture} · ${info.n_layers} layers · width ${info.hidden_size} · vocab ${info.vocab_size}` +
       `${this.client?.cached ? ' · from cache' : ''} · sha256 ${String(this.modelSha).slice(0, 12)}…` : '';
+    ui.backend.textContent = describeBackend(this.client?.backend);
+    ui.backend.dataset.backend = this.client?.backend?.backend || '';
     ui.engine.textContent = this.engine ? `kernels: ${this.engine.kernels} · threads: ${this.engine.threads} · cross-origin isolated: ${this.engine.isolated ? 'yes' : 'no (one thread; a running call finishes before a newer one starts)'}` : '';
     if (this.engine && document.activeElement !== this && ui.threads.value !== String(this.engine.threads)) ui.threads.value = String(this.engine.threads);
 
@@ -1279,3 +1287,12 @@ function agrees(pre, live) {
 }
 
 if (!customElements.get('steer-lab')) customElements.define('steer-lab', SteerLab);
+
+/** The backend line: where points are scored, why, and the probe's times when there was one.
+ *  @param {import('./client.js').Backend | undefined} b @returns {string} */
+function describeBackend(b) {
+  if (!b) return '';
+  const where = b.backend === 'gpu' ? `GPU (WebGPU: ${b.adapter?.name || 'adapter'})` : 'CPU (wasm kernels)';
+  const probe = b.probe_ms ? ` · probe (${b.probe_ms.tokens} tokens + 1, ${b.probe_ms.layers} layers): CPU ${b.probe_ms.cpu.toFixed(1)} ms, GPU ${b.probe_ms.gpu.toFixed(1)} ms` : '';
+  return `points scored on: ${where} — ${b.note}${probe}`;
+}

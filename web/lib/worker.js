@@ -2,7 +2,8 @@
 // instance, so two <steer-lab> elements share one download and one copy of the weights. The
 // client (client.js) is the only thing that talks to it; callers never see these messages.
 //
-// Messages in:  {type: 'init', flags: SharedArrayBuffer | null, threads: number}
+// Messages in:  {type: 'init', flags: SharedArrayBuffer | null, threads: number,
+//                backend: 'auto' | 'cpu' | 'gpu'}
 //               {type: 'call', id, slot, op, args}   (ops below)
 //               {type: 'abort', id}                  (drops a queued call; a running one reads
 //                                                     its flag in `flags[slot]`)
@@ -19,6 +20,12 @@
 // stops within one layer's time even in the middle of a pair. Without cross-origin isolation
 // there is no shared memory: a running call then finishes (its result is dropped by the client)
 // and only queued calls are dropped.
+//
+// Backend: at load the worker picks where a model's points are scored (pickBackend): the GPU
+// (WebGPU, the core's engine in the same wasm instance) when asked, or with `auto` when a
+// hardware adapter beats the CPU on a short probe; else the CPU, saying why. A GPU point is the
+// core's point loop awaited (Session.point_async); after a lost device the core measures the point
+// on the CPU, the worker moves the model's other sessions there too, and the backend line says so.
 import { errText, loadWasm, plain } from '../wasm.js';
 import { checkMagic, fetchModel, sha256Hex } from './model-file.js';
 
@@ -30,8 +37,9 @@ const queue = [];
 /** @type {Request | null} */
 let running = null;
 let pumping = false;
-/** model key (URL or `sha256:<hex>`) → {session, info, sha256, cached, source} */
-/** @type {Map<string, {session: any, info: any, sha256: string, cached: boolean, source: string}>} */
+/** @typedef {{backend: 'cpu' | 'gpu', note: string, adapter?: any, probe_ms?: {cpu: number, gpu: number, tokens: number, layers: number}}} Backend */
+/** model key (URL or `sha256:<hex>`) → {session, info, sha256, cached, source, gpu, backend} */
+/** @type {Map<string, {session: any, info: any, sha256: string, cached: boolean, source: string, gpu: any, backend: Backend}>} */
 const models = new Map();
 /** experiment id → {session, model} @type {Map<number, {session: any, model: string}>} */
 const experiments = new Map();
@@ -40,6 +48,12 @@ let nextExperiment = 1;
 let wasm = null;
 let threadsWanted = 1;
 let threadsActive = 1;
+/** @type {'auto' | 'cpu' | 'gpu'} */
+let backendWanted = 'auto';
+/** The probe both engines run at load: a prefill of this many tokens and one decode step
+ *  through the first layers (a few layers' work: quick even on a slow adapter). */
+const PROBE_TOKENS = 16;
+const PROBE_LAYERS = 2;
 
 /** @param {any} msg @param {Transferable[]} [transfer] */
 const post = (msg, transfer) => self.postMessage(msg, transfer || []);
@@ -48,6 +62,7 @@ self.onmessage = ({ data: m }) => {
   if (m.type === 'init') {
     flags = m.flags ? new Int32Array(m.flags) : null;
     threadsWanted = m.threads || 1;
+    backendWanted = ['cpu', 'gpu'].includes(m.backend) ? m.backend : 'auto';
   } else if (m.type === 'abort') {
     const i = queue.findIndex((q) => q.id === m.id);
     if (i >= 0) {
@@ -168,7 +183,9 @@ const OPS = {
     if (!models.has(modelKey)) {
       c.progress(0, 0);
       const session = new w.Session(got.bytes); // blocks while it parses and prepares the weights
-      models.set(modelKey, { session, info: plain(session.info()), sha256, cached: got.cached, source: a.url || a.name });
+      const info = plain(session.info());
+      const { gpu, backend } = await pickBackend(w, session, got.bytes, info.vocab_size);
+      models.set(modelKey, { session, info, sha256, cached: got.cached, source: a.url || a.name, gpu, backend });
       if (got.save) await got.save(sha256).catch(() => {}); // a full disk must not break the demo
     }
     return describe(modelKey, false);
@@ -179,7 +196,9 @@ const OPS = {
     const m = models.get(a.model);
     if (!m) throw new Error(`model ${a.model} is not loaded`);
     const id = nextExperiment++;
-    experiments.set(id, { session: m.session.share(), model: a.model });
+    const session = m.session.share();
+    if (m.gpu) session.use_gpu(m.gpu);
+    experiments.set(id, { session, model: a.model });
     return id;
   },
   close(a) {
@@ -211,7 +230,23 @@ const OPS = {
   updates: (a) => experiment(a.experiment).updates().map(plain),
   loadUpdate: (a) => plain(experiment(a.experiment).load_update(new Uint8Array(a.bytes), a.name || 'update')),
   loadControlVector: (a) => plain(experiment(a.experiment).load_control_vector(new Uint8Array(a.bytes), a.name || 'control-vector')),
-  point: (a, c) => plain(experiment(a.experiment).point(a.strength, !!a.random, c.partial, c.progress)),
+  async point(a, c) {
+    const s = experiment(a.experiment);
+    const key = experiments.get(a.experiment)?.model ?? '';
+    if (!models.get(key)?.gpu) return plain(s.point(a.strength, !!a.random, c.partial, c.progress));
+    const p = plain(await s.point_async(a.strength, !!a.random, c.partial, c.progress));
+    // A lost device: the session measured the point on the CPU; every session of the model follows.
+    const lost = s.engine_lost();
+    if (lost) toCpu(key, `the GPU device was lost (${lost}); the CPU measured this point and measures from here on`);
+    return p;
+  },
+  /** Where an experiment's points are scored, and why (the backend line). */
+  backend: (a) => models.get(experiments.get(a.experiment)?.model ?? '')?.backend ?? null,
+  /** Destroys the model's GPU device, as a driver reset would (tests of the fallback). */
+  loseDevice(a) {
+    models.get(experiments.get(a.experiment)?.model ?? '')?.gpu?.destroy();
+    return null;
+  },
   remember: (a) => experiment(a.experiment).remember(!!a.random, a.points),
   summary: (a) => toPlain(experiment(a.experiment).summary()),
   prompting: (a, c) => toPlain(experiment(a.experiment).score_prompting(a.instruction || '', c.progress)),
@@ -249,6 +284,58 @@ function toPlain(x) {
 
 /** @param {string} key @param {boolean} reused */
 function describe(key, reused) {
-  const m = /** @type {{session: any, info: any, sha256: string, cached: boolean}} */ (models.get(key));
-  return { model: key, info: m.info, sha256: m.sha256, cached: m.cached, reused };
+  const m = /** @type {{session: any, info: any, sha256: string, cached: boolean, backend: Backend}} */ (models.get(key));
+  return { model: key, info: m.info, sha256: m.sha256, cached: m.cached, reused, backend: m.backend };
+}
+
+/**
+ * Where a model's points are scored: the GPU when asked (`gpu`), or with `auto` when a hardware
+ * adapter is faster on the probe (both engines timed here, the GPU after an untimed warm-up);
+ * else the CPU, with the reason. A software adapter (SwiftShader, lavapipe: a CPU emulating a
+ * GPU) is not probed under `auto` — it is never faster than the wasm kernels, and its upload and
+ * probe would cost seconds of the CPU's time.
+ * @param {any} w the wasm module @param {any} session @param {Uint8Array} bytes @param {number} vocab
+ * @returns {Promise<{gpu: any, backend: Backend}>}
+ */
+async function pickBackend(w, session, bytes, vocab) {
+  const cpu = (/** @type {string} */ note, extra = {}) => ({ gpu: null, backend: /** @type {Backend} */ ({ backend: 'cpu', note, ...extra }) });
+  if (backendWanted === 'cpu') return cpu('asked for the CPU (?backend=cpu)');
+  if (!w.GpuSession) return cpu('this build has no WebGPU engine (the threaded build is CPU-only)');
+  const nav = /** @type {any} */ (self.navigator);
+  const adapter = nav.gpu ? await nav.gpu.requestAdapter().catch(() => null) : null;
+  if (!adapter) return cpu(nav.gpu ? 'WebGPU has no adapter here' : 'this browser has no WebGPU');
+  const a = adapter.info || {};
+  const software = !!(a.isFallbackAdapter || adapter.isFallbackAdapter) || /swiftshader|llvmpipe|lavapipe/i.test(`${a.vendor} ${a.architecture} ${a.description}`);
+  const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ') || 'unnamed adapter';
+  if (software && backendWanted === 'auto') {
+    return cpu(`the WebGPU adapter (${name}) is a software renderer: the CPU kernels are faster (?backend=gpu forces it)`, { adapter: { name, software } });
+  }
+  /** @type {any} */
+  let gpu = null;
+  try {
+    gpu = await w.GpuSession.create(bytes);
+    const ids = Array.from({ length: PROBE_TOKENS }, (_, i) => (i * 7919 + 1) % vocab);
+    const time = async (/** @type {() => any} */ f) => { const t = performance.now(); await f(); return performance.now() - t; };
+    await gpu.probe(ids, PROBE_LAYERS); // the first call compiles the pipelines
+    const probe_ms = { gpu: await time(() => gpu.probe(ids, PROBE_LAYERS)), cpu: await time(() => session.probe(ids, PROBE_LAYERS)), tokens: PROBE_TOKENS, layers: PROBE_LAYERS };
+    const extra = { adapter: { name, software }, probe_ms };
+    if (backendWanted === 'gpu') return { gpu, backend: { backend: 'gpu', note: 'asked for the GPU (?backend=gpu)', ...extra } };
+    if (probe_ms.gpu < probe_ms.cpu) return { gpu, backend: { backend: 'gpu', note: 'faster on the probe', ...extra } };
+    gpu.free();
+    return cpu('the CPU was faster on the probe', extra);
+  } catch (e) {
+    gpu?.free();
+    return cpu(`the GPU cannot run this model: ${errText(e)}`, { adapter: { name, software } });
+  }
+}
+
+/** Moves a model's experiments back to the CPU (a lost device), keeping the reason for the
+ *  backend line. @param {string} key @param {string} note */
+function toCpu(key, note) {
+  const m = models.get(key);
+  if (!m) return;
+  for (const e of experiments.values()) if (e.model === key) e.session.use_cpu();
+  m.gpu?.free();
+  m.gpu = null;
+  m.backend = { ...m.backend, backend: 'cpu', note };
 }

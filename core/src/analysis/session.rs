@@ -27,7 +27,7 @@ use crate::model::score::PairTokens;
 use crate::model::sites::Positions;
 use crate::model::tokens::{ReadPositions, TokenEffects};
 use crate::model::{Edit, Intervention, Llama, Model, Site, Steering};
-use crate::progress::{Part, Progress};
+use crate::progress::{ByRef, Part, Progress};
 use crate::steer::control_vector::{ControlVector, Provenance};
 use crate::steer::fitted::FittedVector;
 use crate::steer::methods::Method;
@@ -169,6 +169,8 @@ pub struct SweepSession {
     references: Vec<(Split, Site, Option<OffManifold>)>,
     /// Where points are scored when not on the CPU ([`SweepSession::score_on`]).
     engine: Option<Rc<dyn PairEngine>>,
+    /// Why the engine was dropped mid-point (a lost device), if it was.
+    engine_lost: Option<String>,
 }
 
 fn index(split: Split) -> usize {
@@ -195,13 +197,22 @@ impl SweepSession {
             points: Vec::new(),
             references: Vec::new(),
             engine: None,
+            engine_lost: None,
         })
     }
 
     /// Scores points on `engine` (e.g. the GPU) from now on, or on the CPU with `None`. Points
-    /// and references measured so far are forgotten — they came from the other engine's
-    /// arithmetic — while updates are kept (fitting and training stay on the CPU).
+    /// and references measured so far are forgotten when the engine changes — they came from the
+    /// other engine's arithmetic — while updates are kept (fitting and training stay on the CPU).
     pub fn score_on(&mut self, engine: Option<Rc<dyn PairEngine>>) {
+        let same = match (&self.engine, &engine) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        };
+        if same {
+            return;
+        }
         self.engine = engine;
         for s in &mut self.splits {
             s.on_engine = None;
@@ -508,8 +519,30 @@ impl SweepSession {
     }
 
     /// [`SweepSession::point_progressive`] as a future, for a host whose engine must be awaited
-    /// (the browser's GPU); on the CPU it is ready at once.
+    /// (the browser's GPU); on the CPU it is ready at once. When the engine's device is lost
+    /// mid-point, the session drops the engine and measures the point again on the CPU
+    /// ([`SweepSession::engine_lost`] then says why), so the computation finishes.
     pub async fn point_progressive_async(
+        &mut self, llama: &Llama, split: Split, direction: Direction, m: f32, mut partial: impl FnMut(&SweepPoint),
+        mut progress: impl Progress,
+    ) -> Result<SweepPoint> {
+        match self.measure(llama, split, direction, m, &mut partial, ByRef(&mut progress)).await {
+            Err(Error::DeviceLost(why)) if self.engine.is_some() => {
+                self.score_on(None);
+                self.engine_lost = Some(why);
+                self.measure(llama, split, direction, m, partial, progress).await
+            }
+            result => result,
+        }
+    }
+
+    /// Why the session stopped scoring on its engine (a lost device), if it did.
+    pub fn engine_lost(&self) -> Option<&str> {
+        self.engine_lost.as_deref()
+    }
+
+    /// The point at `m` (see [`SweepSession::point_progressive`]), on the session's engine.
+    async fn measure(
         &mut self, llama: &Llama, split: Split, direction: Direction, m: f32, mut partial: impl FnMut(&SweepPoint),
         mut progress: impl Progress,
     ) -> Result<SweepPoint> {

@@ -250,7 +250,7 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
     let instruction = args.instruction.clone().unwrap_or_else(|| instruction_for(&args.train, &test_pairs[0]));
     let prompting = prompting_baseline(&model, &test_pairs, &format, &instruction);
     let probe = &test[0].prompt;
-    let (engine, choice) = crate::backend::pair_engine(args.backend, model_path, &model, &test[0])?;
+    let (mut engine, mut choice) = crate::backend::pair_engine(args.backend, model_path, &model, &test[0])?;
     crate::backend::report(args.backend, &choice);
     let mut runs = Vec::new();
     for &layer in &layers {
@@ -274,6 +274,11 @@ pub fn run(args: SweepArgs, model_path: &Path, json: bool) -> Result<()> {
             }
         }
         runs.extend(random);
+        if let Some(why) = session.engine_lost() {
+            // The session finished its points on the CPU; the next layers start there.
+            choice.note = Some(format!("the GPU device was lost mid-run ({why}); the CPU finished the sweep"));
+            engine = None;
+        }
     }
     std::fs::create_dir_all(&args.out)?;
     let report = serde_json::json!({"train": args.train, "test": args.test,
