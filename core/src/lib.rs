@@ -58,7 +58,7 @@
 //! modules import each other in a cycle (`core/tests/layering.rs` reads every `use crate::` and
 //! checks both against this list):
 //!
-//! - layer 0 (leaves): `error`, `rng`, `progress`, `math`, `gguf`, `kernels`, `data`
+//! - layer 0 (leaves): `error`, `rng`, `progress`, `future`, `math`, `gguf`, `kernels`, `data`
 //! - layer 1: `model` — GGUF weights, tokenizer, the llama forward and its intervention sites,
 //!   and the one prepared-pairs type ([`model::pairs::Prepared`])
 //! - layer 2: `steer` — methods, training, strength units, update files

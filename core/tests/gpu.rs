@@ -935,6 +935,55 @@ fn tiny_sweep_session_scores_on_the_gpu() {
     }
 }
 
+/// Every site and every kind of edit (add, project-out, clamp, low-rank, dense) as an update of a
+/// sweep session: its point on the GPU equals its point on the CPU (tiny model, F32 weights: the
+/// same arithmetic up to rounding order, bound 1e-4 as above), and the edit moved the point.
+#[test]
+fn tiny_sweep_points_of_every_site_and_edit_match_on_the_gpu() {
+    use std::collections::HashMap;
+    use std::rc::Rc;
+    use steerscope::analysis::session::{Direction, Split, SweepSession};
+    use steerscope::gpu::GpuEngine;
+    use steerscope::model::score::PairTokens;
+    use steerscope::steer::update::Update;
+    let Some(g) = gpu() else { return };
+    let bytes = tiny::tiny_llama("llama");
+    let engine: Rc<dyn steerscope::model::pairs::PairEngine> = Rc::new(GpuEngine(load_on(g, &bytes)));
+    let mut llama = Llama::load(&Gguf::parse(&bytes).unwrap()).unwrap();
+    llama.to_f32().unwrap();
+    let pairs: Vec<PairTokens> = (0..4u32)
+        .map(|i| PairTokens {
+            prompt: (i..i + 9).collect(),
+            positive: vec![i + 3, i + 5, i + 1],
+            negative: vec![i + 7, i],
+        })
+        .collect();
+    let mut rng = Rng::new(21);
+    let mut session = SweepSession::new(&llama, pairs[..2].to_vec(), pairs[2..].to_vec(), 1).unwrap();
+    let numbers = |p: &steerscope::analysis::sweep::SweepPoint| -> Vec<f32> {
+        let mut v = vec![p.point.pref_odds, p.point.util_odds.unwrap_or(f32::NAN), p.off_manifold.unwrap_or(0.0)];
+        v.extend(p.pairs.iter().flat_map(|s| [s.lp.sum, s.ln.sum]));
+        v
+    };
+    for site in Site::ALL {
+        for (name, edit, _) in edits(&mut rng, &llama.config, site) {
+            let update = Update { layer: 1, site, edit, positions: Positions::All, meta: HashMap::new() };
+            session.set_update(&llama, &update, name).unwrap();
+            let mut point = |on: Option<Rc<dyn steerscope::model::pairs::PairEngine>>, m: f32| {
+                session.score_on(on);
+                numbers(&session.point(&llama, Split::Test, Direction::Update, m, |_, _| {}).unwrap())
+            };
+            let (cpu, base) = (point(None, 6.0), point(None, 0.0));
+            let on_gpu = point(Some(engine.clone()), 6.0);
+            let d = max_diff(&cpu, &on_gpu);
+            let moved = max_diff(&cpu, &base);
+            println!("{site} {name}: CPU vs GPU point max |Δ| {d:e}; the edit moved it by {moved:.3}");
+            assert!(d <= 1e-4, "{site} {name}: {d}");
+            assert!(moved > 1e-2, "{site} {name}: the edit did not move the point ({moved})");
+        }
+    }
+}
+
 /// A device lost between two points of a session scoring on the GPU: the next point is measured
 /// on the CPU — the same bits as a CPU session's — and the session says why it left the GPU.
 #[test]
