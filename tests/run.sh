@@ -37,10 +37,8 @@ section "the examples the crate docs point to (the way in, run on the real model
 cargo run --release -q -p steerscope --example steer
 cargo run --release -q -p steerscope --example lab
 
-# The real model on lavapipe takes minutes per forward on 2 cores: its GPU-vs-CPU tests (logits on
-# six prompts, steering, scoring, the CLI's --backend) are the README's long GPU command.
-section "GPU backend (feature gpu): every WGSL kernel, the tiny model, steering, device loss, bad input — on lavapipe (software Vulkan)"
-WGPU_BACKEND=vulkan STEERSCOPE_REQUIRE_GPU=1 cargo test --release -p steerscope --features gpu --test gpu -- kernel_ tiny device_loss bad_input
+section "GPU backend (feature gpu): every WGSL kernel, the tiny and the real model (logits, steering, scoring, sweep points), device loss, bad input, the CLI's --backend — on lavapipe (software Vulkan)"
+WGPU_BACKEND=vulkan STEERSCOPE_REQUIRE_GPU=1 cargo test --release -p steerscope --features gpu --test gpu
 
 section "attention lab: every architecture end to end on its smallest setting"
 cargo run --release -q -p steerscope -- compose experiment --quick --out "$CARGO_TARGET_DIR/compose-quick"

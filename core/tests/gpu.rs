@@ -476,9 +476,26 @@ const QUANT_BOUND: f32 = 1.5;
 #[test]
 fn model_logits_match_cpu_on_prompts() {
     let Some(gm) = gpu_model() else { return };
+    logits_match_cpu(gm, prompts());
+}
+
+/// The same on five inputs of at most three tokens: the real model's whole forward pass on the
+/// shortest inputs (one position's attention, the embedding of rare tokens).
+#[test]
+fn real_model_short_inputs_match_cpu() {
+    let Some(gm) = gpu_model() else { return };
+    let texts = ["Hello there", "The sea is", "2 + 2 =", "Bonjour mon", "ñ 日本"];
+    let inputs = texts.iter().map(|t| model().tokenizer.encode(t).unwrap().into_iter().take(3).collect()).collect();
+    logits_match_cpu(gm, inputs);
+}
+
+/// Next-token logits of the GPU against the CPU model dequantized to f32 (F32_BOUND, same top-1)
+/// and the quantized CPU path (QUANT_BOUND; same top-1 unless its 8-bit activations flip a
+/// near-tie of its own f32 model), on each of `inputs`.
+fn logits_match_cpu(gm: &GpuLlama, inputs: Vec<Vec<u32>>) {
     let cpu = &model().llama;
     println!("prompt tokens | GPU−CPU f32 | GPU−CPU Q8 acts | CPU Q8 acts−CPU f32 | top-1 margin | top-1 GPU / CPU Q8");
-    for ids in prompts() {
+    for ids in inputs {
         let g = gpu_logits(gm, &[&ids], &GpuSteering::none());
         let f = cpu_logits(cpu_f32(), &[&ids], &Steering::none());
         let q = cpu_logits(cpu, &[&ids], &Steering::none());

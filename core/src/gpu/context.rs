@@ -301,13 +301,27 @@ impl Gpu {
         Ok(bytes)
     }
 
-    /// Natively the wait has already returned, so a callback that has not run never will (the
-    /// device stopped): report that instead of awaiting forever.
+    /// Natively the wait has returned: the callback has run, or is about to run in another
+    /// thread's poll of the same device (callbacks fire in whichever thread polls), so poll again
+    /// a bounded number of times; one that still has not run never will (the device stopped):
+    /// report that instead of awaiting forever.
     fn stalled<T>(&self, rx: &Receiver<T>) -> Result<()> {
-        if cfg!(target_arch = "wasm32") || rx.0.lock().unwrap_or_else(|e| e.into_inner()).value.is_some() {
+        let arrived = || rx.0.lock().unwrap_or_else(|e| e.into_inner()).value.is_some();
+        if cfg!(target_arch = "wasm32") {
             return Ok(());
         }
-        self.check_alive()?;
+        for _ in 0..STALL_POLLS {
+            if arrived() {
+                return Ok(());
+            }
+            self.check_alive()?;
+            #[cfg(not(target_arch = "wasm32"))]
+            std::thread::yield_now();
+            self.poll_wait();
+        }
+        if arrived() {
+            return Ok(());
+        }
         Err(Error::Gpu("the GPU queue stopped before finishing its work".into()))
     }
 
@@ -322,6 +336,9 @@ impl Gpu {
         }
     }
 }
+
+/// How many times [`Gpu::stalled`] polls again for a callback another thread's poll may be firing.
+const STALL_POLLS: usize = 10_000;
 
 fn check_options(options: &GpuOptions) -> Result<()> {
     if options.chunk == 0 || options.chunk > 4096 {
