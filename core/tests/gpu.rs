@@ -11,12 +11,18 @@ mod common;
 
 use candle_core::{Device, IndexOp, Tensor};
 use common::*;
+use std::rc::Rc;
 use std::sync::OnceLock;
+use steerscope::analysis::session::{Direction, Split, SweepSession};
+use steerscope::analysis::sweep::SweepPoint;
 use steerscope::gguf::{Gguf, TensorType, Writer};
+use steerscope::gpu::GpuEngine;
 use steerscope::gpu::{
     block_on, AttentionShape, EditRows, Format, Gpu, GpuCache, GpuLlama, GpuOptions, GpuSteering, Input, Ops, Readout,
 };
 use steerscope::kernels::q4_1::Q4_1Matrix;
+use steerscope::model::pairs::PairEngine;
+use steerscope::model::score::PairTokens;
 use steerscope::model::sites::Positions;
 use steerscope::model::{Cache, Edit, Intervention, Llama, Site, Steering};
 use steerscope::rng::Rng;
@@ -901,6 +907,22 @@ fn cli_generate_backend() {
     assert_eq!(auto["backend"]["backend"], if cpu_s <= gpu_s { "cpu" } else { "gpu" });
 }
 
+/// The tiny model on the GPU `g` as a sweep session's engine, and on the CPU dequantized to f32
+/// (the same arithmetic as the GPU's, up to rounding order).
+fn tiny_on_both(g: &Gpu) -> (Rc<dyn PairEngine>, Llama) {
+    let bytes = tiny::tiny_llama("llama");
+    let mut llama = Llama::load(&Gguf::parse(&bytes).unwrap()).unwrap();
+    llama.to_f32().unwrap();
+    (Rc::new(GpuEngine(load_on(g, &bytes))), llama)
+}
+
+/// Every number of a point: preference, utility, off-manifold score, each pair's two losses.
+fn point_numbers(p: &SweepPoint) -> Vec<f32> {
+    let mut v = vec![p.point.pref_odds, p.point.util_odds.unwrap_or(f32::NAN), p.off_manifold.unwrap_or(0.0)];
+    v.extend(p.pairs.iter().flat_map(|s| [s.lp.sum, s.ln.sum]));
+    v
+}
+
 /// A sweep session scoring on the GPU (`score_on`, what `sweep --backend gpu` does) against
 /// the same session on the CPU, on the tiny model (F32 weights: both paths multiply f32
 /// activations, so they differ by float rounding order only, ≤ 1e-4 as its logits): every
@@ -909,16 +931,9 @@ fn cli_generate_backend() {
 /// and the shared `m = 0` point.
 #[test]
 fn tiny_sweep_session_scores_on_the_gpu() {
-    use std::rc::Rc;
-    use steerscope::analysis::session::{Direction, Split, SweepSession};
-    use steerscope::gpu::GpuEngine;
-    use steerscope::model::score::PairTokens;
     use steerscope::steer::methods::Method;
     let Some(g) = gpu() else { return };
-    let bytes = tiny::tiny_llama("llama");
-    let engine: Rc<dyn steerscope::model::pairs::PairEngine> = Rc::new(GpuEngine(load_on(g, &bytes)));
-    let mut llama = Llama::load(&Gguf::parse(&bytes).unwrap()).unwrap();
-    llama.to_f32().unwrap();
+    let (engine, llama) = tiny_on_both(g);
     let mut rng = Rng::new(7);
     let mut ids = |n: usize| -> Vec<u32> { (0..n).map(|_| (rng.next_u64() % 38) as u32).collect() };
     let pairs: Vec<PairTokens> =
@@ -935,13 +950,7 @@ fn tiny_sweep_session_scores_on_the_gpu() {
         session.score_on(Some(engine.clone()));
         let on_gpu = measure(&mut session);
         for (c, g) in cpu.iter().zip(&on_gpu) {
-            let numbers = |p: &steerscope::analysis::sweep::SweepPoint| -> Vec<f32> {
-                let mut v =
-                    vec![p.point.pref_odds, p.point.util_odds.unwrap_or(f32::NAN), p.off_manifold.unwrap_or(0.0)];
-                v.extend(p.pairs.iter().flat_map(|s| [s.lp.sum, s.ln.sum]));
-                v
-            };
-            let d = max_diff(&numbers(c), &numbers(g));
+            let d = max_diff(&point_numbers(c), &point_numbers(g));
             println!("{site} {positions:?} m = {}: CPU vs GPU point, max |Δ| {d:e}", c.point.strength);
             assert!(d <= 1e-4, "{site} m = {}: {d}", c.point.strength);
             assert_eq!(c.pairs.len(), g.pairs.len());
@@ -958,16 +967,9 @@ fn tiny_sweep_session_scores_on_the_gpu() {
 #[test]
 fn tiny_sweep_points_of_every_site_and_edit_match_on_the_gpu() {
     use std::collections::HashMap;
-    use std::rc::Rc;
-    use steerscope::analysis::session::{Direction, Split, SweepSession};
-    use steerscope::gpu::GpuEngine;
-    use steerscope::model::score::PairTokens;
     use steerscope::steer::update::Update;
     let Some(g) = gpu() else { return };
-    let bytes = tiny::tiny_llama("llama");
-    let engine: Rc<dyn steerscope::model::pairs::PairEngine> = Rc::new(GpuEngine(load_on(g, &bytes)));
-    let mut llama = Llama::load(&Gguf::parse(&bytes).unwrap()).unwrap();
-    llama.to_f32().unwrap();
+    let (engine, llama) = tiny_on_both(g);
     let pairs: Vec<PairTokens> = (0..4u32)
         .map(|i| PairTokens {
             prompt: (i..i + 9).collect(),
@@ -977,18 +979,13 @@ fn tiny_sweep_points_of_every_site_and_edit_match_on_the_gpu() {
         .collect();
     let mut rng = Rng::new(21);
     let mut session = SweepSession::new(&llama, pairs[..2].to_vec(), pairs[2..].to_vec(), 1).unwrap();
-    let numbers = |p: &steerscope::analysis::sweep::SweepPoint| -> Vec<f32> {
-        let mut v = vec![p.point.pref_odds, p.point.util_odds.unwrap_or(f32::NAN), p.off_manifold.unwrap_or(0.0)];
-        v.extend(p.pairs.iter().flat_map(|s| [s.lp.sum, s.ln.sum]));
-        v
-    };
     for site in Site::ALL {
         for (name, edit, _) in edits(&mut rng, &llama.config, site) {
             let update = Update { layer: 1, site, edit, positions: Positions::All, meta: HashMap::new() };
             session.set_update(&llama, &update, name).unwrap();
-            let mut point = |on: Option<Rc<dyn steerscope::model::pairs::PairEngine>>, m: f32| {
+            let mut point = |on: Option<Rc<dyn PairEngine>>, m: f32| {
                 session.score_on(on);
-                numbers(&session.point(&llama, Split::Test, Direction::Update, m, |_, _| {}).unwrap())
+                point_numbers(&session.point(&llama, Split::Test, Direction::Update, m, |_, _| {}).unwrap())
             };
             let (cpu, base) = (point(None, 6.0), point(None, 0.0));
             let on_gpu = point(Some(engine.clone()), 6.0);
@@ -1005,16 +1002,10 @@ fn tiny_sweep_points_of_every_site_and_edit_match_on_the_gpu() {
 /// on the CPU — the same bits as a CPU session's — and the session says why it left the GPU.
 #[test]
 fn tiny_sweep_session_finishes_on_the_cpu_after_a_lost_device() {
-    use std::rc::Rc;
-    use steerscope::analysis::session::{Direction, Split, SweepSession};
-    use steerscope::gpu::GpuEngine;
-    use steerscope::model::score::PairTokens;
     use steerscope::steer::methods::Method;
     let Some(_) = gpu() else { return };
     let own = open(&GpuOptions::default()).unwrap(); // destroyed below: not the shared one
-    let bytes = tiny::tiny_llama("llama");
-    let mut llama = Llama::load(&Gguf::parse(&bytes).unwrap()).unwrap();
-    llama.to_f32().unwrap();
+    let (engine, llama) = tiny_on_both(&own);
     let pairs: Vec<PairTokens> = (0..4u32)
         .map(|i| PairTokens { prompt: (i..i + 8).collect(), positive: vec![i + 3, i + 5], negative: vec![i + 7] })
         .collect();
@@ -1024,7 +1015,7 @@ fn tiny_sweep_session_finishes_on_the_cpu_after_a_lost_device() {
         s
     };
     let mut on_gpu = session();
-    on_gpu.score_on(Some(Rc::new(GpuEngine(load_on(&own, &bytes)))));
+    on_gpu.score_on(Some(engine));
     on_gpu.point(&llama, Split::Test, Direction::Update, 2.0, |_, _| {}).unwrap();
     assert!(on_gpu.engine_lost().is_none());
     own.destroy();
