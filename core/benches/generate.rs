@@ -9,6 +9,8 @@
 //! Environment: `STEERSCOPE_BENCH_NO_LLAMA_CPP=1` skips llama.cpp (when llama-cpp-python is
 //! not installed); `STEERSCOPE_BENCH_PATHS=scalar,avx2,…` adds a steerscope row per kernel
 //! path (see `steerscope::kernels::Isa`); `STEERSCOPE_KERNEL=<path>` forces one path everywhere.
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/model_path.rs"]
 mod model_path;
 use candle_core::{Device, IndexOp, Tensor};
@@ -35,7 +37,7 @@ fn main() {
     let bytes = std::fs::read(&model_path).expect("model missing: run `steerscope fetch-model`");
     let model = Model::load(&bytes).unwrap();
     let ids = prompt_ids(&model);
-    println!("CPU {}", cpu_flags());
+    println!("CPU {}", machine::cpu_flags());
     println!("kernel path {} (best on this CPU: {})", kernels::active().name(), Isa::best().name());
     if std::env::args().any(|a| a == "budget") {
         return budget(&model_path, &bytes);
@@ -44,7 +46,7 @@ fn main() {
     std::fs::write(&ids_file, serde_json::to_string(&ids).unwrap()).unwrap();
     println!(
         "prompt {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} greedy tokens, best of {REPEATS}; load average {}",
-        loadavg()
+        machine::loadavg()
     );
     println!(
         "{:<34} {:>7} {:>13} {:>12} {:>15} {:>14}  first tokens",
@@ -92,7 +94,7 @@ fn main() {
                 ours.decode_cpu / other.decode_cpu
             );
         }
-        println!("  load average now {}", loadavg());
+        println!("  load average now {}", machine::loadavg());
     }
 }
 
@@ -295,7 +297,7 @@ fn profiled_decode(step: &mut Step, ids: &[u32], ctl: &str) {
 /// decode step's own order over all 30 layers (so the weights stream from memory as they do
 /// there), on one thread.
 fn budget(model_path: &std::path::Path, bytes: &[u8]) {
-    println!("decode step budget, one thread; load average {}", loadavg());
+    println!("decode step budget, one thread; load average {}", machine::loadavg());
     match perf_profile(model_path) {
         Ok((ms, shares)) => {
             println!("\n(1) profile of the decode loop: {ms:.2} ms of CPU per token ({:.1} tok/s)", 1e3 / ms);
@@ -307,7 +309,7 @@ fn budget(model_path: &std::path::Path, bytes: &[u8]) {
         Err(e) => println!("\n(1) no profile: {e}"),
     }
     isolated_parts(bytes);
-    println!("load average now {}", loadavg());
+    println!("load average now {}", machine::loadavg());
 }
 
 /// Runs the steerscope child under `perf record`, enabled only around its decode loops.
@@ -509,27 +511,4 @@ fn cpu_seconds() -> f64 {
     // SAFETY: a valid clock id and a pointer to a timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
     t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
-}
-
-/// The CPU's SIMD flags, as `grep -m1 flags /proc/cpuinfo` shows them (filtered).
-fn cpu_flags() -> String {
-    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model =
-        info.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).unwrap_or("").trim();
-    let flags = info.lines().find(|l| l.starts_with("flags")).and_then(|l| l.split(':').nth(1)).unwrap_or("");
-    let simd: Vec<&str> = flags
-        .split_whitespace()
-        .filter(|f| f.starts_with("avx") || f.starts_with("sse") || ["fma", "f16c", "ssse3", "amx_int8"].contains(f))
-        .collect();
-    format!(
-        "{model}; {} threads; flags: {}",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        simd.join(" ")
-    )
 }

@@ -5,6 +5,8 @@
 //!
 //! `cargo bench -p steerscope --features gpu --bench gpu` (`WGPU_BACKEND=vulkan` picks Vulkan).
 //! lavapipe and SwiftShader are *software* adapters: their numbers say nothing about GPU speed.
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/model_path.rs"]
 mod model_path;
 use candle_core::{Device, IndexOp, Tensor};
@@ -36,16 +38,9 @@ fn main() {
     let c = &model.llama.config;
     let v = Tensor::from_vec(vec![0.05f32; c.hidden], c.hidden, &Device::Cpu).unwrap();
     let steering = Steering::none().with(Intervention::new(c, LAYER, Site::Residual, Edit::AddVector(v), 4.0).unwrap());
-    println!(
-        "{}",
-        std::fs::read_to_string("/proc/cpuinfo")
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("flags"))
-            .unwrap_or("flags: ?")
-    );
+    println!("CPU {}", machine::cpu_flags());
     println!("prefill {PROMPT_TOKENS} tokens, decode {DECODE_TOKENS} greedy tokens, scoring {PAIRS} pairs steered at layer {LAYER}");
-    println!("load average before: {}", loadavg());
+    println!("load average before: {}", machine::loadavg());
     let cpu = cpu_row(&model, &ids, &pairs, &steering);
     let mut rows = vec![cpu];
     let gpus = block_on(Gpu::all(&GpuOptions::default())).unwrap();
@@ -84,7 +79,7 @@ fn main() {
             rows[0].sweep / r.sweep
         );
     }
-    println!("load average after: {}", loadavg());
+    println!("load average after: {}", machine::loadavg());
 }
 
 fn pairs(model: &Model) -> Vec<PairTokens> {
@@ -150,10 +145,4 @@ fn rayon_threads() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
 }

@@ -5,6 +5,8 @@
 //! The `growth` column is t(n)/t(256) divided by n/256: ≈ 1 for linear-time forms, ≈ n/256 for
 //! quadratic ones (softmax attention in every form; everything else chunked or recurrent is linear).
 
+#[path = "common/machine.rs"]
+mod machine;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -23,6 +25,7 @@ fn time<F: FnMut()>(mut f: F) -> f64 {
 }
 
 fn main() {
+    println!("CPU {}; load average {}", machine::cpu_flags(), machine::loadavg());
     let max_n: usize = std::env::var("MIXERS_MAX_N").ok().and_then(|s| s.parse().ok()).unwrap_or(4096);
     let (d, heads, hd, chunk) = (64, 2, 32, 64);
     let ns: Vec<usize> = [256, 512, 1024, 2048, 4096].into_iter().filter(|&n| n <= max_n).collect();

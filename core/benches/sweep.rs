@@ -8,6 +8,8 @@
 //! kernels get cheaper per row as rows grow).
 //!
 //! `RAYON_NUM_THREADS=1 cargo bench -p steerscope --bench sweep` (`-- rows`: the second part only)
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/model_path.rs"]
 mod model_path;
 use candle_core::{Device, IndexOp, Tensor};
@@ -43,6 +45,7 @@ fn main() {
         Steering::none()
             .with(Intervention::new(&llama.config, LAYER, Site::Residual, Edit::AddVector(v.clone()), m).unwrap())
     };
+    println!("CPU {}; load average {}", machine::cpu_flags(), machine::loadavg());
     if std::env::args().any(|a| a == "rows") {
         return rows_per_call(llama, &steer(2.0));
     }

@@ -6,6 +6,8 @@
 //! Prints seconds and ratios; asserts nothing.
 //!
 //! `cargo bench -p steerscope --bench train`
+#[path = "common/machine.rs"]
+mod machine;
 #[path = "../tests/common/model_path.rs"]
 mod model_path;
 use std::time::Instant;
@@ -32,6 +34,7 @@ fn steps_per_second(model: &Model, prepared: &Prepared, form: UpdateForm) -> f64
 }
 
 fn main() {
+    println!("CPU {}; load average {}", machine::cpu_flags(), machine::loadavg());
     let bytes = std::fs::read(model_path::default_model_path()).expect("run `steerscope fetch-model`");
     let quantized = Model::load(&bytes).unwrap();
     let mut dense = Model::load(&bytes).unwrap();

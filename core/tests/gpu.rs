@@ -926,9 +926,9 @@ fn point_numbers(p: &SweepPoint) -> Vec<f32> {
 /// A sweep session scoring on the GPU (`score_on`, what `sweep --backend gpu` does) against
 /// the same session on the CPU, on the tiny model (F32 weights: both paths multiply f32
 /// activations, so they differ by float rounding order only, ≤ 1e-4 as its logits): every
-/// number of a point — per-pair losses, preference, utility, off-manifold score — at two sites
-/// (different widths of the recorded activations), two position masks, the random direction
-/// and the shared `m = 0` point.
+/// number of a point — per-pair losses, preference, utility, off-manifold score — at three sites
+/// (different widths of the recorded activations), two position masks, layers 1 and 0, the
+/// random direction and the shared `m = 0` point.
 #[test]
 fn tiny_sweep_session_scores_on_the_gpu() {
     use steerscope::steer::methods::Method;
@@ -939,8 +939,14 @@ fn tiny_sweep_session_scores_on_the_gpu() {
     let pairs: Vec<PairTokens> =
         (0..6).map(|i| PairTokens { prompt: ids(9 + i), positive: ids(1 + i % 4), negative: ids(2 + i % 3) }).collect();
     let (train, test) = (pairs[..3].to_vec(), pairs[3..].to_vec());
-    for (site, positions) in [(Site::Residual, Positions::All), (Site::MlpMid, Positions::Completion)] {
-        let mut session = SweepSession::new(&llama, train.clone(), test.clone(), 1).unwrap();
+    // Layer 0 too: no layer below it, the GPU's streams are the embeddings.
+    let cases = [
+        (Site::Residual, Positions::All, 1),
+        (Site::MlpMid, Positions::Completion, 1),
+        (Site::AttnOut, Positions::All, 0),
+    ];
+    for (site, positions, layer) in cases {
+        let mut session = SweepSession::new(&llama, train.clone(), test.clone(), layer).unwrap();
         session.fit(&llama, Method::DiffMean, site, positions, None, 1, |_, _| {}).unwrap();
         let measure = |session: &mut SweepSession| {
             [(Direction::Update, 0.0), (Direction::Update, 3.0), (Direction::Random, 3.0), (Direction::Update, -6.0)]
@@ -951,7 +957,7 @@ fn tiny_sweep_session_scores_on_the_gpu() {
         let on_gpu = measure(&mut session);
         for (c, g) in cpu.iter().zip(&on_gpu) {
             let d = max_diff(&point_numbers(c), &point_numbers(g));
-            println!("{site} {positions:?} m = {}: CPU vs GPU point, max |Δ| {d:e}", c.point.strength);
+            println!("{site} {positions:?} layer {layer} m = {}: CPU vs GPU point, max |Δ| {d:e}", c.point.strength);
             assert!(d <= 1e-4, "{site} m = {}: {d}", c.point.strength);
             assert_eq!(c.pairs.len(), g.pairs.len());
         }
