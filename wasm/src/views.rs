@@ -75,8 +75,9 @@ impl Session {
         &mut self, names: Vec<String>, strengths: &[f32], random: bool, on_progress: &Function,
     ) -> Result<JsValue, JsError> {
         let llama = &self.model.llama;
-        let mut session = self.session()?;
-        frontier::measure(&mut session, llama, Split::Test, &names, strengths, random, JsProgress(on_progress))
+        let progress = JsProgress(on_progress);
+        // The session is borrowed only while measuring: `frontier` borrows it again.
+        frontier::measure(&mut *self.session()?, llama, Split::Test, &names, strengths, random, progress)
             .map_err(js_err)?;
         self.frontier()
     }
